@@ -1,0 +1,390 @@
+"""Train/test splits over segments that keep each subject (speaker) on one side.
+
+Every splitter takes per-SEGMENT arrays ``y`` (class index) and ``groups`` (subject index,
+or session index for leave-one-session-out) and yields :class:`Fold` objects of segment
+indices. Every fold passes :func:`check_no_leakage` before it is handed out: ~99% accuracy
+on MODMA comes from random segment splits that put the same person in train and test, so
+domadapt is subject-independent by default and refuses overlap unless asked explicitly
+(:class:`UtteranceKFold` with ``allow_subject_overlap=True``, whose folds then carry
+``subject_overlap=True`` so reports say so).
+
+Example::
+
+    splitter = build_splitter("subject_kfold", n_splits=5, seed=0)
+    for fold in splitter.split(y, groups):
+        train, val = carve_validation(fold.train, y, groups, seed=0)
+        ...  # fit on train, select on val, report on fold.test
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Iterator, Mapping
+
+import numpy as np
+from sklearn.model_selection import KFold, StratifiedGroupKFold
+
+from domadapt.errors import DomadaptError
+
+__all__ = [
+    "LeakageError",
+    "Fold",
+    "check_no_leakage",
+    "subject_labels",
+    "SubjectGroupedKFold",
+    "LeaveOneGroupOutSplit",
+    "OfficialSplit",
+    "UtteranceKFold",
+    "carve_validation",
+    "SPLITTERS",
+    "build_splitter",
+    "list_splitters",
+]
+
+_SHOW = 5  # how many overlapping subjects an error message names before "... (N in all)"
+
+
+class LeakageError(DomadaptError):
+    """The same subject (or segment) is on both sides of a split."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One split of segment indices.
+
+    ``train``/``test`` (and ``val`` where the protocol fixes one, e.g. the DAIC-WOZ dev set)
+    are sorted int arrays into the segment arrays. ``val is None`` means: carve one from
+    ``train`` with :func:`carve_validation`. ``subject_overlap`` is True only when a subject
+    really is on both sides (possible only with ``UtteranceKFold(allow_subject_overlap=True)``).
+    ``held_out`` names what the test side is (a subject, a session, "test", "fold 3/5").
+    """
+
+    index: int
+    train: np.ndarray
+    test: np.ndarray
+    val: np.ndarray | None = None
+    subject_overlap: bool = False
+    held_out: str = ""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_1d(name: str, a: Any) -> np.ndarray:
+    arr = np.asarray(a)
+    if arr.ndim != 1:
+        raise DomadaptError(f"{name} must be a 1-D per-segment array, got shape {arr.shape}")
+    return arr
+
+
+def _check_inputs(y: Any, groups: Any) -> tuple[np.ndarray, np.ndarray]:
+    y = _as_1d("y", y)
+    groups = _as_1d("groups", groups)
+    if len(y) != len(groups):
+        raise DomadaptError(f"y has {len(y)} segments but groups has {len(groups)}")
+    if len(y) == 0:
+        raise DomadaptError("cannot split an empty set of segments")
+    return y, groups
+
+
+def _name_some(values: Any) -> str:
+    values = list(values)
+    shown = ", ".join(str(v) for v in values[:_SHOW])
+    return shown if len(values) <= _SHOW else f"{shown}, ... ({len(values)} in all)"
+
+
+def _overlap(groups: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.intersect1d(groups[a], groups[b])
+
+
+def check_no_leakage(
+    groups: Any,
+    train_idx: Any,
+    test_idx: Any,
+    *,
+    allow_overlap: bool = False,
+    what: str = "test",
+) -> None:
+    """Raise :class:`LeakageError` if a subject has segments in both ``train_idx`` and ``test_idx``.
+
+    A segment index on both sides is always an error (that is a bug, not a protocol);
+    subject overlap is accepted only with ``allow_overlap=True``. ``what`` names the second
+    side in the message ("test", "validation").
+    """
+    groups = _as_1d("groups", groups)
+    train_idx = _as_1d("train_idx", train_idx).astype(np.int64, copy=False)
+    test_idx = _as_1d("test_idx", test_idx).astype(np.int64, copy=False)
+    same = np.intersect1d(train_idx, test_idx)
+    if same.size:
+        raise LeakageError(
+            f"{same.size} segment indices are in both train and {what}: {_name_some(same)}"
+        )
+    if allow_overlap:
+        return
+    shared = _overlap(groups, train_idx, test_idx)
+    if shared.size:
+        raise LeakageError(
+            f"{shared.size} subject(s) have segments in both train and {what}: "
+            f"{_name_some(shared)}. Use a subject-grouped splitter, or pass "
+            "allow_subject_overlap=True to accept (and report) the leak."
+        )
+
+
+def subject_labels(y: Any, groups: Any, *, strict: bool = False) -> dict[Hashable, int]:
+    """Majority label per subject (ties go to the smaller class index).
+
+    With ``strict=True`` a subject whose segments carry more than one label raises
+    :class:`DomadaptError` (depression corpora: one label per person). Emotion corpora have
+    every label per speaker; there the majority label is only a stratification hint.
+    """
+    y, groups = _check_inputs(y, groups)
+    uniq, g_inv = np.unique(groups, return_inverse=True)
+    classes, y_inv = np.unique(y, return_inverse=True)
+    counts = np.zeros((len(uniq), len(classes)), dtype=np.int64)
+    np.add.at(counts, (g_inv, y_inv), 1)
+    if strict:
+        mixed = uniq[(counts > 0).sum(axis=1) > 1]
+        if mixed.size:
+            raise DomadaptError(
+                f"{mixed.size} subject(s) have segments with more than one label: "
+                f"{_name_some(mixed)}"
+            )
+    labels = classes[counts.argmax(axis=1)]  # argmax returns the first max: smallest class
+    return {g.item() if hasattr(g, "item") else g: int(lab) for g, lab in zip(uniq, labels)}
+
+
+# --------------------------------------------------------------------------- splitters
+
+
+class SubjectGroupedKFold:
+    """K folds of whole subjects, stratified by subject label (sklearn ``StratifiedGroupKFold``).
+
+    When every subject has one label (MODMA, DAIC-WOZ) the folds are stratified on the
+    subjects themselves (one row per subject), so each test fold holds about the same share
+    of depressed subjects however many segments each person has. When subjects carry several
+    labels (emotion corpora) it stratifies the segments' class distribution instead.
+
+    Args:
+        n_splits: number of folds (every class needs at least this many subjects).
+        seed: shuffles which subjects go together; the same seed gives the same folds.
+    """
+
+    allows_subject_overlap = False
+
+    def __init__(self, *, n_splits: int = 5, seed: int = 0) -> None:
+        if int(n_splits) < 2:
+            raise DomadaptError(f"n_splits must be at least 2, got {n_splits}")
+        self.n_splits = int(n_splits)
+        self.seed = int(seed)
+
+    def split(self, y: Any, groups: Any) -> Iterator[Fold]:
+        y, groups = _check_inputs(y, groups)
+        uniq, g_inv = np.unique(groups, return_inverse=True)
+        if len(uniq) < self.n_splits:
+            raise DomadaptError(
+                f"{len(uniq)} subjects cannot fill n_splits={self.n_splits} subject-grouped folds"
+            )
+        labels_of = subject_labels(y, groups)
+        y_inv = np.unique(y, return_inverse=True)[1]
+        pure = len(np.unique(np.column_stack([g_inv, y_inv]), axis=0)) == len(uniq)  # one label each
+        sgkf = StratifiedGroupKFold(n_splits=self.n_splits, shuffle=True, random_state=self.seed)
+        if pure:
+            subj_y = np.array([labels_of[g.item() if hasattr(g, "item") else g] for g in uniq])
+            cls, n_per_class = np.unique(subj_y, return_counts=True)
+            if n_per_class.min() < self.n_splits:
+                counts = ", ".join(f"class {c}: {n}" for c, n in zip(cls, n_per_class))
+                raise DomadaptError(
+                    f"too few subjects per class for n_splits={self.n_splits} "
+                    f"stratified folds ({counts} subjects); lower n_splits"
+                )
+            ids = np.arange(len(uniq))
+            # one row per subject: stratify the count of subjects, not of segments
+            subject_folds = (test for _, test in sgkf.split(ids, subj_y, groups=ids))
+            test_sets = (np.flatnonzero(np.isin(g_inv, t)) for t in subject_folds)
+        else:
+            test_sets = (test for _, test in sgkf.split(y, y, groups=g_inv))
+        all_idx = np.arange(len(y))
+        for k, test in enumerate(test_sets):
+            train = np.setdiff1d(all_idx, test)
+            check_no_leakage(groups, train, test)
+            yield Fold(k, train, np.sort(test), held_out=f"fold {k + 1}/{self.n_splits}")
+
+
+class LeaveOneGroupOutSplit:
+    """One fold per group: each subject (CASIA speaker) or session (IEMOCAP) is tested once.
+
+    ``group_name`` only words the fold names and errors ("subject", "session"); what is
+    held out is whatever ``groups`` encodes.
+    """
+
+    allows_subject_overlap = False
+
+    def __init__(self, *, group_name: str = "subject") -> None:
+        self.group_name = group_name
+
+    def split(self, y: Any, groups: Any) -> Iterator[Fold]:
+        y, groups = _check_inputs(y, groups)
+        uniq = np.unique(groups)
+        if len(uniq) < 2:
+            raise DomadaptError(
+                f"leave-one-{self.group_name}-out needs at least 2 {self.group_name}s, "
+                f"got {len(uniq)}"
+            )
+        for k, g in enumerate(uniq):
+            test = np.flatnonzero(groups == g)
+            train = np.flatnonzero(groups != g)
+            check_no_leakage(groups, train, test)
+            yield Fold(k, train, test, held_out=f"{self.group_name} {g}")
+
+
+class OfficialSplit:
+    """The corpus's own split (DAIC-WOZ): one fold from a subject -> role mapping.
+
+    Args:
+        assignment: maps each subject (the values found in ``groups``, matched as strings,
+            so ``{"300": ...}`` and ``{300: ...}`` both fit ``groups == 300``) to
+            ``"train"``, ``"dev"`` or ``"test"``. ``Corpus.official_split`` is keyed by
+            subject *name*: map it to the ids used in ``groups`` first.
+        test_role: the role reported on, ``"test"`` or ``"dev"``. With ``"test"`` the dev
+            subjects become ``Fold.val`` (model selection); with ``"dev"`` there is no
+            fixed validation set and ``val`` is None.
+    """
+
+    allows_subject_overlap = False
+    ROLES = ("train", "dev", "test")
+
+    def __init__(self, assignment: Mapping[Hashable, str], *, test_role: str = "test") -> None:
+        bad = {r for r in assignment.values() if r not in self.ROLES}
+        if bad:
+            raise DomadaptError(f"official split roles must be one of {self.ROLES}, got {sorted(bad)}")
+        if test_role not in ("dev", "test"):
+            raise DomadaptError(f"test_role must be 'dev' or 'test', got {test_role!r}")
+        self.assignment = {str(k): v for k, v in assignment.items()}
+        self.test_role = test_role
+
+    def split(self, y: Any, groups: Any) -> Iterator[Fold]:
+        y, groups = _check_inputs(y, groups)
+        uniq, g_inv = np.unique(groups, return_inverse=True)
+        missing = [g for g in uniq if str(g) not in self.assignment]
+        if missing:
+            raise DomadaptError(
+                f"{len(missing)} subject(s) are not in the official split: {_name_some(missing)}"
+            )
+        role = np.array([self.assignment[str(g)] for g in uniq])[g_inv]
+        train = np.flatnonzero(role == "train")
+        test = np.flatnonzero(role == self.test_role)
+        val = np.flatnonzero(role == "dev") if self.test_role == "test" else None
+        for side, idx in (("train", train), (self.test_role, test)):
+            if idx.size == 0:
+                raise DomadaptError(f"the official split has no {side} subjects in these segments")
+        check_no_leakage(groups, train, test)
+        if val is not None and val.size:
+            check_no_leakage(groups, train, val, what="validation")
+            check_no_leakage(groups, val, test)
+        elif val is not None:
+            val = None  # no dev subjects here: the caller carves a validation set
+        yield Fold(0, train, test, val=val, held_out=self.test_role)
+
+
+class UtteranceKFold:
+    """TIM-Net's 10-fold split over segments (sklearn ``KFold``, shuffled) — subjects leak.
+
+    Kept to reproduce published numbers. A fold with the same subject on both sides raises
+    :class:`LeakageError` unless ``allow_subject_overlap=True``; then the fold carries
+    ``subject_overlap=True`` and the report says "subjects overlap between train and test".
+    """
+
+    def __init__(self, n_splits: int = 10, seed: int = 0, *, allow_subject_overlap: bool = False) -> None:
+        if int(n_splits) < 2:
+            raise DomadaptError(f"n_splits must be at least 2, got {n_splits}")
+        self.n_splits = int(n_splits)
+        self.seed = int(seed)
+        self.allow_subject_overlap = bool(allow_subject_overlap)
+
+    @property
+    def allows_subject_overlap(self) -> bool:
+        return self.allow_subject_overlap
+
+    def split(self, y: Any, groups: Any) -> Iterator[Fold]:
+        y, groups = _check_inputs(y, groups)
+        if len(y) < self.n_splits:
+            raise DomadaptError(f"{len(y)} segments cannot fill n_splits={self.n_splits} folds")
+        kf = KFold(n_splits=self.n_splits, shuffle=True, random_state=self.seed)
+        for k, (train, test) in enumerate(kf.split(y)):
+            check_no_leakage(groups, train, test, allow_overlap=self.allow_subject_overlap)
+            overlap = bool(_overlap(groups, train, test).size)
+            yield Fold(k, train, test, subject_overlap=overlap,
+                       held_out=f"fold {k + 1}/{self.n_splits}")
+
+
+def carve_validation(
+    train_idx: Any,
+    y: Any,
+    groups: Any,
+    *,
+    fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``train_idx`` into (train, validation) made of whole training subjects.
+
+    Model selection then never looks at the test fold. Per (majority) subject label,
+    ``round(fraction * n)`` subjects go to validation, keeping at least one subject of each
+    label in training; if that rounds to nothing, one subject from the largest label goes.
+    Returns two sorted index arrays; they share no subject.
+    """
+    y, groups = _check_inputs(y, groups)
+    if not 0.0 < fraction < 1.0:
+        raise DomadaptError(f"validation fraction must be in (0, 1), got {fraction}")
+    train_idx = np.sort(_as_1d("train_idx", train_idx).astype(np.int64))
+    labels = subject_labels(y[train_idx], groups[train_idx])
+    subjects = np.array(list(labels.keys()))
+    subj_y = np.array(list(labels.values()))
+    if len(subjects) < 2:
+        raise DomadaptError(
+            f"cannot carve a subject-disjoint validation set from {len(subjects)} training subject(s)"
+        )
+    rng = np.random.default_rng(seed)
+    chosen: list[Any] = []
+    per_class = {c: rng.permutation(subjects[subj_y == c]) for c in np.unique(subj_y)}
+    for members in per_class.values():
+        n_val = min(int(round(fraction * len(members))), len(members) - 1)
+        chosen.extend(members[:n_val])
+    if not chosen:
+        largest = max(per_class.values(), key=len)
+        pool = largest if len(largest) >= 2 else rng.permutation(subjects)
+        chosen.append(pool[0])
+    in_val = np.isin(groups[train_idx], np.array(chosen))
+    new_train, val = train_idx[~in_val], train_idx[in_val]
+    check_no_leakage(groups, new_train, val, what="validation")
+    return new_train, val
+
+
+# --------------------------------------------------------------------------- registry
+
+
+SPLITTERS: dict[str, Callable[..., Any]] = {
+    "subject_kfold": SubjectGroupedKFold,
+    "leave_one_subject_out": lambda: LeaveOneGroupOutSplit(group_name="subject"),
+    "leave_one_session_out": lambda: LeaveOneGroupOutSplit(group_name="session"),
+    "official": OfficialSplit,
+    "utterance_kfold": UtteranceKFold,
+}
+
+
+def list_splitters() -> list[str]:
+    """The names :func:`build_splitter` knows."""
+    return sorted(SPLITTERS)
+
+
+def build_splitter(name: str, **opts: Any) -> Any:
+    """Build a splitter by name; an unknown name or option raises a DomadaptError listing the known ones."""
+    if name not in SPLITTERS:
+        raise DomadaptError(f"unknown splitter {name!r}; known: {', '.join(list_splitters())}")
+    factory = SPLITTERS[name]
+    params = inspect.signature(factory).parameters
+    unknown = sorted(set(opts) - set(params))
+    if unknown:
+        takes = ", ".join(params) or "no options"
+        raise DomadaptError(f"splitter {name!r} does not take {', '.join(unknown)}; it takes: {takes}")
+    return factory(**opts)
