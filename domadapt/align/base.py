@@ -1,0 +1,189 @@
+"""The one interface every alignment loss implements: :class:`AlignmentLoss`.
+
+A loss is an ``nn.Module`` called as ``loss(f_s, f_t, *, y_s, y_t, logits_s, logits_t)``
+and returning a scalar tensor. Context a loss does not use is ignored; context it needs
+and does not get raises :class:`~domadapt.errors.DomadaptError`. Diagnostics come back
+explicitly from :meth:`AlignmentLoss.forward_with_stats`, never through attributes.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from domadapt.errors import DomadaptError
+
+__all__ = ["AlignmentLoss", "Stats", "check_progress"]
+
+Stats = dict[str, Tensor]
+"""Diagnostics of one call: detached 0-dim tensors (no host sync; the caller logs them)."""
+
+# Half-precision inputs (AMP on CUDA) are computed in float32: exponentials of
+# distances (MMD), covariance differences (CORAL) and Sinkhorn's log-sum-exps lose
+# too much in float16.
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def check_progress(p: float) -> float:
+    """Return ``p`` as a float, or raise if it is not a training progress in [0, 1]."""
+    try:
+        value = float(p)
+    except (TypeError, ValueError):
+        raise DomadaptError(f"training progress must be a number in [0, 1], got {p!r}") from None
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise DomadaptError(f"training progress must be in [0, 1], got {value}")
+    return value
+
+
+def _upcast(x: Tensor | None) -> Tensor | None:
+    if x is not None and x.dtype in _LOW_PRECISION:
+        return x.float()
+    return x
+
+
+class AlignmentLoss(nn.Module):
+    """Base class of the alignment losses: validation, precision and the stats protocol.
+
+    Subclasses implement :meth:`_compute` and set the class attributes below.
+
+    Attributes:
+        has_parameters: ``True`` when the loss owns trainable parameters (DANN's domain
+            discriminator). The trainer optimises ``loss.parameters()`` together with the
+            model's, so nothing is left for a script to add by hand.
+        is_divergence: ``True`` when the value is a discrepancy between the two feature
+            batches: ≈0 for identical batches and growing with a shift between them.
+        uses: the inputs the value depends on (names of :meth:`forward`'s arguments).
+            A trainer may skip computing ``logits_t`` for a loss that does not use it.
+        min_batch: the smallest batch size (per domain) the estimator is defined for.
+    """
+
+    has_parameters: ClassVar[bool] = False
+    is_divergence: ClassVar[bool] = True
+    uses: ClassVar[frozenset[str]] = frozenset({"f_s", "f_t"})
+    min_batch: ClassVar[int] = 1
+
+    def forward(
+        self,
+        f_s: Tensor,
+        f_t: Tensor,
+        *,
+        y_s: Tensor | None = None,
+        y_t: Tensor | None = None,
+        logits_s: Tensor | None = None,
+        logits_t: Tensor | None = None,
+    ) -> Tensor:
+        """Return the loss as a scalar tensor (see :meth:`forward_with_stats`)."""
+        loss, _ = self.forward_with_stats(
+            f_s, f_t, y_s=y_s, y_t=y_t, logits_s=logits_s, logits_t=logits_t
+        )
+        return loss
+
+    def forward_with_stats(
+        self,
+        f_s: Tensor,
+        f_t: Tensor,
+        *,
+        y_s: Tensor | None = None,
+        y_t: Tensor | None = None,
+        logits_s: Tensor | None = None,
+        logits_t: Tensor | None = None,
+    ) -> tuple[Tensor, Stats]:
+        """Return ``(loss, stats)``: the scalar loss and a dict of detached diagnostics.
+
+        Args:
+            f_s: source features.
+            f_t: target features.
+            y_s: source class labels (int64).
+            y_t: target class labels, when known (else pseudo-labels come from ``logits_t``).
+            logits_s: source classifier outputs (before softmax).
+            logits_t: target classifier outputs (before softmax).
+
+        Shape:
+            - f_s: :math:`(N, D)`, f_t: :math:`(M, D)`; N and M may differ.
+            - y_s: :math:`(N,)`, y_t: :math:`(M,)`.
+            - logits_s: :math:`(N, K)`, logits_t: :math:`(M, K)`.
+            - Output: scalar; stats values are 0-dim tensors.
+        """
+        self._check_inputs(f_s, f_t, y_s, y_t, logits_s, logits_t)
+        # Alignment losses always run in float32 or wider, even inside an autocast region.
+        with torch.autocast(device_type=f_s.device.type, enabled=False):
+            return self._compute(
+                _upcast(f_s),
+                _upcast(f_t),
+                y_s=y_s,
+                y_t=y_t,
+                logits_s=_upcast(logits_s),
+                logits_t=_upcast(logits_t),
+            )
+
+    def set_progress(self, p: float) -> None:
+        """Tell the loss how far training is (``p`` in [0, 1]); called once per step.
+
+        A no-op except for losses with a schedule of their own (DANN's GRL coefficient).
+        """
+        check_progress(p)
+
+    def _compute(
+        self,
+        f_s: Tensor,
+        f_t: Tensor,
+        *,
+        y_s: Tensor | None,
+        y_t: Tensor | None,
+        logits_s: Tensor | None,
+        logits_t: Tensor | None,
+    ) -> tuple[Tensor, Stats]:
+        raise NotImplementedError
+
+    # -- validation ---------------------------------------------------------------
+    def _name(self) -> str:
+        return type(self).__name__
+
+    def _check_inputs(
+        self,
+        f_s: Tensor,
+        f_t: Tensor,
+        y_s: Tensor | None,
+        y_t: Tensor | None,
+        logits_s: Tensor | None,
+        logits_t: Tensor | None,
+    ) -> None:
+        name = self._name()
+        for arg, x in (("f_s", f_s), ("f_t", f_t)):
+            if not isinstance(x, Tensor):
+                raise DomadaptError(f"{name}: {arg} must be a tensor, got {type(x).__name__}")
+            if x.dim() != 2:
+                raise DomadaptError(
+                    f"{name}: {arg} must have shape (batch, feature_dim), got {tuple(x.shape)}"
+                )
+            if not x.is_floating_point():
+                raise DomadaptError(f"{name}: {arg} must be floating point, got {x.dtype}")
+            if x.shape[0] < self.min_batch:
+                raise DomadaptError(
+                    f"{name}: {arg} has {x.shape[0]} rows; this loss needs at least "
+                    f"{self.min_batch} per domain"
+                )
+        if f_s.shape[1] != f_t.shape[1]:
+            raise DomadaptError(
+                f"{name}: f_s and f_t must have the same feature dimension, got "
+                f"{f_s.shape[1]} and {f_t.shape[1]}"
+            )
+        n, m = f_s.shape[0], f_t.shape[0]
+        for arg, y, rows in (("y_s", y_s, n), ("y_t", y_t, m)):
+            if y is not None and (y.dim() != 1 or y.shape[0] != rows):
+                raise DomadaptError(
+                    f"{name}: {arg} must have shape ({rows},), got {tuple(y.shape)}"
+                )
+        for arg, z, rows in (("logits_s", logits_s, n), ("logits_t", logits_t, m)):
+            if z is not None and (z.dim() != 2 or z.shape[0] != rows):
+                raise DomadaptError(
+                    f"{name}: {arg} must have shape ({rows}, num_classes), got {tuple(z.shape)}"
+                )
+
+    def _require(self, arg: str, value: Tensor | None, why: str) -> Tensor:
+        """Return ``value`` or raise the error that says which argument is missing."""
+        if value is None:
+            raise DomadaptError(f"{self._name()} needs {arg}= ({why}); it was not given")
+        return value

@@ -1,0 +1,160 @@
+"""DANN: a domain discriminator trained through a gradient reversal layer (GRL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from pytorch_adapt.layers import GradientReversal
+from torch import Tensor, nn
+
+from domadapt.align.base import AlignmentLoss, Stats, check_progress
+from domadapt.align.schedule import build_schedule
+from domadapt.errors import DomadaptError
+
+__all__ = ["DomainAdversarialLoss", "DomainDiscriminator"]
+
+
+class DomainDiscriminator(nn.Sequential):
+    """MLP ``feature_dim → hidden → hidden → 1`` with ReLUs; outputs a logit, > 0 = source.
+
+    Two hidden layers like TLlib's ``DomainDiscriminator`` (which uses 1024 units and
+    BatchNorm). We use 256 units by default (our features are 64–256 wide) and no
+    BatchNorm: batch statistics over a concatenated source+target batch let the
+    discriminator read the batch's domain mix, and behave differently in eval mode. No
+    dropout either, so a forward pass is deterministic.
+
+    Shape:
+        - Input: :math:`(B, D)`; Output: :math:`(B, 1)`
+    """
+
+    def __init__(self, feature_dim: int, hidden_dim: int = 256) -> None:
+        super().__init__(
+            nn.Linear(feature_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, 1),
+        )
+
+
+class DomainAdversarialLoss(AlignmentLoss):
+    r"""Domain-adversarial loss (DANN): discriminator BCE behind a gradient reversal layer.
+
+    Ganin et al., *Domain-Adversarial Training of Neural Networks* (ICML 2015 / JMLR 2016,
+    https://arxiv.org/abs/1505.07818).
+
+    .. math::
+        \ell = \tfrac12\Big(\mathrm{BCE}(D(R(f_s)), 1) + \mathrm{BCE}(D(R(f_t)), 0)\Big)
+
+    Source is label **1**, target label **0** (TLlib's convention); each domain's BCE is
+    averaged over its own batch, so unequal N and M weigh the domains equally. :math:`R`
+    is pytorch-adapt's ``GradientReversal``: identity forward, gradient multiplied by
+    :math:`-\lambda` backward. Minimising :math:`\ell` over all parameters therefore trains
+    the discriminator :math:`D` to separate the domains while the feature extractor
+    receives :math:`-\lambda\,\partial\ell/\partial f` and learns to confuse it.
+
+    The loss owns :math:`D` (``has_parameters = True``): ``loss.parameters()`` are the
+    discriminator's, and the trainer optimises them with the model's.
+
+    GRL coefficient :math:`\lambda`: ``grl_coeff`` gives it; the trainer calls
+    :meth:`set_progress` (``p`` in [0, 1]) every step, which sets
+    :math:`\lambda = \mathrm{schedule}(p)`. The default schedule is Ganin's
+    ``"dann"``: :math:`2/(1+e^{-10p}) - 1`, rising from 0. With a schedule other than
+    ``"constant"``, calling the loss before the first :meth:`set_progress` raises, rather
+    than silently training with :math:`\lambda = 0`. With this schedule on the GRL, keep
+    the trainer's loss weight λ constant (the paper schedules one, not both).
+
+    Args:
+        feature_dim: D, the width of ``f_s`` / ``f_t``.
+        hidden_dim: width of the discriminator's two hidden layers. Default: 256.
+        grl_schedule: a schedule name from :mod:`domadapt.align.schedule` (``"dann"``,
+            ``"constant"``, ``"linear"``, with default options) or a callable
+            ``p -> λ``. Default: ``"dann"``.
+
+    Stats (:meth:`forward_with_stats`): ``disc_acc``, the discriminator's balanced accuracy
+    (mean of source and target accuracies; 0.5 = confused), and ``grl_coeff``.
+
+    Shape:
+        - f_s: :math:`(N, D)`, f_t: :math:`(M, D)`
+        - Output: scalar
+
+    Example::
+
+        >>> loss = DomainAdversarialLoss(feature_dim=64)
+        >>> optimizer = torch.optim.Adam([*model.parameters(), *loss.parameters()])
+        >>> loss.set_progress(step / total_steps)
+        >>> value, stats = loss.forward_with_stats(torch.randn(32, 64), torch.randn(24, 64))
+    """
+
+    has_parameters = True
+    is_divergence = False  # its value is a discriminator's BCE, not a discrepancy estimate
+
+    def __init__(
+        self,
+        feature_dim: int,
+        *,
+        hidden_dim: int = 256,
+        grl_schedule: str | Callable[[float], float] = "dann",
+    ) -> None:
+        super().__init__()
+        for arg, value in (("feature_dim", feature_dim), ("hidden_dim", hidden_dim)):
+            if int(value) != value or value < 1:
+                raise DomadaptError(
+                    f"DomainAdversarialLoss: {arg} must be a positive integer, got {value!r}"
+                )
+        self.feature_dim = int(feature_dim)
+        self.discriminator = DomainDiscriminator(self.feature_dim, int(hidden_dim))
+        if isinstance(grl_schedule, str):
+            self._schedule_name = grl_schedule
+            self.grl_schedule = build_schedule(grl_schedule)
+        elif callable(grl_schedule):
+            self._schedule_name = None
+            self.grl_schedule = grl_schedule
+        else:
+            raise DomadaptError(
+                f"DomainAdversarialLoss: grl_schedule must be a schedule name or a callable, "
+                f"got {grl_schedule!r}"
+            )
+        # The GRL's coefficient is a buffer: checkpoints carry it.
+        self.grl = GradientReversal(weight=float(self.grl_schedule(0.0)))
+        # A constant schedule needs no progress; any other must be told where training is.
+        self._progress_known = self._schedule_name == "constant"
+
+    @property
+    def grl_coeff(self) -> float:
+        """The current GRL coefficient λ (the reversed gradient is −λ × the gradient)."""
+        return float(self.grl.weight[0])
+
+    def set_progress(self, p: float) -> None:
+        """Set λ = grl_schedule(p) for the coming steps; ``p`` = training progress in [0, 1]."""
+        coeff = float(self.grl_schedule(check_progress(p)))
+        self.grl.update_weight(coeff)
+        self._progress_known = True
+
+    def extra_repr(self) -> str:
+        return f"feature_dim={self.feature_dim}, grl_schedule={self.grl_schedule!r}"
+
+    def _compute(self, f_s, f_t, **_) -> tuple[Tensor, Stats]:
+        if not self._progress_known:
+            raise DomadaptError(
+                "DomainAdversarialLoss: call set_progress(p) before the first forward "
+                f"(grl_schedule={self.grl_schedule!r} gives λ from the training progress), "
+                "or build it with grl_schedule='constant'"
+            )
+        if f_s.shape[1] != self.feature_dim:
+            raise DomadaptError(
+                f"DomainAdversarialLoss: features have dimension {f_s.shape[1]}, "
+                f"the discriminator was built for feature_dim={self.feature_dim}"
+            )
+        n = f_s.shape[0]
+        d = self.discriminator(self.grl(torch.cat([f_s, f_t], dim=0))).squeeze(1)
+        d_s, d_t = d[:n], d[n:]  # split by size: N and M may differ
+        loss = 0.5 * (
+            F.binary_cross_entropy_with_logits(d_s, torch.ones_like(d_s))
+            + F.binary_cross_entropy_with_logits(d_t, torch.zeros_like(d_t))
+        )
+        with torch.no_grad():
+            acc = 0.5 * ((d_s > 0).float().mean() + (d_t <= 0).float().mean())
+        return loss, {"disc_acc": acc, "grl_coeff": self.grl.weight[0].detach().clone()}

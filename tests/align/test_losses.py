@@ -1,0 +1,389 @@
+"""Each alignment loss against the library it wraps or a direct formula, on the same inputs.
+
+References are written independently here (numpy or explicit loops), in float64.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from geomloss import SamplesLoss
+
+from domadapt.align import (
+    CORALLoss,
+    DomainAdversarialLoss,
+    EnergyLoss,
+    EntropyLoss,
+    InformationMaximizationLoss,
+    LinearMMDLoss,
+    LMMDLoss,
+    MMDLoss,
+    SinkhornLoss,
+)
+from domadapt.errors import DomadaptError
+
+SCALES = 2.0 ** np.linspace(-3, 3, 5)  # get_kernel_scales(-3, 3, 5), our default
+
+
+def _batches(n=24, m=16, d=6, shift=0.7, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    f_s = torch.randn(n, d, generator=g, dtype=torch.float64)
+    f_t = 1.3 * torch.randn(m, d, generator=g, dtype=torch.float64) + shift
+    return f_s, f_t
+
+
+# -- MMD ------------------------------------------------------------------------------
+def _sqdist(a, b):
+    return ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+
+
+def _lower_median(x):
+    # torch.median returns the lower of the two middle values (np.median would average).
+    flat = np.sort(x.ravel())
+    return flat[(flat.size - 1) // 2]
+
+
+def _kernels(s, t, scales=SCALES, bandwidth=None):
+    """Multi-kernel Gaussian Gram matrices with pytorch-adapt's bandwidth rule."""
+    d_ss, d_tt, d_st = _sqdist(s, s), _sqdist(t, t), _sqdist(s, t)
+    b = _lower_median(d_ss) if bandwidth is None else bandwidth  # source-only, diagonal included
+
+    def k(d2):
+        return np.mean([np.exp(-d2 * c / b) for c in scales], axis=0)
+
+    return k(d_ss), k(d_tt), k(d_st)
+
+
+def _mmd_quadratic_ref(s, t, **kw):
+    k_ss, k_tt, k_st = _kernels(s, t, **kw)
+    n, m = len(s), len(t)
+    off = lambda k: (k.sum() - np.trace(k))  # noqa: E731
+    return off(k_ss) / (n * (n - 1)) + off(k_tt) / (m * (m - 1)) - 2 * k_st.mean()
+
+
+def test_mmd_matches_direct_multi_kernel_formula():
+    f_s, f_t = _batches()
+    got = MMDLoss()(f_s, f_t).item()
+    assert got == pytest.approx(_mmd_quadratic_ref(f_s.numpy(), f_t.numpy()), rel=1e-9, abs=1e-12)
+
+
+def test_mmd_options_reach_the_kernel():
+    f_s, f_t = _batches(seed=1)
+    loss = MMDLoss(kernel_low=-1, kernel_high=2, num_kernels=4, kernel_base=3.0, bandwidth=5.0)
+    ref = _mmd_quadratic_ref(
+        f_s.numpy(), f_t.numpy(), scales=3.0 ** np.linspace(-1, 2, 4), bandwidth=5.0
+    )
+    assert loss(f_s, f_t).item() == pytest.approx(ref, rel=1e-9)
+
+
+def test_mmd_identical_batches_value_is_the_documented_offset():
+    f_s, _ = _batches()
+    k_ss, _, _ = _kernels(f_s.numpy(), f_s.numpy())
+    n = len(f_s)
+    k_bar = (k_ss.sum() - n) / (n * (n - 1))
+    got = MMDLoss()(f_s, f_s.clone()).item()
+    assert got == pytest.approx(2 * (k_bar - 1) / n, rel=1e-9)
+    assert -2 / n <= got <= 0
+
+
+def test_mmd_linear_truncates_and_matches_pairwise_formula():
+    f_s, f_t = _batches(n=24, m=17)
+    b = 17
+    s, t = f_s.numpy()[:b], f_t.numpy()[:b]
+    k_ss, k_tt, k_st = _kernels(s, t)  # bandwidth from the truncated source batch
+    pairs = [(2 * i, 2 * i + 1) for i in range(b // 2)]
+    total = sum(k_ss[i, j] + k_tt[i, j] - k_st[i, j] - k_st[j, i] for i, j in pairs)
+    assert LinearMMDLoss()(f_s, f_t).item() == pytest.approx(total / (b // 2), rel=1e-9)
+
+
+def test_mmd_bandwidth_is_source_only():
+    f_s, f_t = _batches()
+    loss = MMDLoss()
+    assert loss(f_s, f_t).item() != pytest.approx(loss(f_t, f_s).item())
+
+
+# -- LMMD -----------------------------------------------------------------------------
+def _lmmd_loop_ref(s, t, y_s, p_t, t_labels, num_classes):
+    """Plain loops: for each shared class, ‖Σ_i ws_i φ(s_i) − Σ_j wt_j φ(t_j)‖²."""
+    k_ss, k_tt, k_st = _kernels(s, t)
+    in_s, in_t = set(y_s.tolist()), set(t_labels.tolist())
+    shared = [c for c in range(num_classes) if c in in_s and c in in_t]
+    total = 0.0
+    for c in shared:
+        ws = [(1.0 if y_s[i] == c else 0.0) for i in range(len(s))]
+        ns = sum(ws)
+        ws = [w / ns for w in ws]
+        pc = [p_t[j][c] for j in range(len(t))]
+        wt = [p / sum(pc) for p in pc]
+        for i in range(len(s)):
+            for i2 in range(len(s)):
+                total += ws[i] * ws[i2] * k_ss[i, i2]
+        for j in range(len(t)):
+            for j2 in range(len(t)):
+                total += wt[j] * wt[j2] * k_tt[j, j2]
+        for i in range(len(s)):
+            for j in range(len(t)):
+                total -= 2 * ws[i] * wt[j] * k_st[i, j]
+    return total / max(len(shared), 1)
+
+
+def test_lmmd_with_soft_pseudo_labels_matches_loop_reference():
+    f_s, f_t = _batches(n=20, m=14)
+    g = torch.Generator().manual_seed(3)
+    k = 4
+    y_s = torch.randint(0, 3, (20,), generator=g)  # class 3 absent from the source
+    logits_t = 2 * torch.randn(14, k, generator=g, dtype=torch.float64)
+    p_t = torch.softmax(logits_t, 1).numpy()
+    ref = _lmmd_loop_ref(f_s.numpy(), f_t.numpy(), y_s.numpy(), p_t, p_t.argmax(1), k)
+    got = LMMDLoss(num_classes=k)(f_s, f_t, y_s=y_s, logits_t=logits_t)
+    assert got.item() == pytest.approx(ref, rel=1e-9)
+
+
+def test_lmmd_with_target_labels_matches_loop_reference_and_ignores_logits():
+    f_s, f_t = _batches(n=20, m=14, seed=4)
+    g = torch.Generator().manual_seed(5)
+    y_s, y_t = torch.randint(0, 3, (20,), generator=g), torch.randint(0, 3, (14,), generator=g)
+    p_t = np.eye(3)[y_t.numpy()]
+    ref = _lmmd_loop_ref(f_s.numpy(), f_t.numpy(), y_s.numpy(), p_t, y_t.numpy(), 3)
+    loss = LMMDLoss(num_classes=3)
+    got = loss(f_s, f_t, y_s=y_s, y_t=y_t, logits_t=torch.randn(14, 3, dtype=torch.float64))
+    assert got.item() == pytest.approx(ref, rel=1e-9)
+
+
+def test_lmmd_with_one_class_is_biased_mmd():
+    f_s, f_t = _batches()
+    k_ss, k_tt, k_st = _kernels(f_s.numpy(), f_t.numpy())
+    biased = k_ss.mean() + k_tt.mean() - 2 * k_st.mean()
+    got = LMMDLoss(num_classes=1)(
+        f_s, f_t, y_s=torch.zeros(24, dtype=torch.long), y_t=torch.zeros(16, dtype=torch.long)
+    )
+    assert got.item() == pytest.approx(biased, rel=1e-9)
+
+
+def test_lmmd_no_gradient_through_pseudo_label_weights():
+    f_s, f_t = _batches()
+    logits_t = torch.randn(16, 3, dtype=torch.float64, requires_grad=True)
+    f_t.requires_grad_(True)
+    LMMDLoss(num_classes=3)(f_s, f_t, y_s=torch.arange(24) % 3, logits_t=logits_t).backward()
+    assert logits_t.grad is None and f_t.grad.abs().sum() > 0
+
+
+def test_lmmd_no_shared_class_gives_zero():
+    f_s, f_t = _batches()
+    y_s, y_t = torch.zeros(24, dtype=torch.long), torch.ones(16, dtype=torch.long)
+    assert LMMDLoss(num_classes=2)(f_s, f_t, y_s=y_s, y_t=y_t).item() == 0.0
+
+
+@pytest.mark.parametrize(
+    "context, message",
+    [
+        ({}, "y_s"),
+        ({"y_s": torch.zeros(24, dtype=torch.long)}, "logits_t or y_t"),
+        ({"y_s": torch.full((24,), 5), "y_t": torch.zeros(16, dtype=torch.long)}, r"\[0, 3\)"),
+        (
+            {"y_s": torch.zeros(24, dtype=torch.long), "logits_t": torch.randn(16, 4)},
+            "num_classes=3",
+        ),
+    ],
+)
+def test_lmmd_missing_or_bad_context_raises(context, message):
+    f_s, f_t = _batches()
+    with pytest.raises(DomadaptError, match=message):
+        LMMDLoss(num_classes=3)(f_s, f_t, **context)
+
+
+# -- CORAL ----------------------------------------------------------------------------
+def test_coral_matches_np_cov_formula():
+    f_s, f_t = _batches(d=7)
+    c_s, c_t = np.cov(f_s.numpy(), rowvar=False), np.cov(f_t.numpy(), rowvar=False)
+    ref = np.sum((c_s - c_t) ** 2) / (4 * 7**2)
+    assert CORALLoss()(f_s, f_t).item() == pytest.approx(ref, rel=1e-9)
+
+
+def test_coral_is_blind_to_a_pure_mean_shift():
+    f_s, _ = _batches()
+    assert CORALLoss()(f_s, f_s + 3.0).item() == pytest.approx(0.0, abs=1e-10)
+
+
+# -- Sinkhorn / energy ----------------------------------------------------------------
+def test_energy_matches_direct_formula_with_geomloss_half_convention():
+    f_s, f_t = _batches()
+    s, t = f_s.numpy(), f_t.numpy()
+    dist = lambda a, b: np.sqrt(_sqdist(a, b))  # noqa: E731
+    energy_distance = 2 * dist(s, t).mean() - dist(s, s).mean() - dist(t, t).mean()
+    # geomloss = ½ · energy distance, minus ½·1e-4·(1/N + 1/M) from its distance clamp.
+    assert EnergyLoss()(f_s, f_t).item() == pytest.approx(0.5 * energy_distance, abs=1e-5)
+
+
+def test_energy_gradient_matches_autograd_of_direct_formula():
+    f_s, f_t = _batches()
+    f_s.requires_grad_(True)
+    EnergyLoss()(f_s, f_t).backward()
+    got = f_s.grad.clone()
+    f_s.grad = None
+
+    def dist(a, b):
+        d2 = ((a[:, None] - b[None]) ** 2).sum(-1)
+        return torch.sqrt(d2.clamp_min(1e-8))
+
+    ref = dist(f_s, f_t).mean() - 0.5 * dist(f_s, f_s).mean() - 0.5 * dist(f_t, f_t).mean()
+    ref.backward()
+    torch.testing.assert_close(got, f_s.grad, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("p, blur, scaling", [(2, 0.05, 0.5), (1, 0.2, 0.8)])
+def test_sinkhorn_matches_geomloss_called_directly(p, blur, scaling):
+    f_s, f_t = _batches()
+    direct = SamplesLoss("sinkhorn", p=p, blur=blur, scaling=scaling, backend="tensorized")
+    got = SinkhornLoss(p=p, blur=blur, scaling=scaling)(f_s, f_t)
+    assert got.item() == pytest.approx(direct(f_s, f_t).item(), rel=1e-12)
+
+
+def test_sinkhorn_small_blur_approaches_exact_ot():
+    g = torch.Generator().manual_seed(7)
+    s = torch.randn(5, 2, generator=g, dtype=torch.float64)
+    t = torch.randn(5, 2, generator=g, dtype=torch.float64)
+    t[:, 0] += 2.0
+    cost = (_sqdist(s.numpy(), t.numpy()) / 2)  # geomloss's p=2 cost: ½‖x−y‖²
+    exact = min(
+        np.mean([cost[i, j] for i, j in enumerate(perm)])
+        for perm in itertools.permutations(range(5))
+    )
+    got = SinkhornLoss(blur=1e-3, scaling=0.9)(s, t).item()
+    assert got == pytest.approx(exact, rel=1e-3)
+
+
+# -- entropy / IM ---------------------------------------------------------------------
+def _entropy_rows(logits):
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    return -(p * np.log(p)).sum(1), p
+
+
+def test_entropy_matches_formula_and_ignores_features():
+    logits = 3 * torch.randn(16, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    h, _ = _entropy_rows(logits.numpy())
+    f = torch.zeros(16, 5)
+    assert EntropyLoss()(f, f, logits_t=logits).item() == pytest.approx(h.mean(), rel=1e-9)
+
+
+def test_information_maximization_matches_formula():
+    logits = 3 * torch.randn(16, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    h, p = _entropy_rows(logits.numpy())
+    p_bar = p.mean(0)
+    h_bar = -(p_bar * np.log(p_bar)).sum()
+    f = torch.zeros(16, 5)
+    loss, stats = InformationMaximizationLoss().forward_with_stats(f, f, logits_t=logits)
+    assert loss.item() == pytest.approx(h.mean() - h_bar, rel=1e-6)
+    assert stats["entropy"].item() == pytest.approx(h.mean(), rel=1e-9)
+    assert stats["diversity"].item() == pytest.approx(h_bar, rel=1e-6)
+    half = InformationMaximizationLoss(diversity_weight=0.5)(f, f, logits_t=logits)
+    assert half.item() == pytest.approx(h.mean() - 0.5 * h_bar, rel=1e-6)
+    assert -math.log(4) <= loss.item() <= 0
+
+
+@pytest.mark.parametrize("cls", [EntropyLoss, InformationMaximizationLoss])
+def test_prediction_losses_need_logits_t(cls):
+    f = torch.zeros(3, 5)
+    with pytest.raises(DomadaptError, match="logits_t"):
+        cls()(f, f, logits_s=torch.randn(3, 2))
+
+
+# -- DANN -----------------------------------------------------------------------------
+def _dann(**kw):
+    torch.manual_seed(0)
+    return DomainAdversarialLoss(feature_dim=6, **kw)
+
+
+def test_dann_matches_bce_formula_with_source_label_one():
+    loss = _dann(grl_schedule="constant")
+    f_s, f_t = _batches()
+    f_s, f_t = f_s.float(), f_t.float()
+    with torch.no_grad():
+        z_s, z_t = loss.discriminator(f_s).squeeze(1), loss.discriminator(f_t).squeeze(1)
+    sig = lambda z: 1 / (1 + np.exp(-z.numpy().astype(np.float64)))  # noqa: E731
+    ref = 0.5 * (-np.log(sig(z_s)).mean() - np.log(1 - sig(z_t)).mean())
+    value, stats = loss.forward_with_stats(f_s, f_t)
+    assert value.item() == pytest.approx(ref, rel=1e-5)
+    acc = 0.5 * ((z_s > 0).float().mean() + (z_t <= 0).float().mean())
+    assert stats["disc_acc"].item() == pytest.approx(acc.item())
+    assert stats["grl_coeff"].item() == 1.0
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_dann_grl_gradient_is_minus_coeff_times_discriminator_gradient(p):
+    loss = _dann()
+    loss.set_progress(p)
+    coeff = 2 / (1 + math.exp(-10 * p)) - 1
+    assert loss.grl_coeff == pytest.approx(coeff, rel=1e-6)
+    f_s, f_t = (x.float().requires_grad_(True) for x in _batches())
+
+    loss(f_s, f_t).backward()
+    got_s, got_t = f_s.grad.clone(), f_t.grad.clone()
+    got_params = [q.grad.clone() for q in loss.parameters()]
+    f_s.grad = f_t.grad = None
+    loss.zero_grad()
+
+    # The same loss without the GRL: the discriminator's own gradient.
+    d = loss.discriminator(torch.cat([f_s, f_t])).squeeze(1)
+    plain = 0.5 * (
+        F.binary_cross_entropy_with_logits(d[:24], torch.ones(24))
+        + F.binary_cross_entropy_with_logits(d[24:], torch.zeros(16))
+    )
+    plain.backward()
+    torch.testing.assert_close(got_s, -coeff * f_s.grad)
+    torch.testing.assert_close(got_t, -coeff * f_t.grad)
+    for got, q in zip(got_params, loss.parameters()):  # the discriminator itself is not reversed
+        torch.testing.assert_close(got, q.grad)
+
+
+def test_dann_parameters_are_the_discriminators():
+    loss = _dann()
+    params = list(loss.parameters())
+    assert loss.has_parameters and params
+    assert {id(q) for q in params} == {id(q) for q in loss.discriminator.parameters()}
+    assert loss.discriminator[0].in_features == 6 and loss.discriminator[0].out_features == 256
+    assert "grl.weight" in loss.state_dict()
+
+
+def test_dann_refuses_to_run_before_set_progress():
+    loss = _dann()
+    f_s, f_t = (x.float() for x in _batches())
+    with pytest.raises(DomadaptError, match="set_progress"):
+        loss(f_s, f_t)
+    loss.set_progress(0.5)
+    loss(f_s, f_t)
+
+
+def test_dann_accepts_a_callable_schedule_and_checks_feature_dim():
+    loss = _dann(grl_schedule=lambda p: 0.25 + p)
+    loss.set_progress(0.5)
+    assert loss.grl_coeff == pytest.approx(0.75)
+    with pytest.raises(DomadaptError, match="feature_dim=6"):
+        loss(torch.randn(4, 5), torch.randn(4, 5))
+    with pytest.raises(DomadaptError, match="progress"):
+        loss.set_progress(1.5)
+
+
+def test_dann_trained_discriminator_separates_larger_shifts_better():
+    def trained(shift):
+        loss = _dann(grl_schedule="constant", hidden_dim=64)  # small: keeps the test fast
+        g = torch.Generator().manual_seed(11)
+        draw = lambda n, mu: torch.randn(n, 6, generator=g) + mu  # noqa: E731
+        f_s, f_t = draw(96, 0.0), draw(64, shift)
+        opt = torch.optim.Adam(loss.parameters(), lr=3e-3)
+        for _ in range(40):
+            opt.zero_grad()
+            loss(f_s, f_t).backward()
+            opt.step()
+        with torch.no_grad():  # held-out samples: what the discriminator learnt, not memorised
+            return loss.forward_with_stats(draw(200, 0.0), draw(200, shift))
+
+    (far, far_stats), (near, near_stats) = trained(2.0), trained(0.5)
+    assert far < near  # lower BCE: the domains are easier to tell apart
+    assert far_stats["disc_acc"] > 0.9 > near_stats["disc_acc"] > 0.5
