@@ -1,0 +1,28 @@
+"""Baselines without transfer: train on the target only, or on the source only."""
+
+from __future__ import annotations
+
+from domadapt.data import FoldData
+from domadapt.methods.base import Method, Stage, require_shared_labels
+from domadapt.models.transfer import TransferModel
+
+
+class TargetOnly(Method):
+    """Supervised training on the target's training subjects; no source data at all."""
+
+    def stages(self, model: TransferModel, data: FoldData) -> list[Stage]:
+        return [self.target_stage(model, data)]
+
+
+class SourceOnly(Method):
+    """Train on the labelled source(s) only and test on the target (same label set): the
+    lower bound of unsupervised domain adaptation. Model selection on the source share."""
+
+    needs_shared_labels = True
+
+    def stages(self, model: TransferModel, data: FoldData) -> list[Stage]:
+        require_shared_labels(self.spec.name, data)
+        stage = self.pretrain_stage(model, data)
+        stage.epochs = self.train_cfg.epochs
+        stage.name = "source"
+        return [stage]

@@ -1,0 +1,83 @@
+"""The general / specific / head composition every transfer method works on.
+
+``general`` is a backbone ``[B, F, T] -> [B, D]`` shared by all tasks; each task (a source
+corpus' emotion task, the target's depression task) has its own *specific* extractor
+``[B, D] -> [B, H]`` and its own linear head ``[B, H] -> [B, K]``. Methods freeze, share or
+align these parts; none of them needs to know which backbone sits in ``general``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class TaskOutput:
+    """Everything one forward pass of one task yields, by name (shapes in the comments)."""
+
+    general: torch.Tensor  # [B, D] general (shared) features
+    specific: torch.Tensor  # [B, H] the task's specific features
+    logits: torch.Tensor  # [B, K]
+
+
+class SpecificExtractor(nn.Sequential):
+    """Linear + ReLU + Dropout: the per-task "specific feature extractor" of the notes."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float) -> None:
+        super().__init__(nn.Linear(in_dim, out_dim), nn.ReLU(), nn.Dropout(dropout))
+
+
+class TransferModel(nn.Module):
+    """A general extractor shared by every task, plus one specific extractor and head per task.
+
+    Args:
+        general: backbone module with an ``out_dim`` attribute, ``[B, F, T] -> [B, D]``.
+        tasks: task name -> number of classes, e.g. ``{"source:casia": 6, "target": 2}``.
+        specific_dim: width H of every specific extractor.
+        dropout: dropout of the specific extractors.
+
+    Example:
+        >>> model = TransferModel(build_backbone("tim", in_channels=39), {"target": 2},
+        ...                       specific_dim=64, dropout=0.2)
+        >>> model(x, "target").logits.shape
+        torch.Size([B, 2])
+    """
+
+    def __init__(
+        self, general: nn.Module, tasks: dict[str, int], *, specific_dim: int, dropout: float
+    ) -> None:
+        super().__init__()
+        self.general = general
+        dim = int(general.out_dim)
+        self.tasks = dict(tasks)
+        # ModuleDict keys may not contain "."; task names are plain words plus ":".
+        self.specific = nn.ModuleDict(
+            {_key(t): SpecificExtractor(dim, specific_dim, dropout) for t in tasks}
+        )
+        self.heads = nn.ModuleDict({_key(t): nn.Linear(specific_dim, k) for t, k in tasks.items()})
+
+    def specific_for(self, task: str) -> nn.Module:
+        return self.specific[_key(task)]
+
+    def head_for(self, task: str) -> nn.Module:
+        return self.heads[_key(task)]
+
+    def task_parameters(self, task: str) -> list[nn.Parameter]:
+        """The specific extractor's and the head's parameters of ``task``."""
+        return list(self.specific_for(task).parameters()) + list(self.head_for(task).parameters())
+
+    def forward(self, x: torch.Tensor, task: str) -> TaskOutput:
+        """``x``: [B, F, T] features of the task's domain."""
+        general = self.general(x)
+        return self.from_general(general, task)
+
+    def from_general(self, general: torch.Tensor, task: str) -> TaskOutput:
+        specific = self.specific_for(task)(general)
+        return TaskOutput(general=general, specific=specific, logits=self.head_for(task)(specific))
+
+
+def _key(task: str) -> str:
+    return task.replace(":", "__").replace(".", "_")
