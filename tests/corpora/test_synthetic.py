@@ -1,0 +1,281 @@
+"""The synthetic stand-in corpora: layouts, formats, levels, determinism and the cache."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+import soundfile as sf
+
+from domadapt.corpora import load_corpus
+from domadapt.corpora import synthetic
+from domadapt.corpora.synthetic import (
+    CASIA_EMOTIONS,
+    CORPUS_KINDS,
+    DEPRESSION_DIRECTION,
+    EMOTION_PROFILES,
+    GENERATOR_VERSION,
+    MARKER_NAME,
+    MODMA_COLUMNS,
+    default_cache_dir,
+    is_synthetic_root,
+    modma_subjects,
+    synthetic_root,
+    write_casia,
+    write_iemocap,
+    write_modma,
+)
+from domadapt.errors import DomadaptError
+
+CASIA_SPEAKERS = {"liuchanhg", "wangzhe", "zhaoquanyin", "ZhaoZuoxiang"}
+UTTERANCE_LINE = re.compile(
+    r"^\[(\d+\.\d{4}) - (\d+\.\d{4})\]\t(Ses0\d[FM]_\w+_([FM])\d{3})\t([a-z]{3})\t"
+    r"\[\d\.\d{4}, \d\.\d{4}, \d\.\d{4}\]$"
+)
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return {str(p.relative_to(root)): p.read_bytes() for p in files}
+
+
+def assert_speech_level(y: np.ndarray, *, peak_range: tuple[float, float]) -> None:
+    peak = float(np.max(np.abs(y)))
+    assert peak_range[0] <= peak <= peak_range[1], peak
+    # Speech with pauses: loud frames and near-silent frames, not noise or a constant tone.
+    frames = y[: len(y) // 400 * 400].reshape(-1, 400)
+    energy_db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
+    assert np.percentile(energy_db, 95) - np.percentile(energy_db, 5) > 20
+
+
+@pytest.fixture(scope="module")
+def casia(tmp_path_factory) -> Path:
+    return write_casia(tmp_path_factory.mktemp("c") / "CASIA database", files_per_class=2)
+
+
+@pytest.fixture(scope="module")
+def modma(tmp_path_factory) -> Path:
+    return write_modma(tmp_path_factory.mktemp("m") / "audio", n_mdd=2, n_hc=2, duration_scale=0.5)
+
+
+@pytest.fixture(scope="module")
+def iemocap(tmp_path_factory) -> Path:
+    return write_iemocap(tmp_path_factory.mktemp("i") / "IEMOCAP", sessions=2,
+                         utterances_per_speaker=5, dialogs_per_session=2)
+
+
+# --------------------------------------------------------------------------- CASIA
+
+
+def test_casia_layout_and_format(casia: Path) -> None:
+    assert {p.name for p in casia.iterdir() if p.is_dir()} == CASIA_SPEAKERS
+    for speaker in CASIA_SPEAKERS:
+        assert {p.name for p in (casia / speaker).iterdir()} == set(CASIA_EMOTIONS)
+        for emotion in CASIA_EMOTIONS:
+            names = sorted(p.name for p in (casia / speaker / emotion).iterdir())
+            assert names == ["201.wav", "202.wav"]
+    wavs = sorted(casia.rglob("*.wav"))
+    assert len(wavs) == 4 * 6 * 2
+    for wav in wavs[::7]:
+        info = sf.info(str(wav))
+        assert (info.samplerate, info.channels, info.subtype) == (16_000, 1, "PCM_16")
+        assert 1.0 < info.duration < 6.0
+        y, _ = sf.read(str(wav))
+        assert_speech_level(y, peak_range=(0.03, 0.96))
+    assert is_synthetic_root(casia)
+
+
+def test_casia_is_read_by_the_real_loader(casia: Path) -> None:
+    corpus = load_corpus("casia", casia)
+    assert len(corpus.utterances) == 48
+    assert set(corpus.subjects()) == CASIA_SPEAKERS
+    assert set(corpus.label_counts().values()) == {8}
+
+
+# --------------------------------------------------------------------------- MODMA
+
+
+def test_modma_subject_table_defaults() -> None:
+    subjects = modma_subjects(seed=0)
+    labels = [s.label for s in subjects]
+    assert (labels.count("MDD"), labels.count("HC")) == (23, 29)
+    ids = [s.subject_id for s in subjects]
+    assert len(set(ids)) == 52 and all(re.fullmatch(r"020[12]\d{4}", i) for i in ids)
+    # The label is not derivable from the id prefix: both prefixes hold both groups.
+    assert {(s.subject_id[:4], s.label) for s in subjects} == {
+        ("0201", "MDD"), ("0201", "HC"), ("0202", "MDD"), ("0202", "HC")}
+    mdd = [s.phq9 for s in subjects if s.label == "MDD"]
+    hc = [s.phq9 for s in subjects if s.label == "HC"]
+    assert min(mdd) >= 10 and max(hc) <= 9
+    # Severities overlap: the groups are not separable on the hidden variable alone.
+    sev_mdd = min(s.severity for s in subjects if s.label == "MDD")
+    assert sev_mdd < max(s.severity for s in subjects if s.label == "HC")
+
+
+def test_modma_layout_sheet_and_format(modma: Path) -> None:
+    folders = sorted(p.name for p in modma.iterdir() if p.is_dir())
+    assert len(folders) == 4 and all(re.fullmatch(r"\d{8}", f) for f in folders)
+    for folder in folders:
+        names = sorted(p.name for p in (modma / folder).iterdir())
+        assert names == [f"{k:02d}.wav" for k in range(1, 30)]
+    book = openpyxl.load_workbook(modma / "subjects_information_audio_lanzhou_2015.xlsx")
+    assert book.sheetnames == ["Sheet1"]
+    rows = list(book["Sheet1"].iter_rows(values_only=True))
+    assert rows[0] == MODMA_COLUMNS
+    assert rows[0][4] == "education（years）"  # full-width parentheses
+    assert rows[0][11] is None and rows[0][12] is None
+    assert any(r[11] is not None for r in rows[1:])  # header-less columns exist as columns
+    ids = [r[0] for r in rows[1:]]
+    assert all(isinstance(i, int) for i in ids)  # stored as numbers: 02010002 -> 2010002
+    assert sorted(f"{i:08d}" for i in ids) == folders
+    assert sorted(r[1] for r in rows[1:]) == ["HC", "HC", "MDD", "MDD"]
+    for k in (1, 19, 20, 29):
+        wav = modma / folders[0] / f"{k:02d}.wav"
+        info = sf.info(str(wav))
+        assert (info.samplerate, info.channels, info.subtype) == (44_100, 1, "PCM_24")
+        y, _ = sf.read(str(wav))
+        assert_speech_level(y, peak_range=(0.005, 0.15))  # very quiet, as the release
+
+
+def test_modma_is_read_by_the_real_loader(modma: Path) -> None:
+    corpus = load_corpus("modma", modma)
+    assert len(corpus.utterances) == 4 * 29
+    assert corpus.label_counts() == {"HC": 58, "MDD": 58}
+    assert not corpus.skipped
+
+
+# --------------------------------------------------------------------------- IEMOCAP
+
+
+def test_iemocap_layout_and_label_files(iemocap: Path) -> None:
+    assert sorted(p.name for p in iemocap.iterdir() if p.is_dir()) == ["Session1", "Session2"]
+    labelled: dict[str, tuple[float, float, str]] = {}
+    for session in (1, 2):
+        eval_dir = iemocap / f"Session{session}" / "dialog" / "EmoEvaluation"
+        for txt in sorted(eval_dir.glob("*.txt")):
+            lines = txt.read_text(encoding="utf-8").split("\n")
+            assert lines[0] == "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]"
+            assert lines[1] == ""
+            for line in lines[2:]:
+                m = UTTERANCE_LINE.match(line)
+                if m:
+                    assert m[3].startswith(txt.stem + "_")
+                    labelled[m[3]] = (float(m[1]), float(m[2]), m[5])
+                else:
+                    assert line == "" or re.match(r"^[CA]-[EF]\d:\t", line), line
+    assert set(v[2] for v in labelled.values()) <= {"neu", "hap", "exc", "ang", "sad", "fru", "xxx"}
+    wavs = {p.stem: p for p in iemocap.rglob("*.wav") if not p.name.startswith("._")}
+    assert set(wavs) == set(labelled)
+    assert len(wavs) == 2 * 2 * 5
+    for utt, (start, end, _) in list(labelled.items())[:6]:
+        info = sf.info(str(wavs[utt]))
+        assert (info.samplerate, info.subtype) == (16_000, "PCM_16")
+        assert abs(info.duration - (end - start)) < 1e-3
+        assert re.fullmatch(r"Ses0\d[FM]_(impro\d\d|script\d\d_\d)_[FM]\d{3}", utt)
+    per_speaker = {}
+    for utt in labelled:
+        speaker = utt[4] + utt.rsplit("_", 1)[1][0]  # session + the LAST F/M
+        per_speaker[speaker] = per_speaker.get(speaker, 0) + 1
+    assert per_speaker == {"1F": 5, "1M": 5, "2F": 5, "2M": 5}
+    junk = sorted(iemocap.rglob("._*.wav"))
+    assert len(junk) == 2 and all(p.stat().st_size < 100 for p in junk)
+
+
+def test_iemocap_is_read_by_the_real_loader(iemocap: Path) -> None:
+    corpus = load_corpus("iemocap", iemocap)
+    assert set(corpus.subjects()) <= {"1F", "1M", "2F", "2M"}
+    assert set(corpus.label_counts()) == {"neu", "hap", "ang", "sad"}
+    assert 0 < len(corpus.utterances) <= 20
+
+
+# --------------------------------------------------------------------------- signal design
+
+
+def test_sadness_shares_the_direction_of_depression() -> None:
+    sad = np.array(EMOTION_PROFILES["sad"]._values())
+    depression = np.array(DEPRESSION_DIRECTION._values())
+    assert np.array_equal(np.sign(sad), np.sign(depression))
+    cosine = sad @ depression / np.linalg.norm(sad) / np.linalg.norm(depression)
+    assert cosine > 0.99
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_same_seed_is_byte_identical_other_seed_differs(tmp_path: Path) -> None:
+    def write_all(out: Path, seed: int) -> dict[str, bytes]:
+        write_casia(out / "CASIA database", seed=seed, files_per_class=1)
+        write_modma(out / "modma", seed=seed, n_mdd=1, n_hc=1, duration_scale=0.2)
+        write_iemocap(out / "iemocap", seed=seed, sessions=1, utterances_per_speaker=2,
+                      dialogs_per_session=1)
+        return tree_bytes(out)
+
+    a, b = write_all(tmp_path / "a", 0), write_all(tmp_path / "b", 0)
+    c = write_all(tmp_path / "c", 1)
+    assert a == b
+    assert "modma/subjects_information_audio_lanzhou_2015.xlsx" in a
+    same_name = set(a) & set(c)
+    wavs = [k for k in same_name if k.endswith(".wav") and "/._" not in k]
+    assert wavs and all(a[k] != c[k] for k in wavs)
+
+
+# --------------------------------------------------------------------------- cache
+
+
+@pytest.fixture
+def tiny_writers(monkeypatch):
+    """Make synthetic_root fast: a tiny CASIA, and count the writer calls."""
+    calls = []
+
+    def tiny_casia(root: Path, *, seed: int = 0) -> Path:
+        calls.append(root)
+        return write_casia(root, seed=seed, files_per_class=1)
+
+    monkeypatch.setitem(synthetic._WRITERS, "casia", tiny_casia)
+    return calls
+
+
+def test_synthetic_root_ignores_a_crashed_temp_and_caches(tmp_path: Path, tiny_writers) -> None:
+    base = tmp_path / "synthetic" / f"v{GENERATOR_VERSION}-seed0"
+    crashed = base / ".tmp-casia-crashed"
+    (crashed / "wangzhe" / "angry").mkdir(parents=True)
+    (crashed / "wangzhe" / "angry" / "201.wav").write_bytes(b"RIFF half-written")
+
+    root = synthetic_root("casia", cache_dir=tmp_path)
+    assert root == base / "CASIA database"
+    assert is_synthetic_root(root) and (root / MARKER_NAME).is_file()
+    assert len(list(root.rglob("*.wav"))) == 24
+    assert tiny_writers[0].parent == base and tiny_writers[0].name.startswith(".tmp-")
+    assert not tiny_writers[0].exists()  # renamed into place
+    assert synthetic_root("casia", cache_dir=tmp_path) == root
+    assert len(tiny_writers) == 1  # the second call reused the cache
+
+
+def test_synthetic_root_loser_of_a_race_discards_its_copy(tmp_path: Path, monkeypatch) -> None:
+    final = tmp_path / "synthetic" / f"v{GENERATOR_VERSION}-seed0" / "CASIA database"
+
+    def racing_casia(root: Path, *, seed: int = 0) -> Path:
+        write_casia(final, seed=seed, files_per_class=1)  # another process finishes first
+        return write_casia(root, seed=seed, files_per_class=1)
+
+    monkeypatch.setitem(synthetic._WRITERS, "casia", racing_casia)
+    assert synthetic_root("casia", cache_dir=tmp_path) == final
+    assert is_synthetic_root(final)
+    assert [p.name for p in final.parent.iterdir()] == ["CASIA database"]  # temp removed
+
+
+def test_cache_dir_resolution_and_errors(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DOMADAPT_CACHE", str(tmp_path / "dc"))
+    assert default_cache_dir() == tmp_path / "dc"
+    monkeypatch.delenv("DOMADAPT_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "domadapt"
+    with pytest.raises(DomadaptError, match="casia, iemocap, modma"):
+        synthetic_root("emodb", cache_dir=tmp_path)
+    assert CORPUS_KINDS == ("casia", "iemocap", "modma")
+    assert not is_synthetic_root(tmp_path)
+    (tmp_path / MARKER_NAME).write_text("not json")
+    assert not is_synthetic_root(tmp_path)
