@@ -1,0 +1,5 @@
+import sys
+
+from domadapt.cli import main
+
+sys.exit(main())

@@ -1,0 +1,398 @@
+"""One experiment: corpora -> segments -> folds x seeds x methods -> results files.
+
+Finished (method, fold, seed) runs are stored as JSON under ``OUT/runs/`` and never
+recomputed on ``resume``; an interrupted run continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import random
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from domadapt.config import ExperimentConfig, MethodSpec
+from domadapt.corpora import load_corpus
+from domadapt.corpora.base import Corpus
+from domadapt.corpora.synthetic import synthetic_root
+from domadapt.data import TARGET_TASK, FoldData, domain_from_segments, standardize
+from domadapt.errors import DomadaptError
+from domadapt.evaluate import evaluate_predictions, summarize_runs
+from domadapt.features import SegmentSet, extract_segments
+from domadapt.methods import build_method
+from domadapt.models import build_backbone
+from domadapt.models.transfer import TransferModel
+from domadapt.report import plot_confusion, plot_curves, write_results
+from domadapt.splits import build_splitter, carve_validation
+from domadapt.train import Trainer, predict_proba
+
+log = logging.getLogger("domadapt")
+
+#: metrics summarised (mean, std, runs) in every results row
+REPORTED_METRICS = (
+    "accuracy",
+    "uar",
+    "macro_f1",
+    "subject_accuracy",
+    "subject_uar",
+    "subject_macro_f1",
+    "subject_accuracy_meanprob",
+)
+SOURCE_VAL_FRACTION = 0.1  # random share of each source held out to select pre-training epochs
+
+
+@dataclass
+class Domains:
+    """The loaded corpora of an experiment and their segment sets."""
+
+    sources: list[Corpus]
+    target: Corpus
+    source_segments: list[SegmentSet]
+    target_segments: SegmentSet
+
+    @property
+    def synthetic(self) -> bool:
+        return self.target.synthetic or any(c.synthetic for c in self.sources)
+
+    @property
+    def shared_labels(self) -> bool:
+        return all(s.classes == self.target.classes for s in self.sources)
+
+
+def _limit(corpus: Corpus, *, per_subject: int | None, per_class: int | None, seed: int) -> Corpus:
+    """A deterministic random subset: at most ``per_subject`` utterances of each subject and
+    ``per_class`` of each class (None = no limit). Used by ``--quick`` to stay small."""
+    if per_subject is None and per_class is None:
+        return corpus
+    order = list(range(len(corpus.utterances)))
+    random.Random(seed).shuffle(order)
+    by_subject: dict[str, int] = {}
+    by_class: dict[str, int] = {}
+    keep = set()
+    for i in order:
+        u = corpus.utterances[i]
+        if per_subject is not None and by_subject.get(u.subject, 0) >= per_subject:
+            continue
+        if per_class is not None and by_class.get(u.label, 0) >= per_class:
+            continue
+        by_subject[u.subject] = by_subject.get(u.subject, 0) + 1
+        by_class[u.label] = by_class.get(u.label, 0) + 1
+        keep.add(i)
+    subset = dataclasses.replace(corpus, utterances=[u for i, u in enumerate(corpus.utterances) if i in keep])
+    return subset
+
+
+def load_domains(
+    cfg: ExperimentConfig,
+    *,
+    source_roots: list[Path | None],
+    target_root: Path | None,
+    device: torch.device,
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> Domains:
+    """Load every corpus (a missing root = the embedded synthetic stand-in of that corpus)
+    and extract its segments on ``device`` (cached on disk)."""
+    names = list(cfg.data.source)
+    if len(source_roots) not in (0, len(names)):
+        raise DomadaptError(
+            f"{len(source_roots)} --source-root given for {len(names)} source corpora ({', '.join(names)})"
+        )
+    roots = source_roots or [None] * len(names)
+
+    def load(name: str, root: Path | None) -> Corpus:
+        options = dict(cfg.data.options.get(name, {}))
+        if root is None:
+            corpus = load_corpus(name, synthetic_root(name, cache_dir=cache_dir), **options)
+            corpus.synthetic = True
+        else:
+            corpus = load_corpus(name, root, **options)
+        return corpus
+
+    sources = [
+        _limit(load(n, r), per_subject=None, per_class=cfg.data.max_source_per_class, seed=cfg.eval.seed)
+        for n, r in zip(names, roots)
+    ]
+    target = _limit(
+        load(cfg.data.target, target_root),
+        per_subject=cfg.data.max_utterances_per_subject,
+        per_class=None,
+        seed=cfg.eval.seed,
+    )
+    feats = cfg.features
+    source_segments = [
+        extract_segments(c, feats, device=device, cache_dir=cache_dir, progress=progress) for c in sources
+    ]
+    target_segments = extract_segments(target, feats, device=device, cache_dir=cache_dir, progress=progress)
+    return Domains(sources, target, source_segments, target_segments)
+
+
+def source_task(corpus: Corpus, shared: bool) -> str:
+    return TARGET_TASK if shared else f"source:{corpus.name}"
+
+
+def make_splitter(cfg: ExperimentConfig, domains: Domains):
+    """The target's splitter from ``[eval]``; each protocol gets only the options it takes."""
+    ev = cfg.eval
+    if ev.splitter == "official":
+        official = domains.target.official_split
+        if not official:
+            raise DomadaptError(f"eval.splitter = 'official': corpus {domains.target.name!r} has no official split")
+        subjects = domains.target_segments.subjects
+        return build_splitter("official", assignment={i: official[s] for i, s in enumerate(subjects) if s in official})
+    if ev.splitter == "subject_kfold":
+        return build_splitter("subject_kfold", n_splits=ev.folds, seed=ev.seed)
+    if ev.splitter == "utterance_kfold":
+        return build_splitter(
+            "utterance_kfold", n_splits=ev.folds, seed=ev.seed, allow_subject_overlap=ev.allow_subject_overlap
+        )
+    return build_splitter(ev.splitter)
+
+
+def build_fold(domains: Domains, fold: Any, *, val_fraction: float, seed: int, device: torch.device) -> FoldData:
+    """Device tensors of one fold; features standardised with training-only statistics.
+
+    The validation subjects come from the fold (an official dev set) or are carved out of
+    the fold's training subjects.
+    """
+    tseg = domains.target_segments
+    y = tseg.y.numpy()
+    groups = tseg.subject.numpy()
+    if fold.val is not None:
+        fit_idx, val_idx = fold.train, fold.val
+    else:
+        fit_idx, val_idx = carve_validation(fold.train, y, groups, fraction=val_fraction, seed=seed)
+    train = domain_from_segments(tseg, TARGET_TASK, fit_idx, device)
+    val = domain_from_segments(tseg, TARGET_TASK, val_idx, device)
+    test = domain_from_segments(tseg, TARGET_TASK, fold.test, device)
+    train.x, val.x, test.x = standardize(train.x, val.x, test.x)
+
+    shared = domains.shared_labels
+    sources, source_val = [], []
+    rng = np.random.default_rng(seed)
+    for corpus, seg in zip(domains.sources, domains.source_segments):
+        order = rng.permutation(len(seg.y))
+        n_val = max(2, int(round(SOURCE_VAL_FRACTION * len(order))))
+        s_train = domain_from_segments(seg, source_task(corpus, shared), np.sort(order[n_val:]), device)
+        s_val = domain_from_segments(seg, source_task(corpus, shared), np.sort(order[:n_val]), device)
+        s_train.x, s_val.x = standardize(s_train.x, s_val.x)
+        sources.append(s_train)
+        source_val.append(s_val)
+    return FoldData(sources, source_val, train, val, test, shared_labels=shared)
+
+
+def build_model(cfg: ExperimentConfig, domains: Domains) -> TransferModel:
+    in_channels = int(domains.target_segments.x.shape[1])
+    general = build_backbone(cfg.model.backbone, in_channels=in_channels, **cfg.model.backbone_options)
+    tasks = {TARGET_TASK: len(domains.target.classes)}
+    for corpus in domains.sources:
+        tasks.setdefault(source_task(corpus, domains.shared_labels), len(corpus.classes))
+    return TransferModel(general, tasks, specific_dim=cfg.model.specific_dim, dropout=cfg.model.dropout)
+
+
+def git_hash() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def config_fingerprint(cfg: ExperimentConfig) -> str:
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def _safe(label: str) -> str:
+    return label.replace(":", "-").replace("/", "-")
+
+
+def run_one(
+    cfg: ExperimentConfig,
+    domains: Domains,
+    spec: MethodSpec,
+    fold: Any,
+    seed: int,
+    *,
+    out_dir: Path,
+    device: torch.device,
+    resume: bool,
+    progress: bool,
+) -> dict[str, Any]:
+    """Train and test one (method, fold, seed); the result JSON is written atomically and a
+    finished one is returned as it is when resuming."""
+    name = f"fold{fold.index}-seed{seed}"
+    result_path = out_dir / "runs" / _safe(spec.label) / f"{name}.json"
+    if resume and result_path.exists():
+        return json.loads(result_path.read_text())
+    data = build_fold(domains, fold, val_fraction=cfg.train.val_fraction, seed=seed, device=device)
+    torch.manual_seed(seed)
+    model = build_model(cfg, domains)
+    method = build_method(spec, cfg.train)
+    writer = None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out_dir / "tensorboard" / _safe(spec.label) / name))
+    except ImportError:  # tensorboard is a dependency, but a run must not die for a log
+        log.warning("tensorboard is not importable: no event files written")
+    checkpoint = out_dir / "checkpoints" / _safe(spec.label) / f"{name}.pt"
+    trainer = Trainer(cfg.train, device=device, checkpoint=checkpoint, resume=resume, writer=writer, progress=progress)
+    try:
+        history = trainer.fit(model, method, data, seed=seed)
+        model.eval()
+        method.eval()
+        probs = predict_proba(lambda x: method.target_logits(model, x), data.target_test.x)
+        metrics = evaluate_predictions(
+            probs.numpy(),
+            data.target_test.y.cpu().numpy(),
+            data.target_test.groups,
+            num_classes=data.target_test.num_classes,
+        )
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)) and writer is not None:
+                writer.add_scalar(f"test/{key}", float(value), 0)
+    finally:
+        if writer is not None:
+            writer.close()
+    result = {
+        "method": spec.label,
+        "fold": int(fold.index),
+        "seed": int(seed),
+        "metrics": metrics,
+        "history": history,
+        "n_train": len(data.target_train),
+        "n_val": len(data.target_val),
+        "n_test": len(data.target_test),
+    }
+    _write_json(result_path, result)
+    checkpoint.unlink(missing_ok=True)
+    return result
+
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    *,
+    source_roots: list[Path | None],
+    target_root: Path | None,
+    out_dir: Path,
+    device: torch.device,
+    resume: bool = False,
+    progress: bool = False,
+    cache_dir: Path | None = None,
+    say=print,
+) -> dict[str, Any]:
+    """Run every method of ``cfg`` over folds x seeds and write the results files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = config_fingerprint(cfg)
+    config_path = out_dir / "config.json"
+    if resume and config_path.exists():
+        previous = json.loads(config_path.read_text()).get("fingerprint")
+        if previous != fingerprint:
+            raise DomadaptError(
+                f"{config_path}: --resume with a different configuration (fingerprint {previous} vs "
+                f"{fingerprint}); use a new --out or the same settings"
+            )
+    _write_json(config_path, {"fingerprint": fingerprint, "git": git_hash(), "config": cfg.to_dict()})
+
+    domains = load_domains(
+        cfg, source_roots=source_roots, target_root=target_root, device=device, cache_dir=cache_dir, progress=progress
+    )
+    kind = "synthetic" if domains.synthetic else "real"
+    for corpus, seg in zip([*domains.sources, domains.target], [*domains.source_segments, domains.target_segments]):
+        say(
+            f"  {corpus.name:<8} {'SYNTHETIC' if corpus.synthetic else 'real':<9} {corpus.root}: "
+            f"{len(corpus.utterances)} utterances, {len(corpus.subjects())} subjects, "
+            f"{len(seg.y)} segments {tuple(seg.x.shape[1:])}, classes {', '.join(corpus.classes)}"
+        )
+    tseg = domains.target_segments
+    splitter = make_splitter(cfg, domains)
+    folds = list(splitter.split(tseg.y.numpy(), tseg.subject.numpy()))
+    overlap = any(getattr(f, "subject_overlap", False) for f in folds)
+    seeds = [cfg.eval.seed + i for i in range(cfg.eval.seeds)]
+    say(
+        f"  {len(cfg.methods)} methods x {len(folds)} folds x {len(seeds)} seeds on {device}; "
+        f"split: {cfg.eval.splitter}{' (SUBJECTS OVERLAP)' if overlap else ', subject-independent'}"
+    )
+
+    rows = []
+    for spec in cfg.methods:
+        runs = []
+        for fold in folds:
+            for seed in seeds:
+                result = run_one(
+                    cfg, domains, spec, fold, seed, out_dir=out_dir, device=device, resume=resume, progress=progress
+                )
+                runs.append(result)
+                m = result["metrics"]
+                say(
+                    f"  {spec.label:<18} fold {fold.index} seed {seed}: acc {m['accuracy']:.3f} "
+                    f"UA {m['uar']:.3f} F1 {m['macro_f1']:.3f} subject-acc {m['subject_accuracy']:.3f}"
+                )
+        metrics = {
+            key: summarize_runs([float(r["metrics"][key]) for r in runs])
+            for key in REPORTED_METRICS
+            if key in runs[0]["metrics"]
+        }
+        plots = out_dir / "plots"
+        confusion = np.sum([np.asarray(r["metrics"]["confusion"]) for r in runs], axis=0)
+        plot_confusion(
+            confusion,
+            list(domains.target.classes),
+            plots / f"{_safe(spec.label)}-confusion.png",
+            title=f"{cfg.name} {spec.label}: segment confusion, all folds x seeds",
+        )
+        plot_curves(
+            runs[0]["history"],
+            plots / f"{_safe(spec.label)}-curves.png",
+            title=f"{cfg.name} {spec.label}: fold {runs[0]['fold']} seed {runs[0]['seed']}",
+        )
+        rows.append(
+            {
+                "method": spec.label,
+                "backbone": cfg.model.backbone,
+                "metrics": metrics,
+                "confusion": confusion.tolist(),
+            }
+        )
+
+    skipped = [
+        {"path": s.path, "reason": s.reason}
+        for seg in [*domains.source_segments, domains.target_segments]
+        for s in seg.skipped
+    ]
+    results = {
+        "recipe": cfg.name,
+        "data": kind,
+        "title": f"{cfg.name}: {'+'.join(cfg.data.source)} -> {cfg.data.target}",
+        "subject_overlap": overlap,
+        "config": cfg.to_dict(),
+        "git": git_hash(),
+        "skipped": skipped,
+        "rows": rows,
+    }
+    write_results(out_dir, results)
+    return results
