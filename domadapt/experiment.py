@@ -108,6 +108,9 @@ def load_domains(
             f"{len(source_roots)} --source-root given for {len(names)} source corpora ({', '.join(names)})"
         )
     roots = source_roots or [None] * len(names)
+    for root in [*roots, target_root]:  # fail before spending minutes on the other corpora
+        if root is not None and not Path(root).is_dir():
+            raise DomadaptError(f"{root}: no such corpus folder")
 
     def load(name: str, root: Path | None) -> Corpus:
         options = dict(cfg.data.options.get(name, {}))
