@@ -76,19 +76,53 @@ class EvalConfig:
     allow_subject_overlap: bool = False  # leakage guard; True only for the notes' random splits
 
 
+#: ``[[methods]]`` keys every method accepts: the row's label and a per-row backbone
+ROW_KEYS = ("label", "backbone", "backbone_options")
+
+
 @dataclass(frozen=True)
 class MethodSpec:
-    """One row of the comparison: a method name plus its options (from ``[[methods]]``)."""
+    """One row of the comparison: a method name plus its options (from ``[[methods]]``).
+
+    Besides the method's own options a row may set ``label`` (its name in tables),
+    ``backbone`` and ``backbone_options`` (a per-row backbone, as the ablation recipe does).
+    """
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
-        """The row name in results: ``align:mmd`` for align methods, else the name."""
+        """The row's method name in results: ``label`` if given, ``align:LOSS`` for align."""
+        if "label" in self.options:
+            return str(self.options["label"])
         if self.name == "align":
             return f"align:{self.options.get('loss', 'mmd')}"
-        return str(self.options.get("label", self.name))
+        return self.name
+
+    @property
+    def method_options(self) -> dict[str, Any]:
+        """The options meant for the method itself (the row keys removed)."""
+        return {k: v for k, v in self.options.items() if k not in ROW_KEYS}
+
+    def backbone(self, model: "ModelConfig") -> tuple[str, dict[str, Any]]:
+        """This row's backbone name and options: the row's own, else ``[model]``'s."""
+        extra = dict(self.options.get("backbone_options", {}))
+        if "backbone" in self.options:
+            return str(self.options["backbone"]), extra
+        return model.backbone, {**model.backbone_options, **extra}
+
+    def backbone_label(self, model: "ModelConfig") -> str:
+        """``tim`` or ``tim[residual=add]``: what the results' ``backbone`` column shows."""
+        name, opts = self.backbone(model)
+        own = {k: v for k, v in opts.items() if k in self.options.get("backbone_options", {})}
+        return name + (f"[{','.join(f'{k}={v}' for k, v in sorted(own.items()))}]" if own else "")
+
+    def key(self, model: "ModelConfig") -> str:
+        """A file-system-safe name unique per row (runs/, checkpoints/, plots/)."""
+        own_backbone = "backbone" in self.options or "backbone_options" in self.options
+        text = f"{self.label}@{self.backbone_label(model)}" if own_backbone else self.label
+        return "".join(c if c.isalnum() or c in "._-@=" else "-" for c in text)
 
 
 @dataclass(frozen=True)

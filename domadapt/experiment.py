@@ -31,7 +31,7 @@ from domadapt.features import SegmentSet, extract_segments
 from domadapt.methods import build_method
 from domadapt.models import build_backbone
 from domadapt.models.transfer import TransferModel
-from domadapt.report import plot_confusion, plot_curves, write_results
+from domadapt.report import plot_confusion, plot_curves, plot_feature_space, write_results
 from domadapt.splits import build_splitter, carve_validation
 from domadapt.train import Trainer, predict_proba
 
@@ -91,17 +91,15 @@ def _limit(corpus: Corpus, *, per_subject: int | None, per_class: int | None, se
     return subset
 
 
-def load_domains(
+def load_corpora(
     cfg: ExperimentConfig,
     *,
     source_roots: list[Path | None],
     target_root: Path | None,
-    device: torch.device,
     cache_dir: Path | None = None,
-    progress: bool = False,
-) -> Domains:
-    """Load every corpus (a missing root = the embedded synthetic stand-in of that corpus)
-    and extract its segments on ``device`` (cached on disk)."""
+) -> tuple[list[Corpus], Corpus]:
+    """Load the recipe's corpora; a missing root means the embedded synthetic stand-in of that
+    corpus (generated once into the cache). ``data.max_*`` limits are applied here."""
     names = list(cfg.data.source)
     if len(source_roots) not in (0, len(names)):
         raise DomadaptError(
@@ -131,12 +129,25 @@ def load_domains(
         per_class=None,
         seed=cfg.eval.seed,
     )
+    return sources, target
+
+
+def extract_domains(
+    cfg: ExperimentConfig,
+    sources: list[Corpus],
+    target: Corpus,
+    *,
+    device: torch.device,
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> Domains:
+    """Segments of every corpus, computed on ``device`` and cached on disk."""
     feats = cfg.features
     source_segments = [
         extract_segments(c, feats, device=device, cache_dir=cache_dir, progress=progress) for c in sources
     ]
     target_segments = extract_segments(target, feats, device=device, cache_dir=cache_dir, progress=progress)
-    return Domains(sources, target, source_segments, target_segments)
+    return Domains(list(sources), target, source_segments, target_segments)
 
 
 def source_task(corpus: Corpus, shared: bool) -> str:
@@ -193,13 +204,28 @@ def build_fold(domains: Domains, fold: Any, *, val_fraction: float, seed: int, d
     return FoldData(sources, source_val, train, val, test, shared_labels=shared)
 
 
-def build_model(cfg: ExperimentConfig, domains: Domains) -> TransferModel:
+def build_model(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec) -> TransferModel:
+    """A fresh model for one run: the row's backbone as general extractor, one specific
+    extractor and head per task."""
     in_channels = int(domains.target_segments.x.shape[1])
-    general = build_backbone(cfg.model.backbone, in_channels=in_channels, **cfg.model.backbone_options)
+    name, options = spec.backbone(cfg.model)
+    general = build_backbone(name, in_channels=in_channels, **options)
     tasks = {TARGET_TASK: len(domains.target.classes)}
     for corpus in domains.sources:
         tasks.setdefault(source_task(corpus, domains.shared_labels), len(corpus.classes))
     return TransferModel(general, tasks, specific_dim=cfg.model.specific_dim, dropout=cfg.model.dropout)
+
+
+@torch.no_grad()
+def general_features(model: TransferModel, data: FoldData, *, limit: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """General-extractor features of (up to ``limit``) source and target-test segments."""
+    was_training = model.training
+    model.eval()
+    x_s = torch.cat([s.x[:limit] for s in data.sources])[:limit]
+    f_s = model.general(x_s).float().cpu().numpy()
+    f_t = model.general(data.target_test.x[:limit]).float().cpu().numpy()
+    model.train(was_training)
+    return f_s, f_t
 
 
 def git_hash() -> str | None:
@@ -228,10 +254,6 @@ def _write_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def _safe(label: str) -> str:
-    return label.replace(":", "-").replace("/", "-")
-
-
 def run_one(
     cfg: ExperimentConfig,
     domains: Domains,
@@ -247,24 +269,33 @@ def run_one(
     """Train and test one (method, fold, seed); the result JSON is written atomically and a
     finished one is returned as it is when resuming."""
     name = f"fold{fold.index}-seed{seed}"
-    result_path = out_dir / "runs" / _safe(spec.label) / f"{name}.json"
+    key = spec.key(cfg.model)
+    result_path = out_dir / "runs" / key / f"{name}.json"
     if resume and result_path.exists():
         return json.loads(result_path.read_text())
     data = build_fold(domains, fold, val_fraction=cfg.train.val_fraction, seed=seed, device=device)
     torch.manual_seed(seed)
-    model = build_model(cfg, domains)
+    model = build_model(cfg, domains, spec)
     method = build_method(spec, cfg.train)
     writer = None
     try:
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(out_dir / "tensorboard" / _safe(spec.label) / name))
+        writer = SummaryWriter(str(out_dir / "tensorboard" / key / name))
     except ImportError:  # tensorboard is a dependency, but a run must not die for a log
         log.warning("tensorboard is not importable: no event files written")
-    checkpoint = out_dir / "checkpoints" / _safe(spec.label) / f"{name}.pt"
+    checkpoint = out_dir / "checkpoints" / key / f"{name}.pt"
     trainer = Trainer(cfg.train, device=device, checkpoint=checkpoint, resume=resume, writer=writer, progress=progress)
+    picture = fold.index == 0 and seed == cfg.eval.seed  # one feature-space picture per row
     try:
+        before = general_features(model, data) if picture else None
         history = trainer.fit(model, method, data, seed=seed)
+        if picture:
+            plot_feature_space(
+                {"before training": before, "after training": general_features(model, data)},
+                out_dir / "plots" / f"{key}-features.png",
+                title=f"{cfg.name} {spec.label}: general features, PCA (fold {fold.index}, seed {seed})",
+            )
         model.eval()
         method.eval()
         probs = predict_proba(lambda x: method.target_logits(model, x), data.target_test.x)
@@ -298,17 +329,16 @@ def run_one(
 
 def run_experiment(
     cfg: ExperimentConfig,
+    domains: Domains,
     *,
-    source_roots: list[Path | None],
-    target_root: Path | None,
     out_dir: Path,
     device: torch.device,
     resume: bool = False,
     progress: bool = False,
-    cache_dir: Path | None = None,
     say=print,
 ) -> dict[str, Any]:
-    """Run every method of ``cfg`` over folds x seeds and write the results files."""
+    """Run every method of ``cfg`` over folds x seeds on ``domains`` and write the results
+    files into ``out_dir``; returns the results dict (see :mod:`domadapt.report`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = config_fingerprint(cfg)
     config_path = out_dir / "config.json"
@@ -321,9 +351,6 @@ def run_experiment(
             )
     _write_json(config_path, {"fingerprint": fingerprint, "git": git_hash(), "config": cfg.to_dict()})
 
-    domains = load_domains(
-        cfg, source_roots=source_roots, target_root=target_root, device=device, cache_dir=cache_dir, progress=progress
-    )
     kind = "synthetic" if domains.synthetic else "real"
     for corpus, seg in zip([*domains.sources, domains.target], [*domains.source_segments, domains.target_segments]):
         say(
@@ -352,7 +379,7 @@ def run_experiment(
                 runs.append(result)
                 m = result["metrics"]
                 say(
-                    f"  {spec.label:<18} fold {fold.index} seed {seed}: acc {m['accuracy']:.3f} "
+                    f"  {spec.key(cfg.model):<18} fold {fold.index} seed {seed}: acc {m['accuracy']:.3f} "
                     f"UA {m['uar']:.3f} F1 {m['macro_f1']:.3f} subject-acc {m['subject_accuracy']:.3f}"
                 )
         metrics = {
@@ -365,18 +392,18 @@ def run_experiment(
         plot_confusion(
             confusion,
             list(domains.target.classes),
-            plots / f"{_safe(spec.label)}-confusion.png",
+            plots / f"{spec.key(cfg.model)}-confusion.png",
             title=f"{cfg.name} {spec.label}: segment confusion, all folds x seeds",
         )
         plot_curves(
             runs[0]["history"],
-            plots / f"{_safe(spec.label)}-curves.png",
+            plots / f"{spec.key(cfg.model)}-curves.png",
             title=f"{cfg.name} {spec.label}: fold {runs[0]['fold']} seed {runs[0]['seed']}",
         )
         rows.append(
             {
                 "method": spec.label,
-                "backbone": cfg.model.backbone,
+                "backbone": spec.backbone_label(cfg.model),
                 "metrics": metrics,
                 "confusion": confusion.tolist(),
             }

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from domadapt.experiment import run_experiment  # heavy imports after argument parsing
+    from domadapt.experiment import extract_domains, load_corpora, run_experiment  # heavy imports
     from domadapt.report import format_table
 
     overrides = parse_overrides(args.overrides)
@@ -110,17 +110,12 @@ def _run(args: argparse.Namespace) -> int:
     print(f"output: {out}")
     print(BANNER)
     start = time.time()
-    results = run_experiment(
-        cfg,
-        source_roots=list(args.source_root),
-        target_root=args.target_root,
-        out_dir=out,
-        device=device,
-        resume=args.resume,
-        progress=not args.quiet and sys.stderr.isatty(),
-        cache_dir=args.cache_dir,
-        say=say,
+    progress = not args.quiet and sys.stderr.isatty()
+    sources, target = load_corpora(
+        cfg, source_roots=list(args.source_root), target_root=args.target_root, cache_dir=args.cache_dir
     )
+    domains = extract_domains(cfg, sources, target, device=device, cache_dir=args.cache_dir, progress=progress)
+    results = run_experiment(cfg, domains, out_dir=out, device=device, resume=args.resume, progress=progress, say=say)
     print()
     print(format_table(results))
     print(f"\n{len(results['rows'])} methods in {time.time() - start:.0f} s; results in {out}/results.{{json,md,csv}}")

@@ -356,3 +356,35 @@ def plot_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike,
     fig.suptitle(title)
     fig.tight_layout()
     return _save_png(fig, path)
+
+
+def plot_feature_space(
+    stages: Mapping[str, tuple[Any, Any]], path: str | os.PathLike, *, title: str, max_points: int = 400
+) -> Path:
+    """Source vs target features in 2-D, one panel per stage (e.g. "before", "after").
+
+    ``stages`` maps a panel name to ``(f_s [N, D], f_t [M, D])``. Each panel has its own PCA
+    (scikit-learn) fitted on both domains together, so the picture shows how far apart the
+    two clouds are in the directions of largest variance at that point of training.
+    """
+    from sklearn.decomposition import PCA
+
+    if not stages:
+        raise DomadaptError("plot_feature_space: no feature sets given")
+    fig, axes = _figure(1, len(stages), size=(4.2 * len(stages), 4.0))
+    rng = np.random.default_rng(0)
+    for ax, (name, (f_s, f_t)) in zip(axes[0], stages.items()):
+        f_s, f_t = np.asarray(f_s, dtype=np.float64), np.asarray(f_t, dtype=np.float64)
+        f_s = f_s[rng.permutation(len(f_s))[:max_points]]
+        f_t = f_t[rng.permutation(len(f_t))[:max_points]]
+        both = np.concatenate([f_s, f_t])
+        z = PCA(n_components=2, random_state=0).fit_transform(both) if both.shape[1] >= 2 else np.c_[both, both]
+        ax.scatter(z[: len(f_s), 0], z[: len(f_s), 1], s=6, alpha=0.5, label="source")
+        ax.scatter(z[len(f_s):, 0], z[len(f_s):, 1], s=6, alpha=0.5, label="target")
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save_png(fig, path)

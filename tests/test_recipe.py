@@ -53,7 +53,8 @@ def test_every_recipe_runs_on_real_layout_trees(name, tiny_trees, tmp_path, caps
             assert 0.0 <= summary["mean"] <= 1.0
     for fname in ("results.md", "results.csv", "config.json"):
         assert (out / fname).is_file()
-    assert list((out / "plots").glob("*-confusion.png"))
+    for kind in ("confusion", "curves", "features"):
+        assert len(list((out / "plots").glob(f"*-{kind}.png"))) == len(cfg.methods), kind
     assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
     printed = capsys.readouterr().out
     assert "SYNTHETIC" not in printed and name in printed
@@ -111,3 +112,18 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
     missing = tmp_path / "no-such-modma"
     assert recipe_cli.main(["casia2modma", "--quick", "--target-root", str(missing), "--out", str(tmp_path / "o")]) == 2
     assert str(missing) in capsys.readouterr().err
+
+
+def test_ablation_rows_carry_their_backbone(tiny_trees, tmp_path):
+    out = tmp_path / "out"
+    args = ["tim_ablation", *TINY, "--out", str(out), *_roots_args("tim_ablation", tiny_trees)]
+    args += ["--methods", "Vanilla+Vanilla,Vanilla+Vanilla (residual add),AT+DIFF"]
+    assert recipe_cli.main(args) == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [(r["method"], r["backbone"]) for r in rows] == [
+        ("Vanilla+Vanilla", "tim"),
+        ("AT+DIFF", "at_delta_tim"),
+        ("Vanilla+Vanilla (residual add)", "tim[residual=add]"),
+    ]  # recipe order, whatever the order of --methods
+    # each row trained its own model: distinct run folders
+    assert len(list((out / "runs").iterdir())) == 3

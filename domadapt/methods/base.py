@@ -89,7 +89,7 @@ class Method(nn.Module):
 
     def __init__(self, spec: MethodSpec, train: TrainConfig) -> None:
         super().__init__()
-        unknown = sorted(set(spec.options) - set(self.option_names) - {"label"})
+        unknown = sorted(set(spec.method_options) - set(self.option_names))
         if unknown:
             raise DomadaptError(
                 f"method {spec.name!r}: unknown option(s) {', '.join(unknown)}; valid: "
@@ -97,7 +97,7 @@ class Method(nn.Module):
             )
         self.spec = spec
         self.train_cfg = train
-        self.options: dict[str, Any] = dict(spec.options)
+        self.options: dict[str, Any] = spec.method_options
 
     def stages(self, model: TransferModel, data: FoldData) -> list[Stage]:
         raise NotImplementedError

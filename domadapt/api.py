@@ -1,0 +1,119 @@
+"""The library API: your own source/target pair in a dozen lines.
+
+Example (the README's; ``tests/test_api.py`` runs it)::
+
+    from domadapt import Experiment, load_corpus
+
+    source = load_corpus("casia", "/data/CASIA database")
+    target = load_corpus("folder", "/data/my_clinic")  # <label>/<subject>/<file>.wav
+    exp = Experiment(
+        sources=[source],
+        target=target,
+        backbone="tim",
+        methods=["target_only", "align:coral"],
+        train={"epochs": 5},
+        eval={"folds": 3, "seeds": 2},
+    )
+    exp.fit(out_dir="runs/casia2clinic")
+    print(exp.table())
+    results = exp.evaluate()  # {"rows": [{"method", "metrics": {"uar": {"mean", ...}}}], ...}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from domadapt.config import ExperimentConfig, build_config
+from domadapt.corpora.base import Corpus
+from domadapt.device import resolve_device
+from domadapt.errors import DomadaptError
+
+
+def parse_method(entry: str | tuple[str, dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
+    """``"align:coral"`` -> ``{"name": "align", "loss": "coral"}``; ``("ddg", {"dann": True})``
+    and ``{"name": ..., ...}`` pass through as recipe ``[[methods]]`` entries."""
+    if isinstance(entry, str):
+        name, _, loss = entry.partition(":")
+        return {"name": name, "loss": loss} if loss else {"name": name}
+    if isinstance(entry, tuple):
+        name, options = entry
+        return {"name": name, **options}
+    if isinstance(entry, dict) and "name" in entry:
+        return dict(entry)
+    raise DomadaptError(f"method {entry!r}: expected 'name', 'align:LOSS', (name, options) or a dict with 'name'")
+
+
+class Experiment:
+    """Sources + target + backbone + methods, evaluated over folds x seeds.
+
+    Args:
+        sources: one or more loaded source corpora (``load_corpus(...)``).
+        target: the loaded target corpus.
+        backbone: a name of ``domadapt.models.list_backbones()``.
+        backbone_options: options of that backbone (e.g. ``{"residual": "add"}``).
+        methods: entries like ``"target_only"``, ``"align:mmd"``, ``("ddg", {"dann": True})``.
+        features, model, train, eval: overrides of the matching config sections (plain dicts
+            with the keys of ``FeatureConfig``, ``ModelConfig``, ``TrainConfig``, ``EvalConfig``).
+        device: ``auto | cpu | cuda``.
+        name: used in titles and file names.
+    """
+
+    def __init__(
+        self,
+        *,
+        sources: Corpus | Sequence[Corpus],
+        target: Corpus,
+        backbone: str = "tim",
+        backbone_options: dict[str, Any] | None = None,
+        methods: Sequence[str | tuple[str, dict[str, Any]] | dict[str, Any]] = ("target_only",),
+        features: dict[str, Any] | None = None,
+        model: dict[str, Any] | None = None,
+        train: dict[str, Any] | None = None,
+        eval: dict[str, Any] | None = None,  # noqa: A002 - the config section's name
+        device: str = "auto",
+        name: str = "experiment",
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.sources = [sources] if isinstance(sources, Corpus) else list(sources)
+        self.target = target
+        tree: dict[str, Any] = {
+            "recipe": {"name": name},
+            "data": {"source": [c.name for c in self.sources], "target": target.name},
+            "model": {"backbone": backbone, "backbone_options": dict(backbone_options or {}), **(model or {})},
+            "features": dict(features or {}),
+            "train": dict(train or {}),
+            "eval": dict(eval or {}),
+            "methods": [parse_method(m) for m in methods],
+        }
+        self.config: ExperimentConfig = build_config(tree)
+        self.device = resolve_device(device)
+        self.cache_dir = cache_dir
+        self.results: dict[str, Any] | None = None
+
+    def fit(self, out_dir: str | Path | None = None, *, resume: bool = False, progress: bool = False) -> "Experiment":
+        """Extract features, train and test every method on every fold x seed; the results
+        files go to ``out_dir`` (default ``runs/<name>``). Returns ``self``."""
+        from domadapt.experiment import extract_domains, run_experiment
+
+        domains = extract_domains(
+            self.config, self.sources, self.target, device=self.device, cache_dir=self.cache_dir, progress=progress
+        )
+        out = Path(out_dir) if out_dir is not None else Path("runs") / self.config.name
+        self.results = run_experiment(
+            self.config, domains, out_dir=out, device=self.device, resume=resume, progress=progress,
+            say=lambda *a, **k: None,
+        )
+        return self
+
+    def evaluate(self) -> dict[str, Any]:
+        """The results of :meth:`fit`: per method, mean/std/runs of every metric on the test folds."""
+        if self.results is None:
+            raise DomadaptError("Experiment.evaluate(): call fit() first")
+        return self.results
+
+    def table(self) -> str:
+        """The results table as text, as the recipes print it."""
+        from domadapt.report import format_table
+
+        return format_table(self.evaluate())
