@@ -48,13 +48,13 @@ def predict_proba(
 
 
 def information_maximization(probs: torch.Tensor) -> float:
-    """Unsupervised validation score (higher is better): diversity minus mean entropy of
-    the predictions — the quantity of pytorch-adapt's ``IMValidator``, on probabilities."""
-    eps = 1e-8
-    entropy = -(probs * (probs + eps).log()).sum(1).mean()
-    mean = probs.mean(0)
-    diversity = -(mean * (mean + eps).log()).sum()
-    return float(diversity - entropy)
+    """Unsupervised validation score (higher is better) of predictions ``probs`` [N, K]:
+    pytorch-adapt's ``IMValidator`` (diversity of the mean prediction minus the mean entropy),
+    so model selection on an unlabelled target never reads a label."""
+    from pytorch_adapt.validators import IMValidator
+
+    logits = probs.clamp_min(1e-12).log()  # softmax(log p) = p
+    return float(IMValidator()(target_train={"logits": logits}))
 
 
 def _atomic_save(obj: Any, path: Path) -> None:

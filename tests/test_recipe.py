@@ -127,3 +127,26 @@ def test_ablation_rows_carry_their_backbone(tiny_trees, tmp_path):
     ]  # recipe order, whatever the order of --methods
     # each row trained its own model: distinct run folders
     assert len(list((out / "runs").iterdir())) == 3
+
+
+def test_same_seed_same_results_twice(tiny_trees, tmp_path):
+    rows = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        args = ["casia2modma", *TINY, "--out", str(out), "--methods", "target_only,align:dann"]
+        assert recipe_cli.main(args + _roots_args("casia2modma", tiny_trees)) == 0
+        rows.append(json.loads((out / "results.json").read_text())["rows"])
+    assert rows[0] == rows[1]
+
+
+def test_leakage_guard_refuses_segment_splits_unless_asked(tiny_trees, tmp_path, capsys):
+    base = ["casia2modma", *TINY, "--methods", "target_only", *_roots_args("casia2modma", tiny_trees)]
+    refused = base + ["--out", str(tmp_path / "a"), "--set", 'eval.splitter="utterance_kfold"']
+    assert recipe_cli.main(refused) == 2
+    assert "allow_subject_overlap" in capsys.readouterr().err
+    allowed = base + ["--out", str(tmp_path / "b"), "--set", 'eval.splitter="utterance_kfold"',
+                      "--set", "eval.allow_subject_overlap=true"]
+    assert recipe_cli.main(allowed) == 0
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert results["subject_overlap"] is True
+    assert "subjects overlap between train and test" in (tmp_path / "b" / "results.md").read_text()
