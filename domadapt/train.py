@@ -17,13 +17,12 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import numpy as np
 import torch
 from torch import nn
 
 from domadapt.align import AlignmentLoss, build_schedule
 from domadapt.config import TrainConfig
-from domadapt.data import DomainData, FoldData, cycle_batches, index_batches
+from domadapt.data import FoldData, cycle_batches, index_batches
 from domadapt.errors import DomadaptError
 from domadapt.evaluate import segment_metrics
 from domadapt.methods.base import Method, SourceBatch, Stage, StepBatch

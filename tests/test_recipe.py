@@ -2,13 +2,11 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from domadapt import recipe as recipe_cli
 from domadapt.config import build_config, list_recipes, load_recipe
-from domadapt.corpora import synthetic
 from domadapt.corpora.synthetic import MARKER_NAME, write_casia, write_iemocap, write_modma
 
 TINY = ["--quick", "--quiet", "--set", "train.epochs=1", "--set", "train.pretrain_epochs=1", "--set", "train.batch_size=16"]

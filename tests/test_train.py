@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from domadapt.methods import build_method
-from domadapt.methods.base import Method, Stage, StepOutput
+from domadapt.methods.base import Method, StepOutput
 from domadapt.train import NonFiniteLossError, Trainer, information_maximization, predict_proba
 from tiny import spec, tiny_fold, tiny_model, tiny_train
 

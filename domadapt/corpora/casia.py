@@ -111,7 +111,7 @@ def _load_flat_layout(root: Path) -> tuple[list[Utterance], list[SkippedFile]]:
             m = _FLAT_NAME.match(w.stem)
             if m is None:
                 skipped.append(SkippedFile(
-                    str(w), f"file name is not <n>-<emotion>-<speaker>.wav, speaker unknown"))
+                    str(w), "file name is not <n>-<emotion>-<speaker>.wav, speaker unknown"))
                 continue
             if m["emotion"].lower() != emotion:
                 skipped.append(SkippedFile(

@@ -3,7 +3,6 @@ extractors* (notes: "ddg4", the best runs), optionally with DANN on the general 
 
 from __future__ import annotations
 
-import torch
 
 from domadapt.align import build_loss
 from domadapt.data import FoldData
