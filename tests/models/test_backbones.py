@@ -28,15 +28,6 @@ SMALL: dict[str, dict] = {
 NAMES = list_backbones()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: tiny models on a shared 2-core machine are faster without threads."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def no_randomness(name: str) -> dict:
     """Every dropout of ``name`` at 0 and masking off."""
     return {
