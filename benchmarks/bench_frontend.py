@@ -14,10 +14,8 @@ The last line is ``frontend_speedup ratio=<librosa seconds / domadapt seconds>``
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,8 @@ import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, uninstalled
+
+from bench_training_step import median_seconds  # noqa: E402  (benchmarks/ is on sys.path)
 
 from domadapt.corpora.base import Corpus, Utterance
 from domadapt.device import resolve_device
@@ -67,23 +67,6 @@ def _librosa_loop(corpus: Corpus, cfg: FeatureConfig) -> np.ndarray:
     return np.stack(feats)
 
 
-def _median_seconds(fns: dict, repeats: int, sync) -> dict[str, float]:
-    """Median wall time of each callable. One warm-up each (imports, numba JIT, transform
-    construction, CUDA context), then the repeats interleave, so that load from other
-    processes on a shared machine falls on both sides alike."""
-    for fn in fns.values():
-        fn()
-        sync()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            sync()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
 def run(quick: bool = False, device: str = "auto") -> float:
     """Time both paths; print them and the ratio; return librosa_time / domadapt_time."""
     dev = resolve_device(device)
@@ -95,7 +78,7 @@ def run(quick: bool = False, device: str = "auto") -> float:
         ours = extract_segments(corpus, cfg, device=dev, cache_dir=False)
         ref = _librosa_loop(corpus, cfg)
         diff = float(np.abs(ours.x.numpy() - ref).max())
-        medians = _median_seconds(
+        medians = median_seconds(
             {
                 "domadapt": lambda: extract_segments(corpus, cfg, device=dev, cache_dir=False),
                 "librosa": lambda: _librosa_loop(corpus, cfg),
