@@ -29,9 +29,9 @@ stream than a sequential run would (``randomness="different"``): the results are
 in distribution only, not number for number.
 
 What cannot be vmapped (see :func:`vmap_supported`): ``multitrain_ae`` (per-model feature banks
-rebuilt at epoch start from a frozen copy, and its own generator) and DANN (pytorch-adapt's
-``GradientReversal`` is an old-style ``autograd.Function`` that ``torch.func`` refuses).
-geomloss's Sinkhorn and energy losses cannot be vmapped either (a data-dependent ε-schedule
+rebuilt at epoch start from a frozen copy, and its own generator). DANN can: its gradient
+reversal is plain tensor arithmetic (:class:`domadapt.align.dann.GradientReversal`), so the
+discriminator's parameters are stacked per seed like the model's. geomloss's Sinkhorn and energy losses cannot be vmapped either (a data-dependent ε-schedule
 read with ``.item()``; an old-style ``autograd.Function``), but they own no parameters, so
 they run once per model inside the vmapped step (a loop over K for that loss only).
 
@@ -158,8 +158,8 @@ def vmap_supported(spec: MethodSpec) -> tuple[bool, str]:
         if any(True for _ in loss.parameters()):
             return False, (
                 f"alignment loss {name!r} owns parameters and cannot run under torch.func.vmap "
-                f"({err}); for DANN: a gradient reversal without autograd.Function, e.g. "
-                "x.detach() + coeff_neg * (x - x.detach()), would make it vmappable"
+                f"({err}); its parameters would have to be stacked per seed, so it needs "
+                "vmappable code (no autograd.Function, no .item())"
             )
         notes.append(f"loss {name!r} is not vmappable ({err}); it runs once per model inside the step")
     return True, "; ".join(notes) or "vmapped"

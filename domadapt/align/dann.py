@@ -6,14 +6,40 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from pytorch_adapt.layers import GradientReversal
 from torch import Tensor, nn
 
 from domadapt.align.base import AlignmentLoss, Stats, check_progress
 from domadapt.align.schedule import build_schedule
 from domadapt.errors import DomadaptError
 
-__all__ = ["DomainAdversarialLoss", "DomainDiscriminator"]
+__all__ = ["DomainAdversarialLoss", "DomainDiscriminator", "GradientReversal"]
+
+
+class GradientReversal(nn.Module):
+    r"""Identity forward; the gradient multiplied by :math:`-w` backward.
+
+    Written as plain tensor arithmetic, :math:`y = \bar x - w\,(x - \bar x)` with
+    :math:`\bar x` = ``x.detach()``, rather than an ``autograd.Function`` (as
+    pytorch-adapt's ``GradientReversal``): the forward value is exactly ``x`` and
+    :math:`\partial y/\partial x = -w`, and ``torch.func.vmap`` can batch it, so DANN's
+    discriminator trains K seeds in one pass (:mod:`domadapt.ensemble`). The coefficient
+    is a buffer named ``weight`` (shape ``[1]``), like pytorch-adapt's, so checkpoints
+    carry it under the same key.
+    """
+
+    def __init__(self, weight: float = 1.0) -> None:
+        super().__init__()
+        self.register_buffer("weight", torch.tensor([float(weight)]))
+
+    def update_weight(self, weight: float) -> None:
+        self.weight.fill_(float(weight))
+
+    def forward(self, x: Tensor) -> Tensor:
+        frozen = x.detach()
+        return frozen - self.weight.to(x.dtype) * (x - frozen)
+
+    def extra_repr(self) -> str:
+        return f"weight={float(self.weight[0])}"
 
 
 class DomainDiscriminator(nn.Sequential):
@@ -50,7 +76,7 @@ class DomainAdversarialLoss(AlignmentLoss):
 
     Source is label **1**, target label **0** (TLlib's convention); each domain's BCE is
     averaged over its own batch, so unequal N and M weigh the domains equally. :math:`R`
-    is pytorch-adapt's ``GradientReversal``: identity forward, gradient multiplied by
+    is :class:`GradientReversal`: identity forward, gradient multiplied by
     :math:`-\lambda` backward. Minimising :math:`\ell` over all parameters therefore trains
     the discriminator :math:`D` to separate the domains while the feature extractor
     receives :math:`-\lambda\,\partial\ell/\partial f` and learns to confuse it.

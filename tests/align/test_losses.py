@@ -342,6 +342,26 @@ def test_dann_grl_gradient_is_minus_coeff_times_discriminator_gradient(p):
         torch.testing.assert_close(got, q.grad)
 
 
+def test_gradient_reversal_is_exact_identity_forward_and_matches_pytorch_adapts():
+    from pytorch_adapt.layers import GradientReversal as PAGradientReversal
+
+    from domadapt.align.dann import GradientReversal
+
+    x = torch.randn(7, 5, dtype=torch.float64) * 1e3
+    ours, theirs = GradientReversal(weight=0.37), PAGradientReversal(weight=0.37)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]  # checkpoint key
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    out = ours(a)
+    assert torch.equal(out, x)  # bit for bit, not approximately
+    g = torch.randn_like(x)
+    out.backward(g)
+    theirs(b).backward(g)
+    torch.testing.assert_close(a.grad, b.grad)
+    torch.testing.assert_close(a.grad, -0.37 * g)
+    ours.update_weight(2.0)
+    assert float(ours.weight[0]) == 2.0
+
+
 def test_dann_parameters_are_the_discriminators():
     loss = _dann()
     params = list(loss.parameters())
