@@ -11,7 +11,7 @@ seed=s)`` gives it:
   :func:`domadapt.experiment.run_one` does), and the method's own parameters (a loss with
   parameters) built after ``torch.manual_seed(s)`` like ``Trainer.fit``;
 - its own batch order: a ``torch.Generator().manual_seed(s)`` per seed drives the Trainer's
-  own batch drawing (``Trainer._batches`` on a fold of row *indices*), and one gather per step
+  own batch drawing (``Trainer.batches`` on a fold of row *indices*), and one gather per step
   builds the ``[K, B, C, T]`` batch;
 - the same optimiser, scheduler, loss weight ``λ(p)``, gradient clipping (the global norm is
   taken *per model*) and model selection on the validation score, per model: each model ends
@@ -35,7 +35,8 @@ discriminator's parameters are stacked per seed like the model's. geomloss's Sin
 read with ``.item()``; an old-style ``autograd.Function``), but they own no parameters, so
 they run once per model inside the vmapped step (a loop over K for that loss only).
 
-Not supported here (use the Trainer): checkpoints/resume and tensorboard writing.
+Like the Trainer, a run writes an atomic checkpoint every epoch (all K models at once) and
+continues from it with ``resume``; tensorboard rows go to one writer per seed.
 
 Example::
 
@@ -49,10 +50,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -63,11 +66,19 @@ from domadapt.align import AlignmentLoss, build_loss
 from domadapt.config import MethodSpec, TrainConfig
 from domadapt.data import DomainData, FoldData
 from domadapt.errors import DomadaptError
-from domadapt.evaluate import segment_metrics
 from domadapt.methods import build_method
 from domadapt.methods.base import Method, SourceBatch, Stage, StepBatch
 from domadapt.models.transfer import TransferModel
-from domadapt.train import NonFiniteLossError, Trainer, _count_batches, information_maximization
+from domadapt.train import (
+    CHECKPOINT_VERSION,
+    NonFiniteLossError,
+    Trainer,
+    atomic_save,
+    count_batches,
+    score_probs,
+)
+
+log = logging.getLogger("domadapt")
 
 __all__ = ["SeedResult", "clip_grad_norm_per_model_", "fit_seeds", "vmap_supported"]
 
@@ -225,7 +236,7 @@ class _Pair(nn.Module):
 
 
 class _Owned:
-    """What ``Trainer._optimizer`` reads from a method: its (stacked) parameters."""
+    """What ``Trainer.build_optimizer`` reads from a method: its (stacked) parameters."""
 
     def __init__(self, params: list[Tensor]) -> None:
         self._params = params
@@ -364,39 +375,79 @@ class _SeedEnsemble:
         """Trainer._score for each model."""
         self.model.eval()
         self.method.eval()
-        probs = self._predict_proba(stage.predict, stage.monitor.x)
-        y = stage.monitor.y.cpu().numpy()
-        scores = []
-        for p in probs:
-            if stage.select == "im":
-                im = information_maximization(p)
-                scores.append({"score": im, "im": im})
-                continue
-            m = segment_metrics(y, p.argmax(1).numpy(), num_classes=stage.monitor.num_classes)
-            scores.append({"score": float(m["uar"]), "uar": float(m["uar"]), "accuracy": float(m["accuracy"])})
-        return scores
+        return [score_probs(stage, p) for p in self._predict_proba(stage.predict, stage.monitor.x)]
+
+    # -- checkpoint -------------------------------------------------------------------
+    def _save(self, path: Path, **fields: Any) -> None:
+        rng = {"torch": torch.get_rng_state(), "batches": [g.get_state() for g in self._gens]}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        state = {k: v.detach() for k, v in self._state().items()}
+        atomic_save({"version": CHECKPOINT_VERSION, "seeds": self.seeds, "state": state, "rng": rng, **fields}, path)
+
+    def _load(self, path: Path) -> dict[str, Any]:
+        saved = torch.load(path, map_location=self.device, weights_only=False)
+        if saved.get("version") != CHECKPOINT_VERSION or "seeds" not in saved:
+            raise DomadaptError(f"{path}: not a vmapped-seeds checkpoint of version {CHECKPOINT_VERSION}")
+        if list(saved["seeds"]) != self.seeds:
+            raise DomadaptError(f"{path}: checkpoint of seeds {saved['seeds']}, this run trains seeds {self.seeds}")
+        with torch.no_grad():
+            for k, v in self._state().items():
+                v.copy_(saved["state"][k])
+        torch.set_rng_state(saved["rng"]["torch"])
+        for g, g_state in zip(self._gens, saved["rng"]["batches"]):
+            g.set_state(g_state)
+        if "cuda" in saved["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
+        return saved
 
     # -- training ---------------------------------------------------------------------
-    def fit(self) -> list[SeedResult]:
+    def fit(
+        self,
+        *,
+        checkpoint: Path | None = None,
+        resume: bool = False,
+        writers: list[Any] | None = None,
+        progress: bool = False,
+    ) -> list[SeedResult]:
+        """Train the K models; per epoch an atomic checkpoint (all K models, optimiser,
+        scheduler, best states, histories, every random state) so ``resume`` continues a
+        killed run exactly, and one tensorboard row per seed in ``writers[i]``."""
         histories: list[dict[str, list[float]]] = [{} for _ in self.seeds]
-        gens = [torch.Generator().manual_seed(s) for s in self.seeds]
+        self._gens = [torch.Generator().manual_seed(s) for s in self.seeds]
         index_data = _index_fold(self.data)
-        for stage in self.stages:
+        start_stage, start_epoch, saved = 0, 0, None
+        if resume and checkpoint is not None and checkpoint.exists():
+            saved = self._load(checkpoint)
+            histories = saved["histories"]
+            start_stage, start_epoch = saved["stage"], saved["epoch"]
+            log.info("resumed %s at stage %d epoch %d", checkpoint, start_stage, start_epoch)
+        for s_idx in range(start_stage, len(self.stages)):
+            stage = self.stages[s_idx]
             for module in stage.frozen:
                 module.requires_grad_(False)
             for base_p in list(self.model.parameters()) + list(self.method.parameters()):
                 if id(base_p) in self.leaf_of:
                     self.leaf_of[id(base_p)].requires_grad_(base_p.requires_grad)
             groups = [([self.leaf_of[id(p)] for p in ps], mult) for ps, mult in stage.param_groups]
-            opt = self.helper._optimizer(dataclasses.replace(stage, param_groups=groups), _Owned(self.method_leaves))
+            opt = self.helper.build_optimizer(
+                dataclasses.replace(stage, param_groups=groups), _Owned(self.method_leaves)
+            )
             trained = {id(p) for g in opt.param_groups for p in g["params"]}
             for leaf in self.params.values():  # no gradient for what this stage does not train
                 leaf.requires_grad_(id(leaf) in trained)
-            sched = self.helper._scheduler(opt, stage.epochs)
+            sched = self.helper.build_scheduler(opt, stage.epochs)
             best_score = torch.full((self.k,), -math.inf, dtype=torch.float64)
             best: dict[str, Tensor] | None = None
-            for epoch in range(stage.epochs):
-                terms = self._train_epoch(stage, index_data, gens, epoch, opt)
+            first_epoch = 0
+            if saved is not None and s_idx == start_stage:
+                opt.load_state_dict(saved["optimizer"])
+                if sched is not None and saved["scheduler"] is not None:
+                    sched.load_state_dict(saved["scheduler"])
+                best_score, best = saved["best_score"], saved["best"]
+                first_epoch = start_epoch
+            for epoch in range(first_epoch, stage.epochs):
+                terms = self._train_epoch(stage, index_data, self._gens, epoch, opt, progress)
                 val = self._score(stage)
                 score = torch.tensor([v["score"] for v in val], dtype=torch.float64)
                 improved = score > best_score  # NaN never improves, as in the Trainer
@@ -415,8 +466,22 @@ class _SeedEnsemble:
                     }
                     for key, value in row.items():
                         hist.setdefault(f"{stage.name}/{key}", []).append(value)
+                        if writers is not None and writers[i] is not None:
+                            writers[i].add_scalar(f"{stage.name}/{key}", value, epoch)
                 if sched is not None:
                     sched.step()
+                if checkpoint is not None:
+                    # epoch == stage.epochs on resume: the loop is done, only the best restore is left
+                    self._save(
+                        checkpoint,
+                        stage=s_idx,
+                        epoch=epoch + 1,
+                        optimizer=opt.state_dict(),
+                        scheduler=sched.state_dict() if sched is not None else None,
+                        best_score=best_score,
+                        best=best,
+                        histories=histories,
+                    )
             if best is not None:  # each model back to its own best epoch (never-improved: last)
                 ever = torch.isfinite(best_score).to(self.device)
                 with torch.no_grad():
@@ -424,6 +489,7 @@ class _SeedEnsemble:
                         v.copy_(torch.where(_expand(ever, v), best[k], v))
             for module in stage.frozen:
                 module.requires_grad_(True)
+            saved = None
         self.model.eval()
         self.method.eval()
         probs = self._predict_proba(lambda x: self.method.target_logits(self.model, x), self.data.target_test.x)
@@ -444,6 +510,7 @@ class _SeedEnsemble:
         gens: list[torch.Generator],
         epoch: int,
         opt: torch.optim.Optimizer,
+        progress: bool = False,
     ) -> dict[str, list[float]]:
         """Trainer._train_epoch for K models: same batches per seed, same loss, per-model clip."""
         self.model.train()
@@ -451,15 +518,21 @@ class _SeedEnsemble:
         for module in stage.frozen:
             module.eval()
         data, cfg, k = self.data, self.cfg, self.k
-        n_batches = _count_batches(stage, data, cfg.batch_size)
+        n_batches = count_batches(stage, data, cfg.batch_size)
         use_amp = cfg.amp and self.device.type == "cuda"
         align_losses = [m for m in self.method.modules() if isinstance(m, AlignmentLoss)]
         step = self._vmapped(self._step_fn(stage), (0, None))
         trained = [p for g in opt.param_groups for p in g["params"]]
-        draws = [self.helper._batches(stage, index_data, g) for g in gens]  # per-seed batch order
+        draws = [self.helper.batches(stage, index_data, g) for g in gens]  # per-seed batch order
+        batches: Iterable[tuple[StepBatch, ...]] = zip(*draws)
+        if progress:
+            from tqdm.auto import tqdm
+
+            desc = f"{stage.name} {epoch + 1}/{stage.epochs} x{k} seeds"
+            batches = tqdm(batches, total=n_batches, desc=desc, leave=False)
         sums: dict[str, Tensor] = {}
         count = 0
-        for b, per_seed in enumerate(zip(*draws)):
+        for b, per_seed in enumerate(batches):
             p = (epoch * n_batches + b) / max(1, stage.epochs * n_batches)
             for loss_module in align_losses:
                 loss_module.set_progress(p)
@@ -540,6 +613,10 @@ def fit_seeds(
     seeds: list[int],
     *,
     device: torch.device | str,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    writers: list[Any] | None = None,
+    progress: bool = False,
 ) -> list[SeedResult]:
     """Train one model per seed on fold ``data`` in one vectorised pass; one result per seed.
 
@@ -550,6 +627,10 @@ def fit_seeds(
         data: the fold, already on ``device``.
         seeds: the K seeds (each model gets ``Trainer.fit(..., seed=s)``'s batches and init).
         device: where the models train.
+        checkpoint: file for the per-epoch checkpoint of all K models (temp file + rename);
+            with ``resume`` an existing one is loaded and training continues exactly.
+        writers: one tensorboard ``SummaryWriter`` (or None) per seed.
+        progress: a tqdm bar per epoch.
 
     Raises:
         DomadaptError: the method cannot be vmapped (the message says why), or no seeds.
@@ -566,4 +647,7 @@ def fit_seeds(
         warnings.filterwarnings(
             "ignore", message="There is a performance drop because we have not yet implemented the batching rule"
         )
-        return _SeedEnsemble(cfg, build_model, spec, data, list(seeds), device).fit()
+        if writers is not None and len(writers) != len(seeds):
+            raise DomadaptError(f"fit_seeds: {len(writers)} writers for {len(seeds)} seeds")
+        ensemble = _SeedEnsemble(cfg, build_model, spec, data, list(seeds), device)
+        return ensemble.fit(checkpoint=checkpoint, resume=resume, writers=writers, progress=progress)

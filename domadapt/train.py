@@ -56,7 +56,19 @@ def information_maximization(probs: torch.Tensor) -> float:
     return float(IMValidator()(target_train={"logits": logits}))
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
+def score_probs(stage: Stage, probs: torch.Tensor) -> dict[str, float]:
+    """A stage's validation score of predictions ``probs`` [N, K] on ``stage.monitor``
+    (higher is better): UAR on labelled validation data, or the information-maximisation
+    score when the stage selects without labels (``select="im"``)."""
+    if stage.select == "im":
+        im = information_maximization(probs)
+        return {"score": im, "im": im}
+    y = stage.monitor.y.cpu().numpy()
+    m = segment_metrics(y, probs.argmax(1).numpy(), num_classes=stage.monitor.num_classes)
+    return {"score": float(m["uar"]), "uar": float(m["uar"]), "accuracy": float(m["accuracy"])}
+
+
+def atomic_save(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     torch.save(obj, tmp)
@@ -92,8 +104,8 @@ class Trainer:
         self.progress = progress
         self.lam = build_schedule(cfg.align_schedule)
 
-    # -- pieces ------------------------------------------------------------------------
-    def _optimizer(self, stage: Stage, method: Method) -> torch.optim.Optimizer:
+    # -- pieces (public: domadapt.ensemble trains K models with the same ones) ----------
+    def build_optimizer(self, stage: Stage, method: Method) -> torch.optim.Optimizer:
         groups, seen = [], set()
         for params, mult in stage.param_groups:
             fresh = [p for p in params if p.requires_grad and id(p) not in seen]
@@ -111,7 +123,7 @@ class Trainer:
             raise DomadaptError(f"train.optimizer {self.cfg.optimizer!r}: expected one of {', '.join(kinds)}")
         return kinds[self.cfg.optimizer](groups, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
 
-    def _scheduler(self, opt: torch.optim.Optimizer, epochs: int):
+    def build_scheduler(self, opt: torch.optim.Optimizer, epochs: int):
         kind = self.cfg.scheduler
         if kind == "step":
             return torch.optim.lr_scheduler.StepLR(opt, step_size=self.cfg.step_size, gamma=self.cfg.gamma)
@@ -121,7 +133,7 @@ class Trainer:
             return None
         raise DomadaptError(f"train.scheduler {kind!r}: expected step, cosine or none")
 
-    def _batches(self, stage: Stage, data: FoldData, gen: torch.Generator) -> Iterator[StepBatch]:
+    def batches(self, stage: Stage, data: FoldData, gen: torch.Generator) -> Iterator[StepBatch]:
         bs, dev = self.cfg.batch_size, self.device
         if stage.draw == "target":
             t = data.target_train
@@ -151,12 +163,7 @@ class Trainer:
     def _score(self, stage: Stage, model: nn.Module, method: Method) -> dict[str, float]:
         model.eval()
         method.eval()
-        probs = predict_proba(stage.predict, stage.monitor.x)
-        y = stage.monitor.y.cpu().numpy()
-        if stage.select == "im":
-            return {"score": information_maximization(probs), "im": information_maximization(probs)}
-        m = segment_metrics(y, probs.argmax(1).numpy(), num_classes=stage.monitor.num_classes)
-        return {"score": float(m["uar"]), "uar": float(m["uar"]), "accuracy": float(m["accuracy"])}
+        return score_probs(stage, predict_proba(stage.predict, stage.monitor.x))
 
     # -- checkpoint --------------------------------------------------------------------
     def _rng_state(self, gen: torch.Generator) -> dict[str, Any]:
@@ -201,8 +208,8 @@ class Trainer:
             stage = stages[s_idx]
             for module in stage.frozen:
                 module.requires_grad_(False)
-            opt = self._optimizer(stage, method)
-            sched = self._scheduler(opt, stage.epochs)
+            opt = self.build_optimizer(stage, method)
+            sched = self.build_scheduler(opt, stage.epochs)
             best_score, best_state = -math.inf, None
             first_epoch = 0
             if saved is not None and s_idx == start_stage:
@@ -226,7 +233,7 @@ class Trainer:
                     sched.step()
                 if self.checkpoint is not None:
                     last = epoch + 1 == stage.epochs
-                    _atomic_save(
+                    atomic_save(
                         {
                             "version": CHECKPOINT_VERSION,
                             "stage": s_idx + 1 if last else s_idx,
@@ -267,12 +274,12 @@ class Trainer:
         method.train()
         for module in stage.frozen:
             module.eval()
-        n_batches = _count_batches(stage, data, self.cfg.batch_size)
+        n_batches = count_batches(stage, data, self.cfg.batch_size)
         sums: dict[str, float] = {}
         count = 0
         use_amp = self.cfg.amp and self.device.type == "cuda"
         align_losses = [m for m in method.modules() if isinstance(m, AlignmentLoss)]
-        batches = self._batches(stage, data, gen)
+        batches = self.batches(stage, data, gen)
         if self.progress:
             from tqdm.auto import tqdm
 
@@ -309,7 +316,7 @@ class Trainer:
         return {k: float(v) / max(1, count) for k, v in sums.items()}
 
 
-def _count_batches(stage: Stage, data: FoldData, batch_size: int) -> int:
+def count_batches(stage: Stage, data: FoldData, batch_size: int) -> int:
     """Steps per epoch: batches of the domain that drives the stage (partial ones of < 2 dropped)."""
     if stage.draw == "source":
         n = max(len(s) for s in data.sources)

@@ -165,3 +165,65 @@ def test_one_adam_over_stacked_tensors_is_k_adams(kind):
             opt_k.step()
         for p, q in zip(single, stacked):
             torch.testing.assert_close(q.detach()[k], p.detach(), rtol=0, atol=1e-7)
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("kill_after_save", [1, 2, 4])  # mid stage 1, end of stage 1, mid stage 2
+def test_checkpoint_resume_gives_the_uninterrupted_result(tmp_path, monkeypatch, kill_after_save):
+    import domadapt.ensemble as ensemble
+
+    fold = tiny_fold()
+    cfg = tiny_train(epochs=3, pretrain_epochs=2)
+    method_spec = spec("pretrain_finetune")
+    build = builder(fold, dropout=0.3)  # dropout on: the random state must be restored too
+    plain = fit_seeds(cfg, build, method_spec, fold, SEEDS, device=CPU)
+
+    checkpoint = tmp_path / "fold0-seeds0-2.pt"
+    saves = []
+    real_save = ensemble.atomic_save
+
+    def save_then_die(obj, path):
+        real_save(obj, path)
+        saves.append(path)
+        if len(saves) == kill_after_save:
+            raise _Killed
+
+    monkeypatch.setattr(ensemble, "atomic_save", save_then_die)
+    with pytest.raises(_Killed):
+        fit_seeds(cfg, build, method_spec, fold, SEEDS, device=CPU, checkpoint=checkpoint)
+    monkeypatch.setattr(ensemble, "atomic_save", real_save)
+    assert checkpoint.exists()
+    resumed = fit_seeds(cfg, build, method_spec, fold, SEEDS, device=CPU, checkpoint=checkpoint, resume=True)
+    for a, b in zip(plain, resumed):
+        assert a.history == b.history
+        assert torch.equal(a.probs_test, b.probs_test)
+
+
+def test_resume_refuses_a_checkpoint_of_other_seeds(tmp_path):
+    fold = tiny_fold()
+    cfg = tiny_train(epochs=1)
+    checkpoint = tmp_path / "c.pt"
+    fit_seeds(cfg, builder(fold), spec("target_only"), fold, [0, 1], device=CPU, checkpoint=checkpoint)
+    with pytest.raises(DomadaptError, match=r"c\.pt: checkpoint of seeds \[0, 1\], this run trains seeds \[0, 2\]"):
+        fit_seeds(cfg, builder(fold), spec("target_only"), fold, [0, 2], device=CPU, checkpoint=checkpoint, resume=True)
+
+
+def test_one_tensorboard_row_per_seed_and_epoch():
+    class Recorder:
+        def __init__(self):
+            self.rows = []
+
+        def add_scalar(self, tag, value, step):
+            self.rows.append((tag, value, step))
+
+    fold = tiny_fold()
+    writers = [Recorder(), Recorder()]
+    results = fit_seeds(tiny_train(epochs=2), builder(fold), spec("joint"), fold, [0, 1], device=CPU, writers=writers)
+    for w, r in zip(writers, results):
+        for key, values in r.history.items():
+            assert [(v, s) for t, v, s in w.rows if t == key] == [(v, i) for i, v in enumerate(values)]
+    with pytest.raises(DomadaptError, match="1 writers for 2 seeds"):
+        fit_seeds(tiny_train(epochs=1), builder(fold), spec("joint"), fold, [0, 1], device=CPU, writers=writers[:1])
