@@ -65,6 +65,9 @@ class TrainConfig:
     val_fraction: float = 0.2  # share of the training subjects held out for model selection
     align_weight: float = 1.0  # default lambda of alignment losses
     align_schedule: str = "dann"  # lambda(p) warm-up: constant | linear | dann
+    # With eval.seeds > 1, train a fold's seeds as one vmapped model where the method allows
+    # (domadapt.ensemble); false = one Trainer run per seed. Equal results at dropout 0.
+    vmap_seeds: bool = True
 
 
 @dataclass(frozen=True)

@@ -254,6 +254,73 @@ def _write_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+def _writer(out_dir: Path, key: str, name: str):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is a dependency, but a run must not die for a log
+        log.warning("tensorboard is not importable: no event files written")
+        return None
+    return SummaryWriter(str(out_dir / "tensorboard" / key / name))
+
+
+def _result_path(cfg: ExperimentConfig, spec: MethodSpec, out_dir: Path, fold: Any, seed: int) -> Path:
+    return out_dir / "runs" / spec.key(cfg.model) / f"fold{fold.index}-seed{seed}.json"
+
+
+def _fold_data(cfg: ExperimentConfig, domains: Domains, fold: Any, device: torch.device) -> FoldData:
+    """The fold's tensors. The validation subjects and the source hold-out are carved with
+    ``eval.seed``, the same for every seed: seeds vary initialisation, batch order and
+    dropout on one split (so K seeds can train as one vmapped model); folds vary the split."""
+    return build_fold(domains, fold, val_fraction=cfg.train.val_fraction, seed=cfg.eval.seed, device=device)
+
+
+def _finish(
+    cfg: ExperimentConfig,
+    spec: MethodSpec,
+    fold: Any,
+    seed: int,
+    data: FoldData,
+    probs: torch.Tensor,
+    history: dict[str, list[float]],
+    *,
+    out_dir: Path,
+    writer: Any,
+    trained: str,
+) -> dict[str, Any]:
+    """Test metrics of one run; the result JSON is written atomically."""
+    metrics = evaluate_predictions(
+        probs.numpy(),
+        data.target_test.y.cpu().numpy(),
+        data.target_test.groups,
+        num_classes=data.target_test.num_classes,
+    )
+    if writer is not None:
+        for name, value in metrics.items():
+            if isinstance(value, (int, float)):
+                writer.add_scalar(f"test/{name}", float(value), 0)
+    result = {
+        "method": spec.label,
+        "fold": int(fold.index),
+        "seed": int(seed),
+        "trained": trained,
+        "metrics": metrics,
+        "history": history,
+        "n_train": len(data.target_train),
+        "n_val": len(data.target_val),
+        "n_test": len(data.target_test),
+    }
+    _write_json(_result_path(cfg, spec, out_dir, fold, seed), result)
+    return result
+
+
+def _picture(cfg: ExperimentConfig, spec: MethodSpec, fold: Any, seed: int, before, after, out_dir: Path) -> None:
+    plot_feature_space(
+        {"before training": before, "after training": after},
+        out_dir / "plots" / f"{spec.key(cfg.model)}-features.png",
+        title=f"{cfg.name} {spec.label}: general features, PCA (fold {fold.index}, seed {seed})",
+    )
+
+
 def run_one(
     cfg: ExperimentConfig,
     domains: Domains,
@@ -266,24 +333,18 @@ def run_one(
     resume: bool,
     progress: bool,
 ) -> dict[str, Any]:
-    """Train and test one (method, fold, seed); the result JSON is written atomically and a
-    finished one is returned as it is when resuming."""
+    """Train and test one (method, fold, seed) with the Trainer; the result JSON is written
+    atomically and a finished one is returned as it is when resuming."""
     name = f"fold{fold.index}-seed{seed}"
     key = spec.key(cfg.model)
-    result_path = out_dir / "runs" / key / f"{name}.json"
+    result_path = _result_path(cfg, spec, out_dir, fold, seed)
     if resume and result_path.exists():
         return json.loads(result_path.read_text())
-    data = build_fold(domains, fold, val_fraction=cfg.train.val_fraction, seed=seed, device=device)
+    data = _fold_data(cfg, domains, fold, device)
     torch.manual_seed(seed)
     model = build_model(cfg, domains, spec)
     method = build_method(spec, cfg.train)
-    writer = None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(out_dir / "tensorboard" / key / name))
-    except ImportError:  # tensorboard is a dependency, but a run must not die for a log
-        log.warning("tensorboard is not importable: no event files written")
+    writer = _writer(out_dir, key, name)
     checkpoint = out_dir / "checkpoints" / key / f"{name}.pt"
     trainer = Trainer(cfg.train, device=device, checkpoint=checkpoint, resume=resume, writer=writer, progress=progress)
     picture = fold.index == 0 and seed == cfg.eval.seed  # one feature-space picture per row
@@ -291,40 +352,109 @@ def run_one(
         before = general_features(model, data) if picture else None
         history = trainer.fit(model, method, data, seed=seed)
         if picture:
-            plot_feature_space(
-                {"before training": before, "after training": general_features(model, data)},
-                out_dir / "plots" / f"{key}-features.png",
-                title=f"{cfg.name} {spec.label}: general features, PCA (fold {fold.index}, seed {seed})",
-            )
+            _picture(cfg, spec, fold, seed, before, general_features(model, data), out_dir)
         model.eval()
         method.eval()
         probs = predict_proba(lambda x: method.target_logits(model, x), data.target_test.x)
-        metrics = evaluate_predictions(
-            probs.numpy(),
-            data.target_test.y.cpu().numpy(),
-            data.target_test.groups,
-            num_classes=data.target_test.num_classes,
+        result = _finish(
+            cfg, spec, fold, seed, data, probs, history, out_dir=out_dir, writer=writer, trained="sequential"
         )
-        for key, value in metrics.items():
-            if isinstance(value, (int, float)) and writer is not None:
-                writer.add_scalar(f"test/{key}", float(value), 0)
     finally:
         if writer is not None:
             writer.close()
-    result = {
-        "method": spec.label,
-        "fold": int(fold.index),
-        "seed": int(seed),
-        "metrics": metrics,
-        "history": history,
-        "n_train": len(data.target_train),
-        "n_val": len(data.target_val),
-        "n_test": len(data.target_test),
-    }
-    _write_json(result_path, result)
     checkpoint.unlink(missing_ok=True)
     return result
 
+
+def run_seeds_vmapped(
+    cfg: ExperimentConfig,
+    domains: Domains,
+    spec: MethodSpec,
+    fold: Any,
+    seeds: list[int],
+    *,
+    out_dir: Path,
+    device: torch.device,
+    resume: bool,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    """Train and test the K seeds of one (method, fold) as one vmapped model
+    (:func:`domadapt.ensemble.fit_seeds`); one result JSON per seed, as :func:`run_one` writes.
+
+    With ``resume``, finished seeds are kept as they are; if any is missing the group
+    continues from its checkpoint (the K seeds train together, so they finish together).
+    """
+    from domadapt.ensemble import fit_seeds
+
+    paths = {s: _result_path(cfg, spec, out_dir, fold, s) for s in seeds}
+    done = {s: json.loads(p.read_text()) for s, p in paths.items() if resume and p.exists()}
+    if len(done) == len(seeds):
+        return [done[s] for s in seeds]
+    key = spec.key(cfg.model)
+    data = _fold_data(cfg, domains, fold, device)
+    checkpoint = out_dir / "checkpoints" / key / f"fold{fold.index}-seeds{seeds[0]}-{seeds[-1]}.pt"
+    picture = fold.index == 0 and cfg.eval.seed in seeds and cfg.eval.seed not in done
+    before = None
+    if picture:
+        torch.manual_seed(cfg.eval.seed)  # the same initial model fit_seeds builds for this seed
+        before = general_features(build_model(cfg, domains, spec).to(device), data)
+    writers = [None if s in done else _writer(out_dir, key, f"fold{fold.index}-seed{s}") for s in seeds]
+    try:
+        trained = fit_seeds(
+            cfg.train,
+            lambda s: build_model(cfg, domains, spec),
+            spec,
+            data,
+            seeds,
+            device=device,
+            checkpoint=checkpoint,
+            resume=resume,
+            writers=writers,
+            progress=progress,
+        )
+        results = []
+        for r, writer in zip(trained, writers):
+            if r.seed in done:
+                results.append(done[r.seed])
+                continue
+            if picture and r.seed == cfg.eval.seed:
+                model = build_model(cfg, domains, spec)
+                model.load_state_dict(r.state_dict)
+                _picture(cfg, spec, fold, r.seed, before, general_features(model.to(device), data), out_dir)
+            results.append(
+                _finish(
+                    cfg,
+                    spec,
+                    fold,
+                    r.seed,
+                    data,
+                    r.probs_test,
+                    r.history,
+                    out_dir=out_dir,
+                    writer=writer,
+                    trained=f"vmapped ({len(seeds)} seeds in one pass)",
+                )
+            )
+    finally:
+        for writer in writers:
+            if writer is not None:
+                writer.close()
+    checkpoint.unlink(missing_ok=True)
+    return results
+
+
+def seed_plan(cfg: ExperimentConfig, spec: MethodSpec, n_seeds: int) -> tuple[bool, str]:
+    """Whether the seeds of ``spec`` train as one vmapped model, and a line saying so or why not."""
+    from domadapt.ensemble import vmap_supported
+
+    if n_seeds < 2:
+        return False, "one seed"
+    if not cfg.train.vmap_seeds:
+        return False, f"{n_seeds} seeds one after another (train.vmap_seeds = false)"
+    ok, why = vmap_supported(spec)
+    if not ok:
+        return False, f"{n_seeds} seeds one after another: {why}"
+    return True, f"{n_seeds} seeds in one vmapped pass" + ("" if why == "vmapped" else f" ({why})")
 
 
 def run_experiment(
@@ -371,11 +501,16 @@ def run_experiment(
     rows = []
     for spec in cfg.methods:
         runs = []
+        vmapped, plan = seed_plan(cfg, spec, len(seeds))
+        if len(seeds) > 1:
+            say(f"  {spec.key(cfg.model)}: {plan}")
         for fold in folds:
-            for seed in seeds:
-                result = run_one(
-                    cfg, domains, spec, fold, seed, out_dir=out_dir, device=device, resume=resume, progress=progress
-                )
+            common = {"out_dir": out_dir, "device": device, "resume": resume, "progress": progress}
+            if vmapped:
+                fold_runs = run_seeds_vmapped(cfg, domains, spec, fold, seeds, **common)
+            else:
+                fold_runs = [run_one(cfg, domains, spec, fold, seed, **common) for seed in seeds]
+            for seed, result in zip(seeds, fold_runs):
                 runs.append(result)
                 m = result["metrics"]
                 say(

@@ -41,6 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="seeds per fold (eval.seeds)")
     p.add_argument("--folds", type=int, help="folds (eval.folds)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    p.add_argument(
+        "--sequential-seeds",
+        action="store_true",
+        help="train seeds one after another (train.vmap_seeds=false); by default a fold's seeds "
+        "train as one vmapped model where the method allows",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads for torch (default: torch's choice); 1 is faster when other jobs share the cores",
+    )
     p.add_argument("--methods", help="comma-separated subset of the recipe's methods, e.g. target_only,align:mmd")
     p.add_argument(
         "--set",
@@ -88,6 +100,14 @@ def _run(args: argparse.Namespace) -> int:
         overrides["eval.seeds"] = args.seeds
     if args.folds is not None:
         overrides["eval.folds"] = args.folds
+    if args.sequential_seeds:
+        overrides["train.vmap_seeds"] = False
+    if args.threads is not None:
+        if args.threads < 1:
+            raise DomadaptError(f"--threads {args.threads}: expected a positive number of threads")
+        import torch
+
+        torch.set_num_threads(args.threads)
     cfg = build_config(load_recipe(args.name), overrides=overrides, quick=args.quick)
     if args.methods:
         wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
