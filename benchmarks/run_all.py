@@ -9,6 +9,8 @@ Benchmarks (each also runs on its own, see its docstring):
   seeds          bench_seeds.py          K=5 vmapped seeds / 5 sequential runs (lower is better)
   alignment      bench_alignment.py      worst joint+loss step / joint step (lower is better)
   recipe         bench_recipe.py         casia2modma --quick wall time / 180 s (lower is better)
+  compile        bench_compile.py        compiled fit (cached code) / eager fit (lower is better);
+                                         only with --only compile (a cold compile takes minutes)
 
 Each benchmark's ``run(quick, device)`` is called in a fresh interpreter, so that nothing one
 leaves behind (librosa/numba thread pools, allocator state, warmed caches) changes the next
@@ -40,7 +42,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "seeds": ("bench_seeds", "seeds_vmapped_over_sequential_lower_is_better"),
     "alignment": ("bench_alignment", "align_worst_over_joint_lower_is_better"),
     "recipe": ("bench_recipe", "recipe_quick_over_3min_budget_lower_is_better"),
+    "compile": ("bench_compile", "compile_steady_over_eager_lower_is_better"),
 }
+#: run when --only is not given; ``compile`` (a cold torch.compile, about two minutes on a
+#: 2-core CPU) only on request, so that ``--quick`` stays under five minutes
+DEFAULT = ["frontend", "training_step", "seeds", "alignment", "recipe"]
 
 
 def _run_child(key: str, quick: bool, device: str, threads: int | None) -> float:
@@ -83,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
     args = parser.parse_args(argv)
-    chosen = [k.strip() for k in args.only.split(",") if k.strip()] or list(BENCHMARKS)
+    chosen = [k.strip() for k in args.only.split(",") if k.strip()] or DEFAULT
     unknown = sorted(set(chosen) - set(BENCHMARKS))
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")

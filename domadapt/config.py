@@ -68,6 +68,10 @@ class TrainConfig:
     # With eval.seeds > 1, train a fold's seeds as one vmapped model where the method allows
     # (domadapt.ensemble); false = one Trainer run per seed. Equal results at dropout 0.
     vmap_seeds: bool = True
+    # torch.compile the general extractor (the bulk of a step) in place; never required. Pays
+    # back its one-off compile (about a minute per process on a 2-core CPU) only on long runs:
+    # see benchmarks/bench_compile.py. Not applied to vmapped seeds.
+    compile: bool = False
 
 
 @dataclass(frozen=True)

@@ -641,6 +641,8 @@ def fit_seeds(
     if not ok:
         raise DomadaptError(f"method {spec.name!r} cannot train its seeds in one vmapped pass: {why}")
     device = torch.device(device)
+    if cfg.compile:
+        log.warning("train.compile is not applied to vmapped seeds: they train uncompiled")
     with warnings.catch_warnings():
         # pytorch-adapt's MMD calls fill_diagonal_, which vmap runs per model (correct, and
         # cheap at K models) with a performance warning on every call.

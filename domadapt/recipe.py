@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         "train as one vmapped model where the method allows",
     )
     p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the general extractor (train.compile=true): about a minute of "
+        "compiling first, faster steps after; pays on long runs only (benchmarks/bench_compile.py)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         metavar="N",
@@ -102,6 +108,8 @@ def _run(args: argparse.Namespace) -> int:
         overrides["eval.folds"] = args.folds
     if args.sequential_seeds:
         overrides["train.vmap_seeds"] = False
+    if args.compile:
+        overrides["train.compile"] = True
     if args.threads is not None:
         if args.threads < 1:
             raise DomadaptError(f"--threads {args.threads}: expected a positive number of threads")

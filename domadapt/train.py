@@ -56,6 +56,15 @@ def information_maximization(probs: torch.Tensor) -> float:
     return float(IMValidator()(target_train={"logits": logits}))
 
 
+def compile_general(model: TransferModel) -> None:
+    """``torch.compile`` the model's general extractor in place (``nn.Module.compile``: the
+    state_dict keys stay as they are, so checkpoints are unchanged). Compiled code is cached
+    per process and reused by later models of the same architecture; a new input shape or
+    train/eval switch costs one more compile."""
+    if getattr(model.general, "_compiled_call_impl", None) is None:
+        model.general.compile()
+
+
 def score_probs(stage: Stage, probs: torch.Tensor) -> dict[str, float]:
     """A stage's validation score of predictions ``probs`` [N, K] on ``stage.monitor``
     (higher is better): UAR on labelled validation data, or the information-maximisation
@@ -188,6 +197,8 @@ class Trainer:
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         model.to(self.device)
+        if self.cfg.compile:
+            compile_general(model)
         stages = method.stages(model, data)
         method.to(self.device)
         history: dict[str, list[float]] = {}
