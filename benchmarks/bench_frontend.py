@@ -30,6 +30,8 @@ from domadapt.corpora.base import Corpus, Utterance
 from domadapt.device import resolve_device
 from domadapt.features import FeatureConfig, extract_segments
 
+NAME = "frontend_speedup"
+
 SR = 16000
 
 
@@ -93,7 +95,7 @@ def run(quick: bool = False, device: str = "auto") -> float:
     print(f"domadapt extract_segments (soundfile + batched torchaudio MFCC): {t_ours * 1000:.1f} ms")
     print(f"librosa loop (librosa.load + librosa.feature.mfcc):             {t_ref * 1000:.1f} ms")
     print(f"max abs diff domadapt vs librosa: {diff:.2e}")
-    print(f"frontend_speedup ratio={ratio:.2f}")
+    print(f"{NAME} ratio={ratio:.2f}")
     return ratio
 
 

@@ -6,7 +6,8 @@ prints how far apart the results are: the max abs difference of the K models' ta
 probabilities and of their test UA.
 
     python benchmarks/bench_seeds.py [--quick] [--device auto|cpu|cuda] [--threads N]
-                                     [--method target_only|joint|align] [--seeds 5]
+                                     [--method target_only|joint|align] [--loss mmd|dann|...]
+                                     [--seeds 5]
                                      [--filters 39] [--levels 8] [--batch 64]
 
 The defaults are the recipes' model and batch; smaller ``--filters/--levels/--batch`` show
@@ -58,6 +59,7 @@ def run(
     threads: int | None = None,
     *,
     method: str = "target_only",
+    loss: str = "mmd",
     k: int = 5,
     filters: int = 39,
     levels: int = 8,
@@ -69,7 +71,7 @@ def run(
     n_target, n_source, epochs = (128, 128, 2) if quick else (512, 512, 4)
     data = random_fold(n_source=n_source, n_target=n_target, n_eval=64, device=dev)
     cfg = TrainConfig(epochs=epochs, pretrain_epochs=epochs, batch_size=batch, lr=1e-3)
-    spec = MethodSpec(method, {"loss": "mmd"} if method == "align" else {})
+    spec = MethodSpec(method, {"loss": loss} if method == "align" else {})
     seeds = list(range(k))
     sync = synchronizer(dev)
 
@@ -101,7 +103,7 @@ def run(
     ratio = t_vmap / t_seq
     print(describe(dev))
     print(
-        f"method={method}, K={k} seeds, TIM ({filters} filters, {levels} levels, dropout 0), target train "
+        f"method={method}{f' ({loss})' if method == 'align' else ''}, K={k} seeds, TIM ({filters} filters, {levels} levels, dropout 0), target train "
         f"{n_target} x [39, 94], batch {batch}, {epochs} epochs per stage, one timed run each after a "
         "1-epoch warm-up"
     )
@@ -115,7 +117,8 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_arguments(parser)
-    parser.add_argument("--method", default="target_only", help="target_only | joint | align (mmd) | ...")
+    parser.add_argument("--method", default="target_only", help="target_only | joint | align | ...")
+    parser.add_argument("--loss", default="mmd", help="the alignment loss of --method align (default mmd)")
     parser.add_argument("--seeds", type=int, default=5, help="K, the number of seeds")
     parser.add_argument("--filters", type=int, default=39, help="TIM filters (default 39, official)")
     parser.add_argument("--levels", type=int, default=8, help="TIM levels (default 8, official)")
@@ -126,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         threads=args.threads,
         method=args.method,
+        loss=args.loss,
         k=args.seeds,
         filters=args.filters,
         levels=args.levels,

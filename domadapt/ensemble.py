@@ -114,7 +114,7 @@ class SeedResult:
 
 def _probe_loss(loss: nn.Module, num_classes: int) -> str | None:
     """None when ``loss.forward_with_stats`` runs under ``vmap``, else the error's text."""
-    dim = 8
+    dim = int(getattr(loss, "feature_dim", 8))  # a loss with parameters is built for a width
     g = torch.Generator().manual_seed(0)
     f = torch.randn(2, 6, dim, generator=g)
     y = torch.arange(6).remainder(num_classes).expand(2, 6)

@@ -22,22 +22,22 @@ PROB_TOL = 1e-4
 HISTORY_TOL = 1e-4
 
 
-def builder(fold, *, dropout: float = 0.0):
+def builder(fold, *, dropout: float = 0.0, **backbone):
     """``seed -> model`` like tests/tiny.py's tiny_model, every dropout set to ``dropout``."""
 
     def build(seed: int) -> TransferModel:
         tasks = {TARGET_TASK: 2}
         for s in fold.sources:
             tasks.setdefault(s.task, s.num_classes)
-        general = build_backbone("tim", in_channels=5, **{**TINY_BACKBONE, "dropout": dropout})
+        general = build_backbone("tim", in_channels=5, **{**TINY_BACKBONE, "dropout": dropout, **backbone})
         return TransferModel(general, tasks, specific_dim=8, dropout=dropout)
 
     return build
 
 
-def sequential(cfg, fold, method_spec, seed):
+def sequential(cfg, fold, method_spec, seed, build=None):
     torch.manual_seed(seed)
-    model = builder(fold)(seed)
+    model = (build or builder(fold))(seed)
     method = build_method(method_spec, cfg)
     history = Trainer(cfg, device=CPU).fit(model, method, fold, seed=seed)
     model.eval()
@@ -45,10 +45,10 @@ def sequential(cfg, fold, method_spec, seed):
     return history, predict_proba(lambda x: method.target_logits(model, x), fold.target_test.x)
 
 
-def assert_same_as_sequential(results, cfg, fold, method_spec):
+def assert_same_as_sequential(results, cfg, fold, method_spec, build=None):
     assert [r.seed for r in results] == SEEDS
     for r in results:
-        history, probs = sequential(cfg, fold, method_spec, r.seed)
+        history, probs = sequential(cfg, fold, method_spec, r.seed, build)
         assert (r.probs_test - probs).abs().max().item() < PROB_TOL
         assert set(r.history) == set(history)
         for key, values in history.items():
@@ -111,8 +111,9 @@ def test_dann_discriminator_is_stacked_per_seed():
     assert vmap_supported(spec("ddg", dann=True)) == (True, "vmapped")
     fold = tiny_fold()
     cfg = tiny_train(epochs=2)
-    results = fit_seeds(cfg, builder(fold), method_spec, fold, SEEDS, device=CPU)
-    assert_same_as_sequential(results, cfg, fold, method_spec)
+    build = builder(fold, filters=12)  # features 12 wide: the discriminator is built for that width
+    results = fit_seeds(cfg, build, method_spec, fold, SEEDS, device=CPU)
+    assert_same_as_sequential(results, cfg, fold, method_spec, build=build)
     assert "joint/train/disc_acc" in results[0].history
 
 

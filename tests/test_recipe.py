@@ -154,10 +154,11 @@ def test_seeds_train_vmapped_where_the_method_allows_and_equal_sequential_runs(t
     no_dropout = ["--set", "model.dropout=0", "--set", "model.backbone_options={dropout=0.0}"]
     base = ["casia2modma", *TINY, "--seeds", "2", "--folds", "2", *no_dropout, *_roots_args("casia2modma", tiny_trees)]
     vm = tmp_path / "vmapped"
-    args = base + ["--out", str(vm), "--methods", "target_only,multitrain_ae"]
+    args = base + ["--out", str(vm), "--methods", "target_only,align:dann,multitrain_ae"]
     assert recipe_cli.main([a for a in args if a != "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "target_only: 2 seeds in one vmapped pass" in printed
+    assert "align-dann: 2 seeds in one vmapped pass" in printed
     assert "multitrain_ae: 2 seeds one after another: multitrain_ae rebuilds per-model feature banks" in printed
     runs = {p.name: json.loads(p.read_text()) for p in (vm / "runs" / "target_only").glob("*.json")}
     assert sorted(runs) == ["fold0-seed0.json", "fold0-seed1.json", "fold1-seed0.json", "fold1-seed1.json"]
@@ -182,7 +183,7 @@ def test_seeds_train_vmapped_where_the_method_allows_and_equal_sequential_runs(t
     before = json.loads(lost.read_text())
     kept = (vm / "runs" / "target_only" / "fold1-seed1.json").stat().st_mtime_ns
     lost.unlink()
-    args = base + ["--out", str(vm), "--methods", "target_only,multitrain_ae", "--resume"]
+    args = base + ["--out", str(vm), "--methods", "target_only,align:dann,multitrain_ae", "--resume"]
     assert recipe_cli.main(args) == 0
     assert json.loads(lost.read_text()) == before
     assert (vm / "runs" / "target_only" / "fold1-seed1.json").stat().st_mtime_ns == kept

@@ -1,0 +1,39 @@
+"""The benchmark scripts stay runnable: registry names match, and the seeds benchmark runs
+end to end at toy size (its timings are not checked: speed claims live in benchmarks/)."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def run_all():
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module("run_all")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_every_registered_benchmark_has_run_and_its_ratio_name(run_all):
+    assert set(run_all.DEFAULT) <= set(run_all.BENCHMARKS)
+    for key, (module, name) in run_all.BENCHMARKS.items():
+        mod = importlib.import_module(module)
+        assert callable(mod.run), key
+        assert mod.NAME == name, key
+
+
+def test_seeds_benchmark_runs_and_prints_its_ratio_line(run_all, capsys):
+    bench_seeds = importlib.import_module("bench_seeds")
+    ratio = bench_seeds.run(quick=True, device="cpu", threads=1, method="align", loss="dann", k=2, filters=8, levels=2, batch=32)
+    out = capsys.readouterr().out
+    assert math.isfinite(ratio) and ratio > 0
+    assert f"{bench_seeds.NAME} ratio=" in out.splitlines()[-1]
+    assert "method=align (dann), K=2 seeds" in out
