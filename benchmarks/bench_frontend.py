@@ -72,7 +72,7 @@ def _librosa_loop(corpus: Corpus, cfg: FeatureConfig) -> np.ndarray:
 def run(quick: bool = False, device: str = "auto") -> float:
     """Time both paths; print them and the ratio; return librosa_time / domadapt_time."""
     dev = resolve_device(device)
-    n_clips, repeats = (16, 3) if quick else (64, 7)
+    n_clips, repeats = (16, 9) if quick else (64, 7)
     cfg = FeatureConfig(sample_rate=SR)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     with tempfile.TemporaryDirectory(prefix="domadapt-bench-") as tmp:
@@ -102,7 +102,7 @@ def run(quick: bool = False, device: str = "auto") -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help="16 clips, 3 repeats (default: 64 clips, 7 repeats)"
+        "--quick", action="store_true", help="16 clips, 9 repeats (default: 64 clips, 7 repeats)"
     )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     args = parser.parse_args(argv)
