@@ -1,0 +1,91 @@
+"""The GPU paths: the Trainer (bf16 autocast), vmapped seeds and the front-end on CUDA.
+
+Skipped where no CUDA device is present (the development machine has none); they run as
+they are on a GPU machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from test_ensemble import SEEDS, builder
+from tiny import spec, tiny_fold, tiny_train
+
+from domadapt.data import DomainData, FoldData
+from domadapt.ensemble import fit_seeds
+from domadapt.methods import build_method
+from domadapt.train import Trainer, predict_proba
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+CUDA = torch.device("cuda")
+
+
+def _to(fold: FoldData, device: torch.device) -> FoldData:
+    def move(d: DomainData) -> DomainData:
+        return dataclasses.replace(d, x=d.x.to(device), y=d.y.to(device))
+
+    return FoldData(
+        sources=[move(d) for d in fold.sources],
+        source_val=[move(d) for d in fold.source_val],
+        target_train=move(fold.target_train),
+        target_val=move(fold.target_val),
+        target_test=move(fold.target_test),
+        shared_labels=fold.shared_labels,
+    )
+
+
+@pytest.mark.parametrize("name, options", [("target_only", {}), ("align", {"loss": "dann"}), ("multitrain_ae", {})])
+@pytest.mark.parametrize("amp", [True, False])
+def test_trainer_on_cuda_matches_cpu_without_amp(name, options, amp):
+    cpu_fold = tiny_fold()
+    cfg = tiny_train(epochs=2, amp=amp)
+    method_spec = spec(name, **options)
+    out = {}
+    for device, fold in ((torch.device("cpu"), cpu_fold), (CUDA, _to(cpu_fold, CUDA))):
+        torch.manual_seed(0)
+        model = builder(cpu_fold)(0)
+        method = build_method(method_spec, cfg)
+        Trainer(cfg, device=device).fit(model, method, fold, seed=0)
+        model.eval()
+        method.eval()
+        out[device.type] = predict_proba(lambda x, m=method, net=model: m.target_logits(net, x), fold.target_test.x)
+    assert torch.isfinite(out["cuda"]).all()
+    if not amp:  # bf16 autocast changes the numbers; in float32 CPU and GPU agree closely
+        assert (out["cuda"] - out["cpu"]).abs().max().item() < 1e-3
+
+
+def test_vmapped_seeds_on_cuda_equal_sequential_cuda_runs():
+    fold = _to(tiny_fold(), CUDA)
+    cfg = tiny_train(epochs=2, amp=False)
+    results = fit_seeds(cfg, builder(fold), spec("align", loss="mmd"), fold, SEEDS, device=CUDA)
+    for r in results:
+        torch.manual_seed(r.seed)
+        model = builder(fold)(r.seed)
+        method = build_method(spec("align", loss="mmd"), cfg)
+        Trainer(cfg, device=CUDA).fit(model, method, fold, seed=r.seed)
+        model.eval()
+        probs = predict_proba(lambda x, m=method, net=model: m.target_logits(net, x), fold.target_test.x)
+        assert (r.probs_test - probs).abs().max().item() < 1e-3
+
+
+def test_frontend_on_cuda_matches_cpu(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from domadapt.corpora.base import Corpus, Utterance
+    from domadapt.features import FeatureConfig, extract_segments
+
+    rng = np.random.default_rng(0)
+    utts = []
+    for i, sr in enumerate([16000, 22050, 44100]):
+        path = tmp_path / f"{i}.wav"
+        sf.write(str(path), (0.1 * rng.standard_normal(int(4.2 * sr))).astype(np.float32), sr)
+        utts.append(Utterance(path=path, label="a", subject=f"s{i}", domain="d"))
+    corpus = Corpus(name="t", root=tmp_path, classes=("a",), utterances=utts)
+    cfg = FeatureConfig()
+    cpu = extract_segments(corpus, cfg, device="cpu", cache_dir=False)
+    gpu = extract_segments(corpus, cfg, device="cuda", cache_dir=False)
+    assert gpu.x.shape == cpu.x.shape
+    assert (gpu.x - cpu.x).abs().max().item() < 5e-3
