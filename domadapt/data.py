@@ -8,7 +8,7 @@ DataLoader workers copying from host memory every step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -111,3 +111,14 @@ class FoldData:
     target_val: DomainData
     target_test: DomainData
     shared_labels: bool  # True when every source has the target's label set (one shared head)
+
+    def map(self, fn: Callable[[DomainData], DomainData]) -> FoldData:
+        """A fold with ``fn`` applied to every domain (e.g. moved to another device)."""
+        return FoldData(
+            sources=[fn(d) for d in self.sources],
+            source_val=[fn(d) for d in self.source_val],
+            target_train=fn(self.target_train),
+            target_val=fn(self.target_val),
+            target_test=fn(self.target_test),
+            shared_labels=self.shared_labels,
+        )

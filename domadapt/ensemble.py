@@ -253,14 +253,7 @@ def _index_fold(data: FoldData) -> FoldData:
         r = torch.arange(len(d), device=d.x.device)
         return DomainData(d.task, r, r, d.groups, d.num_classes)
 
-    return FoldData(
-        sources=[idx(d) for d in data.sources],
-        source_val=[idx(d) for d in data.source_val],
-        target_train=idx(data.target_train),
-        target_val=idx(data.target_val),
-        target_test=idx(data.target_test),
-        shared_labels=data.shared_labels,
-    )
+    return data.map(idx)
 
 
 def clip_grad_norm_per_model_(params: Iterable[Tensor], max_norm: float) -> Tensor:

@@ -26,14 +26,7 @@ def _to(fold: FoldData, device: torch.device) -> FoldData:
     def move(d: DomainData) -> DomainData:
         return dataclasses.replace(d, x=d.x.to(device), y=d.y.to(device))
 
-    return FoldData(
-        sources=[move(d) for d in fold.sources],
-        source_val=[move(d) for d in fold.source_val],
-        target_train=move(fold.target_train),
-        target_val=move(fold.target_val),
-        target_test=move(fold.target_test),
-        shared_labels=fold.shared_labels,
-    )
+    return fold.map(move)
 
 
 @pytest.mark.parametrize("name, options", [("target_only", {}), ("align", {"loss": "dann"}), ("multitrain_ae", {})])
