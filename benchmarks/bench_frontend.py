@@ -9,12 +9,21 @@ a few repeats, after one warm-up each):
     python benchmarks/bench_frontend.py [--quick] [--device auto|cpu|cuda]
 
 The last line is ``frontend_speedup ratio=<librosa seconds / domadapt seconds>``.
+
+OpenBLAS (numpy's BLAS, which librosa calls) runs single-threaded here unless
+``OPENBLAS_NUM_THREADS`` is set: with its default threads, they spin on the cores after
+each of librosa's small matrix products while torch's threads compute the other side, and
+at 2 torch threads our side measured 104-132 ms instead of 50 ms for 64 clips, librosa's
+184 ms either way (its loop did not get faster with more BLAS threads).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads OpenBLAS; see above
 import tempfile
 from pathlib import Path
 
@@ -91,7 +100,7 @@ def run(quick: bool = False, device: str = "auto") -> float:
     t_ours, t_ref = medians["domadapt"], medians["librosa"]
     ratio = t_ref / t_ours
     print(f"clips={n_clips} x 3.0 s @ {SR} Hz, device={dev}, torch threads={torch.get_num_threads()}, "
-          f"median of {repeats}")
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, median of {repeats}")
     print(f"domadapt extract_segments (soundfile + batched torchaudio MFCC): {t_ours * 1000:.1f} ms")
     print(f"librosa loop (librosa.load + librosa.feature.mfcc):             {t_ref * 1000:.1f} ms")
     print(f"max abs diff domadapt vs librosa: {diff:.2e}")

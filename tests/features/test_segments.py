@@ -63,6 +63,18 @@ def test_cut_windows_zeros_and_repeat():
     assert short.shape == (0, 3000)
 
 
+def test_slice_copies_and_index_gather_cut_the_same_windows():
+    from domadapt.features.segments import _copy_windows, _index_windows
+
+    flat = torch.arange(1, 10_001, dtype=torch.float32)  # utterances end to end, no zeros
+    start = torch.tensor([0, 3000, 6500, 9000])
+    valid = torch.tensor([3000, 3000, 2000, 1000])  # the last two are padded tails
+    copied = _copy_windows(flat, start, valid, CFG.segment_samples)
+    assert torch.equal(copied, _index_windows(flat, start, valid, CFG))
+    assert torch.equal(copied[2, :2000], flat[6500:8500]) and (copied[2, 2000:] == 0).all()
+    assert _copy_windows(flat, start[:0], valid[:0], 3000).shape == (0, 3000)
+
+
 def _toy_set():
     # 6 windows: utterances 0,0,1,2,2,2 ; subjects a,a,a,b,b,b ; labels by utterance
     return SegmentSet(
