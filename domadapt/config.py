@@ -69,7 +69,7 @@ class TrainConfig:
     # (domadapt.ensemble); false = one Trainer run per seed. Equal results at dropout 0.
     vmap_seeds: bool = True
     # torch.compile the general extractor (the bulk of a step) in place; never required. Pays
-    # back its one-off compile (about a minute per process on a 2-core CPU) only on long runs:
+    # back its one-off compile (about two minutes per process on a 2-core CPU) only on long runs:
     # see benchmarks/bench_compile.py. Not applied to vmapped seeds.
     compile: bool = False
 

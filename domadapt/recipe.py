@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the general extractor (train.compile=true): about a minute of "
-        "compiling first, faster steps after; pays on long runs only (benchmarks/bench_compile.py)",
+        help="torch.compile the general extractor (train.compile=true): about two minutes of "
+        "compiling first (cold), faster steps after; pays on long runs only (benchmarks/bench_compile.py)",
     )
     p.add_argument(
         "--threads",
