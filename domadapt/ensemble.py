@@ -31,9 +31,10 @@ in distribution only, not number for number.
 What cannot be vmapped (see :func:`vmap_supported`): ``multitrain_ae`` (per-model feature banks
 rebuilt at epoch start from a frozen copy, and its own generator). DANN can: its gradient
 reversal is plain tensor arithmetic (:class:`domadapt.align.dann.GradientReversal`), so the
-discriminator's parameters are stacked per seed like the model's. geomloss's Sinkhorn and energy losses cannot be vmapped either (a data-dependent ε-schedule
-read with ``.item()``; an old-style ``autograd.Function``), but they own no parameters, so
-they run once per model inside the vmapped step (a loop over K for that loss only).
+discriminator's parameters are stacked per seed like the model's. geomloss's Sinkhorn and
+energy losses cannot be vmapped (a data-dependent ε-schedule read with ``.item()``; an
+old-style ``autograd.Function``), but they own no parameters, so they run once per model
+inside the vmapped step (a loop over K for that loss only).
 
 Like the Trainer, a run writes an atomic checkpoint every epoch (all K models at once) and
 continues from it with ``resume``; tensorboard rows go to one writer per seed.
@@ -75,7 +76,10 @@ from domadapt.train import (
     Trainer,
     atomic_save,
     count_batches,
+    global_rng_state,
+    load_optimizer_state,
     score_probs,
+    set_global_rng_state,
 )
 
 log = logging.getLogger("domadapt")
@@ -296,6 +300,7 @@ class _SeedEnsemble:
     ) -> None:
         self.cfg, self.data, self.seeds, self.device = cfg, data, seeds, device
         self.k = len(seeds)
+        self._gens = [torch.Generator().manual_seed(s) for s in seeds]  # per-seed batch order
         self.helper = Trainer(cfg, device=device)  # its batch drawing, optimiser and scheduler
         models, methods, stage_lists = [], [], []
         for s in seeds:
@@ -372,9 +377,7 @@ class _SeedEnsemble:
 
     # -- checkpoint -------------------------------------------------------------------
     def _save(self, path: Path, **fields: Any) -> None:
-        rng = {"torch": torch.get_rng_state(), "batches": [g.get_state() for g in self._gens]}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
+        rng = {**global_rng_state(), "batches": [g.get_state() for g in self._gens]}
         state = {k: v.detach() for k, v in self._state().items()}
         atomic_save({"version": CHECKPOINT_VERSION, "seeds": self.seeds, "state": state, "rng": rng, **fields}, path)
 
@@ -387,11 +390,9 @@ class _SeedEnsemble:
         with torch.no_grad():
             for k, v in self._state().items():
                 v.copy_(saved["state"][k])
-        torch.set_rng_state(saved["rng"]["torch"])
+        set_global_rng_state(saved["rng"])
         for g, g_state in zip(self._gens, saved["rng"]["batches"]):
             g.set_state(g_state)
-        if "cuda" in saved["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
         return saved
 
     # -- training ---------------------------------------------------------------------
@@ -407,7 +408,6 @@ class _SeedEnsemble:
         scheduler, best states, histories, every random state) so ``resume`` continues a
         killed run exactly, and one tensorboard row per seed in ``writers[i]``."""
         histories: list[dict[str, list[float]]] = [{} for _ in self.seeds]
-        self._gens = [torch.Generator().manual_seed(s) for s in self.seeds]
         index_data = _index_fold(self.data)
         start_stage, start_epoch, saved = 0, 0, None
         if resume and checkpoint is not None and checkpoint.exists():
@@ -434,9 +434,7 @@ class _SeedEnsemble:
             best: dict[str, Tensor] | None = None
             first_epoch = 0
             if saved is not None and s_idx == start_stage:
-                opt.load_state_dict(saved["optimizer"])
-                if sched is not None and saved["scheduler"] is not None:
-                    sched.load_state_dict(saved["scheduler"])
+                load_optimizer_state(saved, opt, sched)
                 best_score, best = saved["best_score"], saved["best"]
                 first_epoch = start_epoch
             for epoch in range(first_epoch, stage.epochs):

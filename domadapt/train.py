@@ -77,6 +77,28 @@ def score_probs(stage: Stage, probs: torch.Tensor) -> dict[str, float]:
     return {"score": float(m["uar"]), "uar": float(m["uar"]), "accuracy": float(m["accuracy"])}
 
 
+def global_rng_state() -> dict[str, Any]:
+    """torch's global random state (and CUDA's, where present), for a checkpoint."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_global_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`global_rng_state` saved."""
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_optimizer_state(saved: dict[str, Any], opt: torch.optim.Optimizer, sched: Any) -> None:
+    """A checkpoint's ``optimizer`` and ``scheduler`` states into a stage's fresh ones."""
+    opt.load_state_dict(saved["optimizer"])
+    if sched is not None and saved["scheduler"] is not None:
+        sched.load_state_dict(saved["scheduler"])
+
+
 def atomic_save(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
@@ -176,16 +198,11 @@ class Trainer:
 
     # -- checkpoint --------------------------------------------------------------------
     def _rng_state(self, gen: torch.Generator) -> dict[str, Any]:
-        state = {"torch": torch.get_rng_state(), "batches": gen.get_state()}
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
+        return {**global_rng_state(), "batches": gen.get_state()}
 
     def _set_rng_state(self, state: dict[str, Any], gen: torch.Generator) -> None:
-        torch.set_rng_state(state["torch"])
+        set_global_rng_state(state)
         gen.set_state(state["batches"])
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
 
     # -- the loop ----------------------------------------------------------------------
     def fit(self, model: TransferModel, method: Method, data: FoldData, *, seed: int) -> dict[str, list[float]]:
@@ -224,9 +241,7 @@ class Trainer:
             best_score, best_state = -math.inf, None
             first_epoch = 0
             if saved is not None and s_idx == start_stage:
-                opt.load_state_dict(saved["optimizer"])
-                if sched is not None and saved["scheduler"] is not None:
-                    sched.load_state_dict(saved["scheduler"])
+                load_optimizer_state(saved, opt, sched)
                 best_score, best_state = saved["best_score"], saved["best_state"]
                 first_epoch = start_epoch
             for epoch in range(first_epoch, stage.epochs):
