@@ -15,7 +15,6 @@ and last the worst of them, ``align_worst_over_joint_lower_is_better ratio=...``
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 from pathlib import Path
@@ -26,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, uninstalled
 
 from bench_training_step import (
-    add_common_arguments,
     describe,
     median_seconds,
     random_fold,
     set_threads,
+    standard_main,
     synchronizer,
     tim_model,
 )
@@ -104,11 +103,7 @@ def run(quick: bool = False, device: str = "auto", threads: int | None = None) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    run(quick=args.quick, device=args.device, threads=args.threads)
-    return 0
+    return standard_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

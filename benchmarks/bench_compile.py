@@ -21,7 +21,6 @@ work it is paid back. The last line is
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -101,13 +100,9 @@ def run(quick: bool = False, device: str = "auto", threads: int | None = None) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench_training_step import add_common_arguments
+    from bench_training_step import standard_main
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    run(quick=args.quick, device=args.device, threads=args.threads)
-    return 0
+    return standard_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -213,12 +213,17 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def standard_main(run: Callable[..., float], doc: str, argv: list[str] | None = None) -> int:
+    """The command line of a benchmark whose ``run`` takes only the common arguments."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     run(quick=args.quick, device=args.device, threads=args.threads)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return standard_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":
