@@ -42,9 +42,9 @@ log = logging.getLogger("domadapt")
 # Files are read and resampled in chunks of about this much audio (~32 MB of float32).
 _CHUNK_SAMPLES = 1 << 23
 # Window samples per feature batch. On CPU small batches win: the STFT of 5 windows of 3 s
-# (~4 MB of complex spectrogram) stays in cache, and 64 windows took 91 ms in batches of 5
-# against 100 ms in batches of 43 and 140-154 ms in one batch of 64 (1 thread, 2-core EPYC;
-# benchmarks/bench_frontend.py). A GPU wants large batches.
+# (~4 MB of complex spectrogram) stays in cache; MFCC of 64 windows took 62-70 ms in batches
+# of 4-5 against 166-171 ms in one batch of 64 (1 thread, 2-core EPYC;
+# benchmarks/profile_frontend.py). A GPU wants large batches.
 _BATCH_SAMPLES = {"cpu": 1 << 18, "cuda": 1 << 24}
 # Below this peak a file is treated as silent. MODMA's real audio peaks near 0.01: not silent.
 SILENCE_PEAK = 1e-6

@@ -120,6 +120,19 @@ def test_shapes_and_bookkeeping(tmp_path):
     torch.testing.assert_close(segs.x[0], mfcc(first3[None], CFG)[0])
 
 
+def test_feature_batch_size_does_not_change_a_bit(tmp_path, monkeypatch):
+    import domadapt.features.frontend as frontend
+
+    items = [(write(tmp_path / f"u{i}.wav", speech_like(16000, 4.0 + i, seed=i)), "hc", f"S{i}") for i in range(6)]
+    corpus = corpus_of(tmp_path, items)
+    out = []
+    for windows in (1, 5, 64):  # the CPU default is 5 windows per batch
+        monkeypatch.setitem(frontend._BATCH_SAMPLES, "cpu", windows * CFG.segment_samples)
+        out.append(extract_segments(corpus, CFG, cache_dir=False).x)
+    assert out[0].shape[0] == 15  # 4..9 s: 2+2+2+3+3+3 windows, i.e. 3 batches of 5
+    assert torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])
+
+
 def test_logmel_kind_and_normalisation(tmp_path):
     items = [(write(tmp_path / f"{i}.wav", speech_like(16000, 6.0, seed=i)), "hc", f"s{i}") for i in range(2)]
     corpus = corpus_of(tmp_path, items)
