@@ -41,13 +41,13 @@ import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
 from domadapt.errors import DomadaptError
 
-__all__ = ["OptionSpec", "Registry", "check_values", "import_modules", "option"]
+__all__ = ["OptionSpec", "Registry", "check_fields", "check_values", "dataclass_specs", "import_modules", "option"]
 
 T = TypeVar("T")
 _MISSING = dataclasses.MISSING
@@ -252,8 +252,10 @@ def _field_default(f: dataclasses.Field) -> Any:
     return _MISSING
 
 
+@cache
 def dataclass_specs(cls: type) -> dict[str, OptionSpec]:
-    """The options of a dataclass: one :class:`OptionSpec` per init field, in order."""
+    """The options of a dataclass: one :class:`OptionSpec` per init field, in order
+    (cached per class: treat the result as read-only)."""
     hints = _hints(cls)
     return {
         f.name: _spec(f.name, _field_default(f), hints.get(f.name), f.metadata)
@@ -276,6 +278,14 @@ def check_values(
         except ValueError:
             raise DomadaptError(f"{label(key)} = {value!r}: expected {spec.describe()}") from None
     return out
+
+
+def check_fields(instance: Any, *, where: str) -> None:
+    """Raise DomadaptError if a field of the dataclass ``instance`` breaks its type, choices
+    or range: what a ``__post_init__`` calls so that direct construction obeys the same
+    metadata as a recipe value (``where`` starts the message: ``"dann schedule"``)."""
+    specs = dataclass_specs(type(instance))
+    check_values(specs, {key: getattr(instance, key) for key in specs}, label=lambda key: f"{where} {key}")
 
 
 # ----------------------------------------------------------------------------- the registry
