@@ -7,7 +7,15 @@ Every loss is an :class:`AlignmentLoss` (an ``nn.Module``)::
     loss.set_progress(p)          # training progress in [0, 1], once per step
     loss.has_parameters           # True: the trainer optimises loss.parameters()
 
-Adding a loss = one file (or class) + one line in :data:`LOSSES`.
+Your own loss is one decorated class in your own module (its keyword parameters with
+defaults are its options; ``feature_dim`` and ``num_classes`` are filled in by the caller)::
+
+    from domadapt.align import LOSSES, AlignmentLoss
+
+    @LOSSES.register("my_loss")
+    class MyLoss(AlignmentLoss):
+        '''One line for `domadapt list`.'''
+        def __init__(self, *, scale: float = 1.0) -> None: ...
 
 Example::
 
@@ -18,8 +26,6 @@ Example::
 
 from __future__ import annotations
 
-import inspect
-
 from torch import nn
 
 from domadapt.align.base import AlignmentLoss, Stats
@@ -29,7 +35,7 @@ from domadapt.align.entropy import EntropyLoss, InformationMaximizationLoss
 from domadapt.align.mmd import LinearMMDLoss, LMMDLoss, MMDLoss
 from domadapt.align.schedule import SCHEDULES, build_schedule, list_schedules
 from domadapt.align.sinkhorn import EnergyLoss, SinkhornLoss
-from domadapt.errors import DomadaptError
+from domadapt.registry import Registry
 
 __all__ = [
     "LOSSES",
@@ -52,34 +58,35 @@ __all__ = [
     "list_schedules",
 ]
 
-LOSSES: dict[str, type[AlignmentLoss]] = {
-    "mmd": MMDLoss,  # multi-kernel Gaussian MMD², quadratic estimator (N ≠ M fine)
-    "mmd_linear": LinearMMDLoss,  # linear-time MMD² estimator, batches truncated to min(N, M)
-    "lmmd": LMMDLoss,  # class-conditional MMD (DSAN); needs y_s and logits_t or y_t
-    "coral": CORALLoss,  # covariance alignment (Deep CORAL)
-    "dann": DomainAdversarialLoss,  # domain discriminator behind a GRL; owns parameters
-    "sinkhorn": SinkhornLoss,  # debiased entropic OT (geomloss)
-    "energy": EnergyLoss,  # energy distance (geomloss, ½ convention)
-    "entropy": EntropyLoss,  # target prediction entropy; needs logits_t
-    "im": InformationMaximizationLoss,  # entropy − diversity (SHOT); needs logits_t
-}
-
-# Arguments build_loss fills in itself; everything else a constructor takes is an option.
-_DERIVED = ("feature_dim", "num_classes")
+#: name -> loss class. ``feature_dim`` (D) and ``num_classes`` (K) are the caller's
+#: arguments, given to the losses that take them; every other keyword is an option.
+LOSSES = Registry("alignment loss", passed=("feature_dim", "num_classes"))
+# multi-kernel Gaussian MMD², quadratic estimator (N ≠ M fine)
+LOSSES.register("mmd")(MMDLoss)
+# linear-time MMD² estimator, batches truncated to min(N, M)
+LOSSES.register("mmd_linear")(LinearMMDLoss)
+# class-conditional MMD (DSAN); needs y_s and logits_t or y_t
+LOSSES.register("lmmd")(LMMDLoss)
+LOSSES.register("coral")(CORALLoss)  # covariance alignment (Deep CORAL)
+LOSSES.register("dann")(DomainAdversarialLoss)  # domain discriminator behind a GRL; owns parameters
+LOSSES.register("sinkhorn")(SinkhornLoss)  # debiased entropic OT (geomloss)
+LOSSES.register("energy")(EnergyLoss)  # energy distance (geomloss, ½ convention)
+LOSSES.register("entropy")(EntropyLoss)  # target prediction entropy; needs logits_t
+LOSSES.register("im")(InformationMaximizationLoss)  # entropy − diversity (SHOT); needs logits_t
 
 
 def list_losses() -> list[str]:
     """The names :func:`build_loss` accepts, sorted."""
-    return sorted(LOSSES)
+    return LOSSES.names()
 
 
 def build_loss(
-    name: str, *, feature_dim: int, num_classes: int | None = None, **options: object
+    name: str | type, *, feature_dim: int, num_classes: int | None = None, **options: object
 ) -> nn.Module:
-    """Build the alignment loss called ``name``.
+    """Build the alignment loss called ``name`` (or a loss class, registered on first use).
 
     Args:
-        name: a key of :data:`LOSSES` (see :func:`list_losses`).
+        name: a name of :data:`LOSSES` (see :func:`list_losses`).
         feature_dim: width D of the aligned features (used by losses with parameters).
         num_classes: number of classes K (used by class-conditional losses).
         **options: the loss's keyword options (e.g. ``blur=0.1`` for ``"sinkhorn"``),
@@ -87,31 +94,8 @@ def build_loss(
 
     Raises:
         DomadaptError: unknown name (lists the known ones), unknown option (lists the valid
-            ones for that loss), or ``num_classes`` missing for a loss that needs it.
+            ones for that loss), a value of the wrong type, or ``num_classes`` missing for a
+            loss that needs it.
     """
-    if name not in LOSSES:
-        raise DomadaptError(
-            f"unknown alignment loss {name!r}; known losses: {', '.join(list_losses())}"
-        )
-    cls = LOSSES[name]
-    params = {
-        p.name: p
-        for p in inspect.signature(cls.__init__).parameters.values()
-        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    }
-    valid = [p for p in params if p not in _DERIVED]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise DomadaptError(
-            f"alignment loss {name!r}: unknown option(s) {', '.join(unknown)}; "
-            f"valid options: {', '.join(valid) if valid else '(none)'}"
-        )
-    kwargs = dict(options)
-    if "feature_dim" in params:
-        kwargs["feature_dim"] = feature_dim
-    if "num_classes" in params:
-        if num_classes is None and params["num_classes"].default is inspect.Parameter.empty:
-            raise DomadaptError(f"alignment loss {name!r} needs num_classes; it was not given")
-        if num_classes is not None:
-            kwargs["num_classes"] = num_classes
-    return cls(**kwargs)
+    given = {"num_classes": num_classes} if num_classes is not None else {}
+    return LOSSES.build(LOSSES.name_of(name), feature_dim=feature_dim, **given, **options)

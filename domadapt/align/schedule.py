@@ -14,13 +14,12 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from domadapt.align.base import check_progress
-from domadapt.errors import DomadaptError
+from domadapt.registry import Registry, check_fields, option
 
 __all__ = [
     "SCHEDULES",
@@ -34,18 +33,26 @@ __all__ = [
 
 Schedule = Callable[[float], float]
 
+#: name -> schedule dataclass; its fields are the options (``train.align_schedule`` names one).
+SCHEDULES = Registry("schedule")
 
+
+@SCHEDULES.register("constant")
 @dataclass(frozen=True)
 class ConstantSchedule:
     """λ(p) = value."""
 
     value: float = 1.0
 
+    def __post_init__(self) -> None:
+        check_fields(self, where="constant schedule")
+
     def __call__(self, p: float) -> float:
         check_progress(p)
         return float(self.value)
 
 
+@SCHEDULES.register("dann")
 @dataclass(frozen=True)
 class DANNSchedule:
     """λ(p) = value · (2 / (1 + exp(−γ p)) − 1), from 0 at p=0 towards ``value``.
@@ -54,18 +61,18 @@ class DANNSchedule:
     γ = 10 "to suppress noisy signal from the domain classifier at the early stages".
     """
 
-    gamma: float = 10.0  # the paper's value
+    gamma: float = option(10.0, gt=0)  # the paper's value; γ ≤ 0 never ramps up
     value: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.gamma > 0:
-            raise DomadaptError(f"dann schedule: gamma must be > 0, got {self.gamma}")
+        check_fields(self, where="dann schedule")
 
     def __call__(self, p: float) -> float:
         p = check_progress(p)
         return float(self.value) * (2.0 / (1.0 + math.exp(-self.gamma * p)) - 1.0)
 
 
+@SCHEDULES.register("linear")
 @dataclass(frozen=True)
 class LinearWarmupSchedule:
     """λ(p) = value · min(1, p / warmup): a linear ramp from 0, then constant.
@@ -74,12 +81,12 @@ class LinearWarmupSchedule:
     1 → a ramp over the whole run).
     """
 
-    warmup: float = 0.1  # ramp while the task features are still near random, then hold
+    # ramp while the task features are still near random, then hold
+    warmup: float = option(0.1, min=0.0, max=1.0)
     value: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.warmup <= 1.0:
-            raise DomadaptError(f"linear schedule: warmup must be in [0, 1], got {self.warmup}")
+        check_fields(self, where="linear schedule")
 
     def __call__(self, p: float) -> float:
         p = check_progress(p)
@@ -88,35 +95,16 @@ class LinearWarmupSchedule:
         return float(self.value) * min(1.0, p / self.warmup)
 
 
-SCHEDULES: dict[str, type] = {
-    "constant": ConstantSchedule,
-    "dann": DANNSchedule,
-    "linear": LinearWarmupSchedule,
-}
-
-
 def list_schedules() -> list[str]:
     """The names :func:`build_schedule` accepts, sorted."""
-    return sorted(SCHEDULES)
+    return SCHEDULES.names()
 
 
 def build_schedule(name: str, **options: float) -> Schedule:
     """Build the schedule called ``name`` with ``options`` overriding its defaults.
 
     Raises:
-        DomadaptError: unknown name (lists the known ones) or unknown option (lists the
-            valid ones for that schedule).
+        DomadaptError: unknown name (lists the known ones), unknown option (lists the
+            valid ones for that schedule) or a value of the wrong type or range.
     """
-    if name not in SCHEDULES:
-        raise DomadaptError(
-            f"unknown schedule {name!r}; known schedules: {', '.join(list_schedules())}"
-        )
-    cls = SCHEDULES[name]
-    valid = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise DomadaptError(
-            f"schedule {name!r}: unknown option(s) {', '.join(unknown)}; "
-            f"valid options: {', '.join(valid)}"
-        )
-    return cls(**options)
+    return SCHEDULES.build(name, **options)
