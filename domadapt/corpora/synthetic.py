@@ -28,12 +28,23 @@ clean 16 kHz/16-bit; IEMOCAP is 16 kHz with a little room reverberation and nois
 is synthesised at 14.7 kHz, band-limited (120 Hz - 5.5 kHz), given 50 Hz hum and a noise
 floor, recorded very quietly (peaks ~0.02-0.08) and upsampled x3 to 44.1 kHz/24-bit.
 
+A fourth kind, ``casia_target``, is the target side of a closed-set unsupervised-DA
+testbed ``casia -> casia_target``: CASIA's six emotions (same prosodic profiles, so the
+class structure carries over) spoken by eight *other* voices (other pitch, vocal-tract and
+voice-quality ranges, other texts) through MODMA's channel, in the CASIA layout so that the
+``casia`` loader reads it (:data:`LOADERS` maps each kind to its loader). A classifier
+trained on CASIA alone loses clearly there, one trained on the target's speakers does well
+(``benchmarks/synthetic_difficulty.py --corpora casia casia_target``: per-utterance MFCC
+mean+std and logistic regression, seed 0: source-only 0.25 UA on the target, target-only
+leave-one-speaker-out 0.78, chance 0.17).
+
 Sizes (defaults) and why: CASIA 4 speakers x 6 emotions x 20 files (480 files, 1.5-3 s);
 IEMOCAP 5 sessions x 2 speakers x 50 utterances (500, ~1.5-4 s); MODMA 52 subjects
 (23 MDD, 29 HC) x all 29 tasks, kept short so that feature extraction and training stay
 fast on a CPU (10th-90th percentiles): interview 01-18 1.5-3.7 s, reading 19 3.1-4.9 s,
 words 20-25 1.2-1.7 s, picture description 26-29 2.6-5.9 s; about 65 s of audio per
 subject (~57 min, ~435 MB in all). All three default corpora generate in ~35 s on 2 cores.
+casia_target: 8 speakers x 6 emotions x 20 files (960 files, ~40 min), ~11 s.
 
 Every file has its own ``numpy.random.Generator`` seeded from ``(seed, corpus, speaker,
 item, ...)``, so the output is byte-identical for a seed and independent of the order of
@@ -66,13 +77,17 @@ from domadapt.errors import DomadaptError
 #: Bump on any change to the generated audio or layout: the cache path carries it, so a new
 #: generator never reuses an old corpus.
 GENERATOR_VERSION = 1
-CORPUS_KINDS = ("casia", "iemocap", "modma")
-#: Folder name of each corpus root, as the real releases name them.
+CORPUS_KINDS = ("casia", "iemocap", "modma", "casia_target")
+#: Folder name of each corpus root, as the real releases name them (casia_target: no
+#: release; a name of its own next to CASIA's in the same cache folder).
 ROOT_NAMES = {
     "casia": "CASIA database",
     "iemocap": "IEMOCAP_full_release",
     "modma": "audio_lanzhou_2015",
+    "casia_target": "CASIA target database",
 }
+#: The loader (``domadapt.corpora.CORPORA`` name) that reads each kind.
+LOADERS = {"casia": "casia", "iemocap": "iemocap", "modma": "modma", "casia_target": "casia"}
 #: Written last into every generated root; its presence means "complete and synthetic".
 MARKER_NAME = ".domadapt-synthetic.json"
 _GENERATOR_ID = "domadapt.corpora.synthetic"
@@ -87,9 +102,10 @@ MODMA_COLUMNS = (
 )
 
 # Corpus codes in the seed keys (never Python's salted hash()).
-_CASIA, _IEMOCAP, _MODMA = 1, 2, 3
+_CASIA, _IEMOCAP, _MODMA, _CASIA_TARGET = 1, 2, 3, 4
 _CASIA_SR, _IEMOCAP_SR = 16_000, 16_000
 _MODMA_SR, _MODMA_UP = 44_100, 3  # synthesised at 14.7 kHz: the channel is band-limited anyway
+_MODMA_SYN_SR = _MODMA_SR // _MODMA_UP
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -677,6 +693,31 @@ _MODMA_TASK_EXPR = {
 }
 
 
+@lru_cache(maxsize=None)
+def _modma_band() -> np.ndarray:
+    return signal.butter(4, [120, 5500], btype="band", fs=_MODMA_SYN_SR, output="sos")
+
+
+def _modma_channel(
+    rng: np.random.Generator, y: np.ndarray, *, hum_db: float, floor_db: float
+) -> np.ndarray:
+    """MODMA's recording chain on ``y`` synthesised at 14.7 kHz; float64 at 44.1 kHz.
+
+    Band limit (120 Hz - 5.5 kHz), 50 Hz mains hum with its odd harmonics at ``hum_db``,
+    a low-passed (pinkish) noise floor at ``floor_db`` (dB re full scale), upsampled x3.
+    The level is the synthesised one (MODMA's voices are made at about -37 dBFS); the
+    caller applies :func:`_limit` and writes 24-bit PCM.
+    """
+    y = signal.sosfilt(_modma_band(), y)
+    t = np.arange(len(y)) / _MODMA_SYN_SR
+    hum = sum(a * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+              for f, a in ((50, 1.0), (150, 0.5), (250, 0.25)))
+    # Unit-variance low-passed (pinkish) noise floor.
+    floor = signal.lfilter([np.sqrt(1 - 0.81)], [1.0, -0.9], rng.standard_normal(len(y)))
+    y = y + 10 ** (hum_db / 20) * hum + 10 ** (floor_db / 20) * floor
+    return signal.resample_poly(y, _MODMA_UP, 1)
+
+
 def write_modma(
     root: Path,
     *,
@@ -698,8 +739,6 @@ def write_modma(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     subjects = modma_subjects(seed=seed, n_mdd=n_mdd, n_hc=n_hc)
-    sr_syn = _MODMA_SR // _MODMA_UP
-    band = signal.butter(4, [120, 5500], btype="band", fs=sr_syn, output="sos")
     reading = make_text(_rng(seed, _MODMA, 2, 0), max(1, round(14 * duration_scale)))
     words = {k: make_text(_rng(seed, _MODMA, 2, k), 2) for k in range(20, 26)}
     for subject in subjects:
@@ -721,15 +760,8 @@ def write_modma(
             else:
                 text = reading if task == "reading" else words[k]
             expr = expr_subject + _MODMA_TASK_EXPR[task] + Expression.noise(rng, 0.45)
-            y = synthesize(rng, text, voice, expr, sr=sr_syn, lead_s=lead, tail_s=tail)
-            y = signal.sosfilt(band, y)
-            t = np.arange(len(y)) / sr_syn
-            hum = sum(a * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
-                      for f, a in ((50, 1.0), (150, 0.5), (250, 0.25)))
-            # Unit-variance low-passed (pinkish) noise floor.
-            floor = signal.lfilter([np.sqrt(1 - 0.81)], [1.0, -0.9], rng.standard_normal(len(y)))
-            y = y + 10 ** (hum_db / 20) * hum + 10 ** (floor_db / 20) * floor
-            y = signal.resample_poly(y, _MODMA_UP, 1)
+            y = synthesize(rng, text, voice, expr, sr=_MODMA_SYN_SR, lead_s=lead, tail_s=tail)
+            y = _modma_channel(rng, y, hum_db=hum_db, floor_db=floor_db)
             sf.write(folder / f"{k:02d}.wav", _limit(y), _MODMA_SR, subtype="PCM_24")
     _write_modma_sheet(root / MODMA_SHEET_FILE, subjects)
     params = {"n_mdd": n_mdd, "n_hc": n_hc, "duration_scale": duration_scale}
@@ -768,6 +800,91 @@ def _write_modma_sheet(path: Path, subjects: list[ModmaSubject]) -> None:
             zout.writestr(entry, data)
 
 
+# --------------------------------------------------------------------------- CASIA target
+
+#: The target side of the closed-set DA testbed ``casia -> casia_target``: other people
+#: (four female, four male; none of CASIA's four) speaking the same six emotions.
+CASIA_TARGET_SPEAKERS = (
+    ("fangjing", "F"), ("gaoming", "M"), ("huangli", "F"), ("jiangtao", "M"),
+    ("luoxin", "F"), ("songwei", "M"), ("tangyu", "F"), ("xuhao", "M"),
+)
+
+
+#: The whole recording 5 dB below MODMA's: acted emotions are up to ~11 dB louder than
+#: neutral speech, so neutral speech then peaks at MODMA's ~0.02-0.09 and angry speech
+#: stays under ~0.45, with MODMA's signal-to-noise ratios.
+_TARGET_GAIN = 10 ** (-5.0 / 20)
+
+
+def _target_voice(rng: np.random.Generator, gender: str) -> Voice:
+    """A voice from *other* ranges than :func:`_random_voice`'s: higher-pitched, shorter
+    vocal tracts for the women, lower and longer for the men, wider spreads, slower, with
+    more pitch range, breathier and duller; made at MODMA's level (the channel's hum and
+    noise then sit as far below the voice as in MODMA)."""
+    female = gender == "F"
+    return Voice(
+        f0_hz=float(np.clip(rng.normal(250, 30) if female else rng.normal(95, 12), 70, 360)),
+        formant_scale=float(rng.normal(1.24 if female else 0.92, 0.05)),
+        bw_scale=float(rng.uniform(1.0, 1.4)),
+        range_st=float(np.clip(rng.normal(3.6, 0.7), 2.0, 6.0)),
+        rate=float(np.clip(rng.normal(4.2, 0.5), 3.0, 5.6)),
+        pause_log=float(rng.normal(0.1, 0.3)),
+        jitter=float(rng.uniform(0.006, 0.016)),
+        shimmer=float(rng.uniform(0.05, 0.1)),
+        breath=float(rng.uniform(0.15, 0.35)),
+        tilt=float(rng.uniform(0.45, 0.7)),
+        level_db=float(-37.0 + rng.normal(0, 2.0)),
+    )
+
+
+def write_casia_target(
+    root: Path, *, seed: int = 0, files_per_class: int = 20, n_speakers: int = 8
+) -> Path:
+    """Write the target side of the closed-set DA pair ``casia -> casia_target``.
+
+    The CASIA layout (``<root>/<speaker>/<emotion>/<n>.wav``, files numbered from 201), so
+    the ``casia`` loader reads it, and CASIA's six emotions with the same prosodic
+    profiles (:data:`EMOTION_PROFILES`, the class structure carries over), but:
+
+    * other voices: ``n_speakers`` (at most 8) of :data:`CASIA_TARGET_SPEAKERS`, drawn by
+      :func:`_target_voice` from other pitch / vocal-tract / voice-quality ranges than
+      CASIA's, saying other texts;
+    * MODMA's channel (:func:`_modma_channel`): synthesised at 14.7 kHz, band-limited to
+      120 Hz - 5.5 kHz, 50 Hz hum and a noise floor (levels per speaker, as MODMA's per
+      subject), very quiet, 44.1 kHz 24-bit.
+
+    An unsupervised-DA testbed: a model trained on CASIA alone loses clearly here, one
+    trained on these speakers does well (``benchmarks/synthetic_difficulty.py`` measures
+    both). Returns ``root``.
+    """
+    root = Path(root)
+    if files_per_class < 1:
+        raise DomadaptError(f"files_per_class must be >= 1, got {files_per_class}")
+    if not 1 <= n_speakers <= len(CASIA_TARGET_SPEAKERS):
+        raise DomadaptError(
+            f"n_speakers must be 1..{len(CASIA_TARGET_SPEAKERS)}, got {n_speakers}")
+    texts = [_random_text(_rng(seed, _CASIA_TARGET, 0, j), 6, 11) for j in range(files_per_class)]
+    for si, (speaker, gender) in enumerate(CASIA_TARGET_SPEAKERS[:n_speakers]):
+        spk_rng = _rng(seed, _CASIA_TARGET, 10 + si)
+        voice = _target_voice(spk_rng, gender)
+        expressiveness = spk_rng.uniform(0.85, 1.15)
+        hum_db, floor_db = spk_rng.uniform(-62, -50), spk_rng.uniform(-64, -56)
+        for ei, emotion in enumerate(CASIA_EMOTIONS):
+            style_rng = _rng(seed, _CASIA_TARGET, 10 + si, 100 + ei)
+            style = EMOTION_PROFILES[emotion] * expressiveness + Expression.noise(style_rng, 0.35)
+            folder = root / speaker / emotion
+            folder.mkdir(parents=True, exist_ok=True)
+            for j in range(files_per_class):
+                rng = _rng(seed, _CASIA_TARGET, 10 + si, 100 + ei, j)
+                expr = style * rng.uniform(0.7, 1.15) + Expression.noise(rng, 0.4)
+                y = synthesize(rng, texts[j], voice, expr, sr=_MODMA_SYN_SR)
+                y = _modma_channel(rng, y, hum_db=hum_db, floor_db=floor_db) * _TARGET_GAIN
+                sf.write(folder / f"{201 + j}.wav", _limit(y), _MODMA_SR, subtype="PCM_24")
+    _write_marker(root, "casia_target", seed,
+                  {"files_per_class": files_per_class, "n_speakers": n_speakers})
+    return root
+
+
 # --------------------------------------------------------------------------- marker, cache
 
 
@@ -791,6 +908,7 @@ _WRITERS: dict[str, Callable[..., Path]] = {
     "casia": write_casia,
     "iemocap": write_iemocap,
     "modma": write_modma,
+    "casia_target": write_casia_target,
 }
 _TEMP_PREFIX = ".tmp-"
 _STALE_TEMP_S = 24 * 3600.0
@@ -807,6 +925,8 @@ def default_cache_dir() -> Path:
 
 def synthetic_root(kind: str, *, seed: int = 0, cache_dir: Path | None = None) -> Path:
     """The root of the cached synthetic corpus ``kind`` (one of CORPUS_KINDS), built if missing.
+
+    Read it with the loader ``LOADERS[kind]`` (``casia_target`` is read by ``casia``).
 
     Lives at ``<cache>/synthetic/v<GENERATOR_VERSION>-seed<seed>/<real root name>``, e.g.
     ``.../v1-seed0/CASIA database``; ``<cache>`` is ``cache_dir`` or :func:`default_cache_dir`.
@@ -851,7 +971,9 @@ def _remove_stale_temps(base: Path) -> None:
 
 
 __all__ = [
+    "CASIA_TARGET_SPEAKERS",
     "CORPUS_KINDS",
+    "LOADERS",
     "DEPRESSION_DIRECTION",
     "EMOTION_PROFILES",
     "GENERATOR_VERSION",
@@ -868,6 +990,7 @@ __all__ = [
     "synthesize",
     "synthetic_root",
     "write_casia",
+    "write_casia_target",
     "write_iemocap",
     "write_modma",
 ]

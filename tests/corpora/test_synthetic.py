@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from domadapt.corpora import load_corpus
 from domadapt.corpora import synthetic
 from domadapt.corpora.synthetic import (
     CASIA_EMOTIONS,
+    CASIA_TARGET_SPEAKERS,
     CORPUS_KINDS,
+    LOADERS,
     DEPRESSION_DIRECTION,
     EMOTION_PROFILES,
     GENERATOR_VERSION,
@@ -25,6 +28,7 @@ from domadapt.corpora.synthetic import (
     modma_subjects,
     synthetic_root,
     write_casia,
+    write_casia_target,
     write_iemocap,
     write_modma,
 )
@@ -54,6 +58,12 @@ def assert_speech_level(y: np.ndarray, *, peak_range: tuple[float, float]) -> No
 @pytest.fixture(scope="module")
 def casia(tmp_path_factory) -> Path:
     return write_casia(tmp_path_factory.mktemp("c") / "CASIA database", files_per_class=2)
+
+
+@pytest.fixture(scope="module")
+def casia_target(tmp_path_factory) -> Path:
+    return write_casia_target(tmp_path_factory.mktemp("ct") / "CASIA target database",
+                              files_per_class=2)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +103,48 @@ def test_casia_is_read_by_the_real_loader(casia: Path) -> None:
     assert len(corpus.utterances) == 48
     assert set(corpus.subjects()) == CASIA_SPEAKERS
     assert set(corpus.label_counts().values()) == {8}
+
+
+# --------------------------------------------------------------------------- CASIA target
+
+
+def test_casia_target_is_read_by_the_casia_loader(casia_target: Path) -> None:
+    assert LOADERS["casia_target"] == "casia"
+    corpus = load_corpus("casia", casia_target)
+    assert corpus.synthetic
+    assert corpus.classes == CASIA_EMOTIONS
+    assert len(corpus.utterances) == 8 * 6 * 2
+    assert corpus.label_counts() == {e: 16 for e in CASIA_EMOTIONS}
+    speakers = set(corpus.subjects())
+    assert speakers == {name for name, _ in CASIA_TARGET_SPEAKERS}
+    assert {g for _, g in CASIA_TARGET_SPEAKERS}.issubset({"F", "M"})
+    assert [g for _, g in CASIA_TARGET_SPEAKERS].count("F") == 4
+    assert not speakers & CASIA_SPEAKERS  # other people than the source's
+    assert not corpus.skipped
+
+
+def test_casia_target_has_modmas_channel(casia_target: Path) -> None:
+    wavs = sorted(casia_target.rglob("*.wav"))
+    for wav in wavs[::13]:
+        info = sf.info(str(wav))
+        assert (info.samplerate, info.channels, info.subtype) == (44_100, 1, "PCM_24")
+        y, _ = sf.read(str(wav))
+        # Quiet: neutral speech peaks at MODMA's levels, angry speech up to ~+11 dB louder.
+        assert_speech_level(y, peak_range=(0.005, 0.5))
+        # Band-limited at 5.5 kHz: next to nothing above 7 kHz.
+        power = np.abs(np.fft.rfft(y)) ** 2
+        freqs = np.fft.rfftfreq(len(y), 1 / 44_100)
+        assert power[freqs > 7000].sum() < 1e-3 * power.sum()
+    assert is_synthetic_root(casia_target)
+
+
+def test_casia_target_sizes_and_errors(tmp_path: Path) -> None:
+    root = write_casia_target(tmp_path / "t", files_per_class=1, n_speakers=2)
+    assert len(list(root.rglob("*.wav"))) == 2 * 6
+    with pytest.raises(DomadaptError, match="n_speakers"):
+        write_casia_target(tmp_path / "u", n_speakers=9)
+    with pytest.raises(DomadaptError, match="files_per_class"):
+        write_casia_target(tmp_path / "v", files_per_class=0)
 
 
 # --------------------------------------------------------------------------- MODMA
@@ -211,6 +263,7 @@ def test_same_seed_is_byte_identical_other_seed_differs(tmp_path: Path) -> None:
         write_modma(out / "modma", seed=seed, n_mdd=1, n_hc=1, duration_scale=0.2)
         write_iemocap(out / "iemocap", seed=seed, sessions=1, utterances_per_speaker=2,
                       dialogs_per_session=1)
+        write_casia_target(out / "casia_target", seed=seed, files_per_class=1, n_speakers=2)
         return tree_bytes(out)
 
     a, b = write_all(tmp_path / "a", 0), write_all(tmp_path / "b", 0)
@@ -220,6 +273,7 @@ def test_same_seed_is_byte_identical_other_seed_differs(tmp_path: Path) -> None:
     same_name = set(a) & set(c)
     wavs = [k for k in same_name if k.endswith(".wav") and "/._" not in k]
     assert wavs and all(a[k] != c[k] for k in wavs)
+    assert any(k.startswith("casia_target/") for k in wavs)
 
 
 # --------------------------------------------------------------------------- cache
@@ -254,6 +308,21 @@ def test_synthetic_root_ignores_a_crashed_temp_and_caches(tmp_path: Path, tiny_w
     assert len(tiny_writers) == 1  # the second call reused the cache
 
 
+def test_synthetic_root_builds_casia_target_next_to_casia(tmp_path: Path, monkeypatch,
+                                                          tiny_writers) -> None:
+    def tiny_target(root: Path, *, seed: int = 0) -> Path:
+        return write_casia_target(root, seed=seed, files_per_class=1, n_speakers=2)
+
+    monkeypatch.setitem(synthetic._WRITERS, "casia_target", tiny_target)
+    target = synthetic_root("casia_target", cache_dir=tmp_path)
+    source = synthetic_root("casia", cache_dir=tmp_path)
+    assert target == source.parent / "CASIA target database"
+    assert json.loads((target / MARKER_NAME).read_text())["kind"] == "casia_target"
+    corpus = load_corpus(LOADERS["casia_target"], target)
+    assert set(corpus.subjects()) == {"fangjing", "gaoming"}
+    assert not set(corpus.subjects()) & set(load_corpus("casia", source).subjects())
+
+
 def test_synthetic_root_loser_of_a_race_discards_its_copy(tmp_path: Path, monkeypatch) -> None:
     final = tmp_path / "synthetic" / f"v{GENERATOR_VERSION}-seed0" / "CASIA database"
 
@@ -273,9 +342,10 @@ def test_cache_dir_resolution_and_errors(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("DOMADAPT_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "domadapt"
-    with pytest.raises(DomadaptError, match="casia, iemocap, modma"):
+    with pytest.raises(DomadaptError, match="casia, iemocap, modma, casia_target"):
         synthetic_root("emodb", cache_dir=tmp_path)
-    assert CORPUS_KINDS == ("casia", "iemocap", "modma")
+    assert CORPUS_KINDS == ("casia", "iemocap", "modma", "casia_target")
+    assert set(LOADERS) == set(CORPUS_KINDS) == set(synthetic._WRITERS)
     assert not is_synthetic_root(tmp_path)
     (tmp_path / MARKER_NAME).write_text("not json")
     assert not is_synthetic_root(tmp_path)
