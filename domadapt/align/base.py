@@ -8,14 +8,22 @@ explicitly from :meth:`AlignmentLoss.forward_with_stats`, never through attribut
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
 from domadapt.errors import DomadaptError
 
-__all__ = ["AlignmentLoss", "Stats", "check_progress"]
+__all__ = [
+    "NORMALIZATIONS",
+    "AlignmentLoss",
+    "DistanceLoss",
+    "Normalize",
+    "Stats",
+    "check_progress",
+    "normalize_pair",
+]
 
 Stats = dict[str, Tensor]
 """Diagnostics of one call: detached 0-dim tensors (no host sync; the caller logs them)."""
@@ -35,6 +43,51 @@ def check_progress(p: float) -> float:
     if not 0.0 <= value <= 1.0:  # also rejects NaN
         raise DomadaptError(f"training progress must be in [0, 1], got {value}")
     return value
+
+
+#: How a distance loss rescales the two feature batches before comparing them.
+Normalize = Literal["none", "standardize", "l2"]
+NORMALIZATIONS: tuple[str, ...] = get_args(Normalize)
+# Variance floor of "standardize", relative to the mean variance over features: a feature
+# with < 0.01% of the typical variance (a nearly dead unit) is not blown up to unit
+# variance. Relative, so that the result stays exactly invariant to the features' scale.
+_REL_VAR_FLOOR = 1e-4
+
+
+def normalize_pair(f_s: Tensor, f_t: Tensor, mode: str) -> tuple[Tensor, Tensor]:
+    """Rescale ``(f_s, f_t)`` as a distance loss's ``normalize`` option says.
+
+    * ``"none"``: unchanged.
+    * ``"standardize"``: both batches standardised with the *pooled* batch's per-feature
+      mean and std (biased, over the N + M rows; a floor of 1e-4 x the mean variance keeps
+      nearly constant features near 0). One affine map for both, so the shift between
+      them is kept, in units of the pooled spread. The statistics are *not* detached: the
+      loss is then invariant to the scale of the features in its gradient as well as its
+      value, so it cannot be lowered by shrinking the features (detached statistics would
+      push them to collapse -- the argument of the BatchNorm paper, Ioffe & Szegedy 2015,
+      sec. 2, for normalising inside the gradient).
+    * ``"l2"``: each row divided by its L2 norm (direction only; a pure difference of
+      norms between the domains is then invisible).
+
+    Shape:
+        - f_s: :math:`(N, D)`, f_t: :math:`(M, D)`; outputs the same shapes.
+    """
+    if mode == "none":
+        return f_s, f_t
+    if mode == "standardize":
+        pooled = torch.cat([f_s, f_t])
+        mean = pooled.mean(0)
+        var = pooled.var(0, unbiased=False)
+        floor = _REL_VAR_FLOOR * var.mean() + torch.finfo(var.dtype).tiny
+        scale = torch.rsqrt(var + floor)
+        return (f_s - mean) * scale, (f_t - mean) * scale
+    if mode == "l2":
+        eps = torch.finfo(f_s.dtype).tiny
+        return (f_s / f_s.norm(dim=1, keepdim=True).clamp_min(eps),
+                f_t / f_t.norm(dim=1, keepdim=True).clamp_min(eps))
+    raise DomadaptError(
+        f"normalize must be one of {', '.join(NORMALIZATIONS)}, got {mode!r}"
+    )
 
 
 def _upcast(x: Tensor | None) -> Tensor | None:
@@ -187,3 +240,38 @@ class AlignmentLoss(nn.Module):
         if value is None:
             raise DomadaptError(f"{self._name()} needs {arg}= ({why}); it was not given")
         return value
+
+
+class DistanceLoss(AlignmentLoss):
+    """An alignment loss that is a distance between the two feature batches (MMD, CORAL,
+    Sinkhorn, energy), with the ``normalize`` option every such loss shares.
+
+    Why ``normalize="standardize"`` is the default: a distance between raw features is in
+    the features' units, and a backbone's features can be tiny (TIM's have a std of
+    ~0.002 at initialisation, where CORAL's value is ~1e-8 and a Sinkhorn blur of 0.05
+    covers the whole cloud), so the loss, its gradient and any fixed bandwidth or blur
+    depend on a scale that changes during training. Standardised with the pooled batch's
+    statistics, the loss measures the shift between the domains relative to their spread:
+    the same value at any scale, clearly non-zero for shifted batches. ``"none"`` gives
+    the original (published) losses; ``"l2"`` compares directions only.
+
+    Subclasses call :meth:`_normalized` first thing in :meth:`_compute`.
+    """
+
+    def __init__(self, *, normalize: Normalize = "standardize") -> None:
+        super().__init__()
+        if normalize not in NORMALIZATIONS:
+            raise DomadaptError(
+                f"{self._name()}: normalize must be one of {', '.join(NORMALIZATIONS)}, "
+                f"got {normalize!r}"
+            )
+        self.normalize: str = normalize
+
+    def _normalized(self, f_s: Tensor, f_t: Tensor) -> tuple[Tensor, Tensor, Stats]:
+        """``(f_s, f_t)`` normalised, and the stat ``feature_std``: the mean per-feature std
+        of the *raw* pooled batch (detached), so a log shows the scale the loss is shielded
+        from."""
+        with torch.no_grad():
+            raw_std = torch.cat([f_s, f_t]).std(0, unbiased=False).mean()
+        f_s, f_t = normalize_pair(f_s, f_t, self.normalize)
+        return f_s, f_t, {"feature_std": raw_std}

@@ -12,6 +12,11 @@ bandwidth :math:`b` = the median of the squared distances between *source* featu
 the N×N matrix including its zero diagonal (``torch.median``: the lower middle value for
 an even count). The scales multiply the inverse bandwidth. Because ``b`` comes from the
 source batch only, ``loss(f_s, f_t) != loss(f_t, f_s)`` in general.
+
+Every loss here first applies its ``normalize`` option (:class:`~domadapt.align.base.
+DistanceLoss`; default ``"standardize"``: both batches standardised with the pooled
+batch's per-feature statistics), so the kernel, the median bandwidth and a fixed
+``bandwidth`` all live in normalised units; ``normalize="none"`` is pytorch-adapt's loss.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pytorch_adapt.layers import MMDLoss as _PAMMDLoss
 from pytorch_adapt.layers.utils import get_kernel_scales
 from torch import Tensor
 
-from domadapt.align.base import AlignmentLoss, Stats
+from domadapt.align.base import DistanceLoss, Normalize, Stats
 from domadapt.errors import DomadaptError
 
 __all__ = ["LMMDLoss", "LinearMMDLoss", "MMDLoss", "gaussian_kernel_matrices"]
@@ -76,7 +81,7 @@ def gaussian_kernel_matrices(
     return gram(d_ss), gram(d_tt), gram(d_st)
 
 
-class MMDLoss(AlignmentLoss):
+class MMDLoss(DistanceLoss):
     r"""Multi-kernel Gaussian MMD² (quadratic-time estimator), via pytorch-adapt's ``MMDLoss``.
 
     Long et al., *Learning Transferable Features with Deep Adaptation Networks*
@@ -96,9 +101,14 @@ class MMDLoss(AlignmentLoss):
         kernel_low, kernel_high, num_kernels, kernel_base: the kernel scales
             ``kernel_base ** linspace(kernel_low, kernel_high, num_kernels)``
             (pytorch-adapt's ``get_kernel_scales``; its own defaults are −8, 8, 33, 2).
-        bandwidth: fixed squared-distance bandwidth ``b``; ``None`` = median heuristic.
-            If more than half of the source pairs coincide (collapsed features) the median
-            is 0 and the loss is NaN: pass a bandwidth then.
+        bandwidth: fixed squared-distance bandwidth ``b`` (in normalised units unless
+            ``normalize="none"``); ``None`` = median heuristic. If more than half of the
+            source pairs coincide (collapsed features) the median is 0 and the loss is NaN:
+            pass a bandwidth then.
+        normalize: ``"standardize"`` (default: pooled-batch per-feature standardisation,
+            so the value does not depend on the features' scale), ``"l2"`` (unit rows) or
+            ``"none"`` (raw features, pytorch-adapt's loss); see
+            :class:`~domadapt.align.base.DistanceLoss` for why.
 
     Shape:
         - f_s: :math:`(N, D)`, f_t: :math:`(M, D)`, N, M ≥ 2
@@ -122,15 +132,17 @@ class MMDLoss(AlignmentLoss):
         num_kernels: int = 5,
         kernel_base: float = 2.0,
         bandwidth: float | None = None,
+        normalize: Normalize = "standardize",
     ) -> None:
-        super().__init__()
+        super().__init__(normalize=normalize)
         scales = _kernel_scales(kernel_low, kernel_high, num_kernels, kernel_base)
         self.mmd = _PAMMDLoss(
             kernel_scales=scales, mmd_type=self._mmd_type, bandwidth=_check_bandwidth(bandwidth)
         )
 
     def _compute(self, f_s, f_t, **_) -> tuple[Tensor, Stats]:
-        return self.mmd(f_s, f_t), {}
+        f_s, f_t, stats = self._normalized(f_s, f_t)
+        return self.mmd(f_s, f_t), stats
 
 
 class LinearMMDLoss(MMDLoss):
@@ -148,6 +160,7 @@ class LinearMMDLoss(MMDLoss):
     B = min(N, M) rows** (keep batches shuffled). Note: pytorch-adapt still builds the full
     B×B distance matrices (for the median bandwidth and by indexing), so memory is
     O(B²) even though the estimator only sums O(B) terms. Exactly 0 on identical batches.
+    The truncation comes first: ``normalize`` uses the statistics of the 2B rows compared.
 
     Args: as :class:`MMDLoss`.
 
@@ -165,10 +178,11 @@ class LinearMMDLoss(MMDLoss):
 
     def _compute(self, f_s, f_t, **_) -> tuple[Tensor, Stats]:
         b = min(f_s.shape[0], f_t.shape[0])
-        return self.mmd(f_s[:b], f_t[:b]), {}
+        f_s, f_t, stats = self._normalized(f_s[:b], f_t[:b])
+        return self.mmd(f_s, f_t), stats
 
 
-class LMMDLoss(AlignmentLoss):
+class LMMDLoss(DistanceLoss):
     r"""Local (class-conditional) MMD, LMMD, of Deep Subdomain Adaptation Networks (DSAN).
 
     Zhu et al., *Deep Subdomain Adaptation Network for Image Classification*
@@ -192,7 +206,9 @@ class LMMDLoss(AlignmentLoss):
 
     Args:
         num_classes: K, the number of classes.
-        kernel_low, kernel_high, num_kernels, kernel_base, bandwidth: as :class:`MMDLoss`.
+        kernel_low, kernel_high, num_kernels, kernel_base, bandwidth, normalize: as
+            :class:`MMDLoss` (the statistics of ``"standardize"`` are those of the whole
+            pooled batch, not per class).
 
     Inputs (keyword): ``y_s`` (required); ``y_t`` or ``logits_t`` (one is required; ``y_t``
     wins when both are given).
@@ -222,8 +238,9 @@ class LMMDLoss(AlignmentLoss):
         num_kernels: int = 5,
         kernel_base: float = 2.0,
         bandwidth: float | None = None,
+        normalize: Normalize = "standardize",
     ) -> None:
-        super().__init__()
+        super().__init__(normalize=normalize)
         if int(num_classes) != num_classes or num_classes < 1:
             raise DomadaptError(
                 f"LMMDLoss: num_classes must be a positive integer, got {num_classes!r}"
@@ -235,7 +252,8 @@ class LMMDLoss(AlignmentLoss):
         self.bandwidth = _check_bandwidth(bandwidth)
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, bandwidth={self.bandwidth}"
+        return (f"num_classes={self.num_classes}, bandwidth={self.bandwidth}, "
+                f"normalize={self.normalize!r}")
 
     def _one_hot(self, arg: str, y: Tensor) -> Tensor:
         if y.dtype.is_floating_point or y.dtype == torch.bool:
@@ -271,6 +289,7 @@ class LMMDLoss(AlignmentLoss):
             w_t = w_t / w_t.sum(0).clamp_min(torch.finfo(w_t.dtype).tiny) * shared
             num_shared = shared.sum().clamp_min(1).to(f_s.dtype)
 
+        f_s, f_t, stats = self._normalized(f_s, f_t)
         k_ss, k_tt, k_st = gaussian_kernel_matrices(f_s, f_t, self.scales, self.bandwidth)
         # Σ_c (w_s[:,c]ᵀ K_ss w_s[:,c] + w_t[:,c]ᵀ K_tt w_t[:,c] − 2 w_s[:,c]ᵀ K_st w_t[:,c])
         per_class = (
@@ -278,4 +297,4 @@ class LMMDLoss(AlignmentLoss):
             + ((k_tt @ w_t) * w_t).sum()
             - 2.0 * ((k_st @ w_t) * w_s).sum()
         )
-        return per_class / num_shared, {"num_shared_classes": num_shared.detach()}
+        return per_class / num_shared, {**stats, "num_shared_classes": num_shared.detach()}

@@ -3,7 +3,9 @@
 geomloss 0.3.1 runs here only with ``backend="tensorized"`` (its ``online`` and
 ``multiscale`` backends need pykeops and fail with a NameError without it); tensorized keeps
 the N×M cost matrix in memory, fine for training batches (≈0.1 s fwd+bwd at 512×256 on CPU).
-Both samples get uniform weights, so N ≠ M is fine.
+Both samples get uniform weights, so N ≠ M is fine. Both losses first apply their
+``normalize`` option (default ``"standardize"``, see :class:`~domadapt.align.base.
+DistanceLoss`), so Sinkhorn's ``blur`` is in units of the pooled batch's spread.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 from geomloss import SamplesLoss
 from torch import Tensor
 
-from domadapt.align.base import AlignmentLoss, Stats
+from domadapt.align.base import DistanceLoss, Normalize, Stats
 from domadapt.errors import DomadaptError
 
 __all__ = ["EnergyLoss", "SinkhornLoss"]
 
 
-class SinkhornLoss(AlignmentLoss):
+class SinkhornLoss(DistanceLoss):
     r"""Debiased Sinkhorn divergence (entropic optimal transport) between the feature clouds.
 
     Feydy et al., *Interpolating between Optimal Transport and MMD using Sinkhorn
@@ -32,14 +34,18 @@ class SinkhornLoss(AlignmentLoss):
     ½, geomloss's convention) and :math:`\lVert x-y\rVert` for ``p=1``. Debiasing makes
     :math:`S_\varepsilon(\alpha, \alpha) = 0`: ≈0 (up to the solver's tolerance) on identical
     batches. As blur → 0 it tends to the exact OT cost (W₂²/2 for p=2); as blur → ∞, to an
-    energy-distance-like MMD. ``blur`` is in feature units: standardise features, or scale
-    blur with their spread.
+    energy-distance-like MMD. ``blur`` is in the units of the normalised features: with the
+    default ``normalize="standardize"`` one unit is the pooled per-feature std (with
+    ``"none"``, raw features of std ~0.002 make a blur of 0.05 cover the whole cloud, and
+    the loss is mostly the entropic bias).
 
     Args:
         p: exponent of the ground cost, 1 or 2. Default: 2.
         blur: the entropic smoothing length scale, > 0. Default: 0.05.
         scaling: ε-scaling ratio in (0, 1); closer to 1 = more iterations, more accurate.
             Default: 0.5.
+        normalize: ``"standardize"`` (default), ``"l2"`` or ``"none"`` (geomloss on the raw
+            features); see :class:`~domadapt.align.base.DistanceLoss`.
 
     Shape:
         - f_s: :math:`(N, D)`, f_t: :math:`(M, D)`
@@ -51,8 +57,15 @@ class SinkhornLoss(AlignmentLoss):
         >>> value = loss(torch.randn(32, 64), torch.randn(24, 64))
     """
 
-    def __init__(self, *, p: int = 2, blur: float = 0.05, scaling: float = 0.5) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        *,
+        p: int = 2,
+        blur: float = 0.05,
+        scaling: float = 0.5,
+        normalize: Normalize = "standardize",
+    ) -> None:
+        super().__init__(normalize=normalize)
         if p not in (1, 2):
             raise DomadaptError(f"SinkhornLoss: p must be 1 or 2, got {p!r}")
         if not blur > 0:
@@ -65,13 +78,15 @@ class SinkhornLoss(AlignmentLoss):
         )
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, blur={self.blur}, scaling={self.scaling}"
+        return (f"p={self.p}, blur={self.blur}, scaling={self.scaling}, "
+                f"normalize={self.normalize!r}")
 
     def _compute(self, f_s, f_t, **_) -> tuple[Tensor, Stats]:
-        return self.samples_loss(f_s, f_t), {}
+        f_s, f_t, stats = self._normalized(f_s, f_t)
+        return self.samples_loss(f_s, f_t), stats
 
 
-class EnergyLoss(AlignmentLoss):
+class EnergyLoss(DistanceLoss):
     r"""Energy distance between the feature clouds (geomloss's ``"energy"`` kernel loss).
 
     Székely & Rizzo, *Energy statistics* (2013); Feydy et al. (AISTATS 2019). geomloss
@@ -85,7 +100,12 @@ class EnergyLoss(AlignmentLoss):
     with all pairs averaged, diagonals included (V-statistics). geomloss clamps distances
     at :math:`10^{-4}` (to keep the gradient of :math:`\lVert\cdot\rVert` finite at 0), which
     lowers the value by :math:`\tfrac12 10^{-4}(1/N + 1/M)`. Exactly 0 on identical batches;
-    no bandwidth to tune.
+    no bandwidth to tune. The value is in the features' units (degree 1): ``normalize``
+    makes it scale-free.
+
+    Args:
+        normalize: ``"standardize"`` (default), ``"l2"`` or ``"none"``; see
+            :class:`~domadapt.align.base.DistanceLoss`.
 
     Shape:
         - f_s: :math:`(N, D)`, f_t: :math:`(M, D)`
@@ -97,9 +117,13 @@ class EnergyLoss(AlignmentLoss):
         >>> value = loss(torch.randn(32, 64), torch.randn(24, 64))
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, normalize: Normalize = "standardize") -> None:
+        super().__init__(normalize=normalize)
         self.samples_loss = SamplesLoss("energy", backend="tensorized")
 
+    def extra_repr(self) -> str:
+        return f"normalize={self.normalize!r}"
+
     def _compute(self, f_s, f_t, **_) -> tuple[Tensor, Stats]:
-        return self.samples_loss(f_s, f_t), {}
+        f_s, f_t, stats = self._normalized(f_s, f_t)
+        return self.samples_loss(f_s, f_t), stats

@@ -90,8 +90,10 @@ def test_unknown_option_lists_the_valid_ones():
     expected = r"unknown option\(s\) bluur.*valid options: p, blur, scaling"
     with pytest.raises(DomadaptError, match=expected):
         build_loss("sinkhorn", feature_dim=D, bluur=0.1)
-    with pytest.raises(DomadaptError, match=r"valid options: \(none\)"):
+    with pytest.raises(DomadaptError, match=r"valid options: normalize$"):
         build_loss("coral", feature_dim=D, foo=1)
+    with pytest.raises(DomadaptError, match=r"valid options: \(none\)"):
+        build_loss("entropy", feature_dim=D, foo=1)
 
 
 def test_options_reach_the_loss_and_num_classes_is_required_where_needed():
@@ -172,6 +174,34 @@ def test_divergence_grows_with_the_shift(name):
     near = call(loss, shifted(name, 0.5)).item()
     far = call(loss, shifted(name, 2.0)).item()
     assert far > near > same, (far, near, same)
+
+
+NORMALIZED = [n for n in NAMES if "normalize" in LOSSES.options(n)]
+
+
+def test_every_distance_loss_normalizes_by_default():
+    expected = {"mmd", "mmd_linear", "lmmd", "coral", "sinkhorn", "energy"}
+    assert expected <= set(NORMALIZED)
+    assert all(LOSSES.options(n)["normalize"] == "standardize" for n in NORMALIZED)
+
+
+@pytest.mark.parametrize("normalize", ["none", "standardize", "l2"])
+@pytest.mark.parametrize("name", NORMALIZED)
+def test_contract_holds_for_every_normalize_mode(name, normalize):
+    torch.manual_seed(0)
+    loss = build_loss(name, feature_dim=D, num_classes=K, normalize=normalize)
+    loss.set_progress(1.0)
+    value = call(loss, identical()).item()
+    assert abs(value) <= IDENTICAL_TOL.get(name, DEFAULT_IDENTICAL_TOL), value
+    x = shifted(name, 0.5)
+    if normalize == "l2" and name in SECOND_ORDER_ONLY:  # unit rows erase a pure scale shift
+        x = inputs(x["f_s"], x["f_t"] + 0.5)
+    out = call(loss, x)
+    assert out.shape == () and torch.isfinite(out) and out.item() > value
+    out.backward()
+    for arg in ("f_s", "f_t"):
+        grad = x[arg].grad
+        assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, arg
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -1,6 +1,9 @@
 """Each alignment loss against the library it wraps or a direct formula, on the same inputs.
 
-References are written independently here (numpy or explicit loops), in float64.
+References are written independently here (numpy or explicit loops), in float64. The
+distance losses are checked against their references with ``normalize="none"`` (the
+published losses on raw features); the ``normalize`` options are checked at the end: each
+equals ``"none"`` on the inputs normalised by hand, and ``"standardize"`` is scale-free.
 """
 
 from __future__ import annotations
@@ -68,13 +71,14 @@ def _mmd_quadratic_ref(s, t, **kw):
 
 def test_mmd_matches_direct_multi_kernel_formula():
     f_s, f_t = _batches()
-    got = MMDLoss()(f_s, f_t).item()
+    got = MMDLoss(normalize="none")(f_s, f_t).item()
     assert got == pytest.approx(_mmd_quadratic_ref(f_s.numpy(), f_t.numpy()), rel=1e-9, abs=1e-12)
 
 
 def test_mmd_options_reach_the_kernel():
     f_s, f_t = _batches(seed=1)
-    loss = MMDLoss(kernel_low=-1, kernel_high=2, num_kernels=4, kernel_base=3.0, bandwidth=5.0)
+    loss = MMDLoss(kernel_low=-1, kernel_high=2, num_kernels=4, kernel_base=3.0, bandwidth=5.0,
+                   normalize="none")
     ref = _mmd_quadratic_ref(
         f_s.numpy(), f_t.numpy(), scales=3.0 ** np.linspace(-1, 2, 4), bandwidth=5.0
     )
@@ -86,7 +90,7 @@ def test_mmd_identical_batches_value_is_the_documented_offset():
     k_ss, _, _ = _kernels(f_s.numpy(), f_s.numpy())
     n = len(f_s)
     k_bar = (k_ss.sum() - n) / (n * (n - 1))
-    got = MMDLoss()(f_s, f_s.clone()).item()
+    got = MMDLoss(normalize="none")(f_s, f_s.clone()).item()
     assert got == pytest.approx(2 * (k_bar - 1) / n, rel=1e-9)
     assert -2 / n <= got <= 0
 
@@ -98,12 +102,13 @@ def test_mmd_linear_truncates_and_matches_pairwise_formula():
     k_ss, k_tt, k_st = _kernels(s, t)  # bandwidth from the truncated source batch
     pairs = [(2 * i, 2 * i + 1) for i in range(b // 2)]
     total = sum(k_ss[i, j] + k_tt[i, j] - k_st[i, j] - k_st[j, i] for i, j in pairs)
-    assert LinearMMDLoss()(f_s, f_t).item() == pytest.approx(total / (b // 2), rel=1e-9)
+    assert LinearMMDLoss(normalize="none")(f_s, f_t).item() == pytest.approx(
+        total / (b // 2), rel=1e-9)
 
 
 def test_mmd_bandwidth_is_source_only():
     f_s, f_t = _batches()
-    loss = MMDLoss()
+    loss = MMDLoss(normalize="none")
     assert loss(f_s, f_t).item() != pytest.approx(loss(f_t, f_s).item())
 
 
@@ -140,7 +145,7 @@ def test_lmmd_with_soft_pseudo_labels_matches_loop_reference():
     logits_t = 2 * torch.randn(14, k, generator=g, dtype=torch.float64)
     p_t = torch.softmax(logits_t, 1).numpy()
     ref = _lmmd_loop_ref(f_s.numpy(), f_t.numpy(), y_s.numpy(), p_t, p_t.argmax(1), k)
-    got = LMMDLoss(num_classes=k)(f_s, f_t, y_s=y_s, logits_t=logits_t)
+    got = LMMDLoss(num_classes=k, normalize="none")(f_s, f_t, y_s=y_s, logits_t=logits_t)
     assert got.item() == pytest.approx(ref, rel=1e-9)
 
 
@@ -150,7 +155,7 @@ def test_lmmd_with_target_labels_matches_loop_reference_and_ignores_logits():
     y_s, y_t = torch.randint(0, 3, (20,), generator=g), torch.randint(0, 3, (14,), generator=g)
     p_t = np.eye(3)[y_t.numpy()]
     ref = _lmmd_loop_ref(f_s.numpy(), f_t.numpy(), y_s.numpy(), p_t, y_t.numpy(), 3)
-    loss = LMMDLoss(num_classes=3)
+    loss = LMMDLoss(num_classes=3, normalize="none")
     got = loss(f_s, f_t, y_s=y_s, y_t=y_t, logits_t=torch.randn(14, 3, dtype=torch.float64))
     assert got.item() == pytest.approx(ref, rel=1e-9)
 
@@ -159,7 +164,7 @@ def test_lmmd_with_one_class_is_biased_mmd():
     f_s, f_t = _batches()
     k_ss, k_tt, k_st = _kernels(f_s.numpy(), f_t.numpy())
     biased = k_ss.mean() + k_tt.mean() - 2 * k_st.mean()
-    got = LMMDLoss(num_classes=1)(
+    got = LMMDLoss(num_classes=1, normalize="none")(
         f_s, f_t, y_s=torch.zeros(24, dtype=torch.long), y_t=torch.zeros(16, dtype=torch.long)
     )
     assert got.item() == pytest.approx(biased, rel=1e-9)
@@ -202,12 +207,14 @@ def test_coral_matches_np_cov_formula():
     f_s, f_t = _batches(d=7)
     c_s, c_t = np.cov(f_s.numpy(), rowvar=False), np.cov(f_t.numpy(), rowvar=False)
     ref = np.sum((c_s - c_t) ** 2) / (4 * 7**2)
-    assert CORALLoss()(f_s, f_t).item() == pytest.approx(ref, rel=1e-9)
+    assert CORALLoss(normalize="none")(f_s, f_t).item() == pytest.approx(ref, rel=1e-9)
 
 
 def test_coral_is_blind_to_a_pure_mean_shift():
     f_s, _ = _batches()
-    assert CORALLoss()(f_s, f_s + 3.0).item() == pytest.approx(0.0, abs=1e-10)
+    for normalize in ("none", "standardize"):  # one affine map for both: still blind
+        assert CORALLoss(normalize=normalize)(f_s, f_s + 3.0).item() == pytest.approx(
+            0.0, abs=1e-10)
 
 
 # -- Sinkhorn / energy ----------------------------------------------------------------
@@ -217,13 +224,14 @@ def test_energy_matches_direct_formula_with_geomloss_half_convention():
     dist = lambda a, b: np.sqrt(_sqdist(a, b))  # noqa: E731
     energy_distance = 2 * dist(s, t).mean() - dist(s, s).mean() - dist(t, t).mean()
     # geomloss = ½ · energy distance, minus ½·1e-4·(1/N + 1/M) from its distance clamp.
-    assert EnergyLoss()(f_s, f_t).item() == pytest.approx(0.5 * energy_distance, abs=1e-5)
+    got = EnergyLoss(normalize="none")(f_s, f_t).item()
+    assert got == pytest.approx(0.5 * energy_distance, abs=1e-5)
 
 
 def test_energy_gradient_matches_autograd_of_direct_formula():
     f_s, f_t = _batches()
     f_s.requires_grad_(True)
-    EnergyLoss()(f_s, f_t).backward()
+    EnergyLoss(normalize="none")(f_s, f_t).backward()
     got = f_s.grad.clone()
     f_s.grad = None
 
@@ -240,7 +248,7 @@ def test_energy_gradient_matches_autograd_of_direct_formula():
 def test_sinkhorn_matches_geomloss_called_directly(p, blur, scaling):
     f_s, f_t = _batches()
     direct = SamplesLoss("sinkhorn", p=p, blur=blur, scaling=scaling, backend="tensorized")
-    got = SinkhornLoss(p=p, blur=blur, scaling=scaling)(f_s, f_t)
+    got = SinkhornLoss(p=p, blur=blur, scaling=scaling, normalize="none")(f_s, f_t)
     assert got.item() == pytest.approx(direct(f_s, f_t).item(), rel=1e-12)
 
 
@@ -254,8 +262,109 @@ def test_sinkhorn_small_blur_approaches_exact_ot():
         np.mean([cost[i, j] for i, j in enumerate(perm)])
         for perm in itertools.permutations(range(5))
     )
-    got = SinkhornLoss(blur=1e-3, scaling=0.9)(s, t).item()
+    got = SinkhornLoss(blur=1e-3, scaling=0.9, normalize="none")(s, t).item()
     assert got == pytest.approx(exact, rel=1e-3)
+
+
+# -- normalize (the distance losses) -------------------------------------------------
+DISTANCE_LOSSES = {
+    "mmd": MMDLoss,
+    "mmd_linear": LinearMMDLoss,
+    "lmmd": lambda **kw: LMMDLoss(num_classes=3, **kw),
+    "coral": CORALLoss,
+    "sinkhorn": SinkhornLoss,
+    "energy": EnergyLoss,
+}
+
+
+def _labels(f_s, f_t):
+    return {"y_s": torch.arange(len(f_s)) % 3, "y_t": torch.arange(len(f_t)) % 3}
+
+
+def _value(name, f_s, f_t, **kw):
+    return DISTANCE_LOSSES[name](**kw)(f_s, f_t, **_labels(f_s, f_t))
+
+
+def _standardized_by_hand(s, t):
+    pooled = np.concatenate([s, t])
+    var = pooled.var(0)  # biased, over both batches
+    scale = 1 / np.sqrt(var + 1e-4 * var.mean())
+    return (s - pooled.mean(0)) * scale, (t - pooled.mean(0)) * scale
+
+
+@pytest.mark.parametrize("name", DISTANCE_LOSSES)
+def test_default_normalize_is_pooled_standardization(name):
+    f_s, f_t = _batches()
+    if name == "mmd_linear":  # truncated first: the statistics are those of the rows compared
+        f_s = f_s[:16]
+    assert DISTANCE_LOSSES[name]().normalize == "standardize"
+    s, t = _standardized_by_hand(f_s.numpy(), f_t.numpy())
+    ref = _value(name, torch.from_numpy(s), torch.from_numpy(t), normalize="none")
+    assert _value(name, f_s, f_t).item() == pytest.approx(ref.item(), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", DISTANCE_LOSSES)
+def test_l2_normalize_is_unit_rows(name):
+    f_s, f_t = _batches()
+    unit = lambda x: x / x.norm(dim=1, keepdim=True)  # noqa: E731
+    ref = _value(name, unit(f_s), unit(f_t), normalize="none")
+    assert _value(name, f_s, f_t, normalize="l2").item() == pytest.approx(
+        ref.item(), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", DISTANCE_LOSSES)
+def test_standardize_is_invariant_to_a_tiny_feature_scale_and_clearly_nonzero(name):
+    # TIM's features have a std of ~0.002 at initialisation: scale both batches by 1e-3.
+    f_s, f_t = _batches()
+    value = _value(name, f_s, f_t).item()
+    assert _value(name, 1e-3 * f_s, 1e-3 * f_t).item() == pytest.approx(value, rel=1e-6)
+    small32 = _value(name, 1e-3 * f_s.float(), 1e-3 * f_t.float())
+    assert small32.dtype == torch.float32
+    assert small32.item() == pytest.approx(value, rel=1e-3)
+    same = _value(name, f_s, f_s.clone()).item()  # 0, or MMD's documented -2/N offset
+    assert value > 0.03 and value - same > 0.03  # clearly non-zero for shifted batches
+
+
+def test_without_normalize_coral_and_sinkhorn_vanish_at_a_tiny_scale():
+    # What the option fixes (issue #13): raw CORAL scales with scale^4, Sinkhorn with ^2.
+    f_s, f_t = (1e-3 * x for x in _batches())
+    assert _value("coral", f_s, f_t, normalize="none").item() < 1e-11
+    assert _value("sinkhorn", f_s, f_t, normalize="none").item() < 1e-5
+    assert _value("coral", f_s, f_t).item() > 0.03
+    assert _value("sinkhorn", f_s, f_t).item() > 1.0
+
+
+@pytest.mark.parametrize("name", DISTANCE_LOSSES)
+def test_standardize_gradient_has_no_pull_on_the_feature_scale(name):
+    # The pooled statistics are not detached: the loss is invariant to scaling the features,
+    # so its gradient scales as 1/c and is orthogonal to the scaling direction (shrinking
+    # the features cannot lower it).
+    f_s, f_t = _batches()
+
+    def grads(c):
+        s, t = (c * f_s).requires_grad_(True), (c * f_t).requires_grad_(True)
+        _value(name, s, t).backward()
+        return s.grad, t.grad
+
+    g_s, g_t = grads(1.0)
+    small_s, small_t = grads(1e-3)
+    torch.testing.assert_close(1e-3 * small_s, g_s, rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(1e-3 * small_t, g_t, rtol=1e-5, atol=1e-9)
+    radial = (f_s * g_s).sum() + (f_t * g_t).sum()
+    assert abs(radial.item()) < 1e-6 * (g_s.norm() + g_t.norm()).item() * f_s.norm().item()
+    assert g_s.abs().sum() > 0 and g_t.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", DISTANCE_LOSSES)
+def test_normalize_stat_and_bad_value(name):
+    f_s, f_t = _batches()
+    _, stats = DISTANCE_LOSSES[name]().forward_with_stats(f_s, f_t, **_labels(f_s, f_t))
+    if name == "mmd_linear":
+        f_s = f_s[:16]
+    raw = torch.cat([f_s, f_t]).std(0, unbiased=False).mean()
+    assert stats["feature_std"].item() == pytest.approx(raw.item(), rel=1e-9)
+    with pytest.raises(DomadaptError, match="normalize must be one of none, standardize, l2"):
+        DISTANCE_LOSSES[name](normalize="zscore")
 
 
 # -- entropy / IM ---------------------------------------------------------------------
