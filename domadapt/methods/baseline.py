@@ -1,0 +1,268 @@
+"""The classical baseline: a standardised linear model on utterance features (scikit-learn).
+
+The row every paper in the field reports first (openSMILE functionals + logistic regression
+or a linear SVM). Feature rows come from ``domadapt.features.functionals``; the experiment
+runner supplies a fold's train / validation rows and scores ``predict_proba`` with the same
+subject-level aggregation and metrics as the deep rows.
+
+Model selection: for each C of ``c_grid`` a ``Pipeline(StandardScaler, model)`` is fitted on
+the training rows only (scaler included), and scored by UA (balanced accuracy) on the
+validation rows; the best UA wins, ties going to the smaller C (stronger regularisation).
+When there are no validation rows, or they hold a single class (UA then measures one
+class's recall and cannot rank models), C is chosen by the mean UA of a cross-validation
+over the training rows instead (``StratifiedGroupKFold`` when ``groups`` are given, so a
+subject never sits on both sides; else ``StratifiedKFold``); ``selection["criterion"]``
+says which was used.
+
+``source+target``: rows passed as ``x_extra``/``y_extra`` (e.g. the source corpus, when it
+shares the target's label set — the caller decides) are appended to every training set,
+never to a validation set.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from domadapt.errors import DomadaptError
+
+MODELS = ("logreg", "linear_svm")
+# Inverse regularisation strengths tried, weakest last; standardised inputs make them
+# comparable across feature kinds (88 eGeMAPS vs 6373 ComParE dimensions).
+DEFAULT_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
+
+
+class LinearBaseline:
+    """StandardScaler + logistic regression or linear SVM, C chosen by validation UA.
+
+    Args:
+        model: ``"logreg"`` (multinomial, lbfgs) or ``"linear_svm"`` (LinearSVC, one-vs-rest).
+        c_grid: the C values tried.
+        class_weight: passed to the model (``"balanced"``: classes weigh equally, as UA does).
+        seed: ``random_state`` of the model and of the cross-validation fallback's shuffle.
+        n_classes: if given, labels are ints in ``[0, n_classes)`` and ``predict_proba``
+            always has ``n_classes`` columns (zeros for a class absent from training).
+        max_iter: optimiser iterations (ComParE's 6373 dimensions need more than the default).
+
+    After ``fit``: ``chosen_c``, ``classes_`` (the training labels, sorted), ``pipeline``
+    (the fitted model at ``chosen_c``) and ``selection`` (``criterion``, ``ua_by_c``,
+    ``chosen_c``, ``n_train``, ``n_extra``, ``n_val``, ``cv_splits``,
+    ``convergence_warnings``).
+
+    Example::
+
+        base = LinearBaseline(model="logreg").fit(x_tr, y_tr, x_va, y_va)
+        proba = base.predict_proba(x_te)            # [N, K], rows sum to 1
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = "logreg",
+        c_grid: Sequence[float] = DEFAULT_C_GRID,
+        class_weight: str | dict | None = "balanced",
+        seed: int = 0,
+        n_classes: int | None = None,
+        max_iter: int = 5000,
+    ) -> None:
+        if model not in MODELS:
+            raise DomadaptError(f"unknown baseline model {model!r}; known: {', '.join(MODELS)}")
+        grid = sorted(float(c) for c in c_grid)
+        if not grid or any(not c > 0 for c in grid):
+            raise DomadaptError(f"baseline c_grid={tuple(c_grid)!r}: needs at least one C > 0")
+        self.model = model
+        self.c_grid = tuple(grid)
+        self.class_weight = class_weight
+        self.seed = seed
+        self.n_classes = n_classes
+        self.max_iter = max_iter
+        self.chosen_c: float | None = None
+        self.classes_: np.ndarray | None = None
+        self.pipeline: Pipeline | None = None
+        self.selection: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ building blocks
+
+    def _pipeline(self, c: float) -> Pipeline:
+        if self.model == "logreg":
+            est = LogisticRegression(
+                C=c, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.seed
+            )
+        else:
+            est = LinearSVC(
+                C=c, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.seed
+            )
+        return Pipeline([("scale", StandardScaler()), ("model", est)])
+
+    def _fit_one(self, c: float, x: np.ndarray, y: np.ndarray, caught: list) -> Pipeline:
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always", ConvergenceWarning)
+            pipe = self._pipeline(c).fit(x, y)
+        caught.extend(w for w in rec if issubclass(w.category, ConvergenceWarning))
+        return pipe
+
+    @staticmethod
+    def _check(x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y)
+        if x.ndim != 2 or y.shape != (x.shape[0],):
+            raise DomadaptError(f"baseline {what}: x {x.shape} and y {y.shape} must be [N, D] and [N]")
+        if not np.isfinite(x).all():
+            raise DomadaptError(f"baseline {what}: x holds NaN or inf")
+        return x, y
+
+    # ------------------------------------------------------------------ fit / predict
+
+    def fit(
+        self,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        x_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        *,
+        x_extra: np.ndarray | None = None,
+        y_extra: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+    ) -> "LinearBaseline":
+        """Choose C, then fit on the training rows (+ ``x_extra``) with it.
+
+        Shapes: ``x_*`` [N, D], ``y_*`` [N]; ``groups`` [N_train] (subjects of the training
+        rows; used only by the cross-validation fallback).
+        """
+        x_tr, y_tr = self._check(x_train, y_train, "training rows")
+        if x_extra is not None or y_extra is not None:
+            x_ex, y_ex = self._check(x_extra, y_extra, "extra rows")
+            if x_ex.shape[1] != x_tr.shape[1]:
+                raise DomadaptError(f"baseline: extra rows have {x_ex.shape[1]} features, training {x_tr.shape[1]}")
+        else:
+            x_ex, y_ex = x_tr[:0], y_tr[:0]
+        x_fit, y_fit = np.concatenate([x_tr, x_ex]), np.concatenate([y_tr, y_ex])
+        classes = np.unique(y_fit)
+        if len(classes) < 2:
+            raise DomadaptError(f"baseline: training rows hold a single class ({classes.tolist()})")
+        if self.n_classes is not None and (classes.min() < 0 or classes.max() >= self.n_classes):
+            raise DomadaptError(f"baseline: labels {classes.tolist()} outside [0, {self.n_classes})")
+        has_val = x_val is not None and y_val is not None and len(y_val) > 0
+        if has_val:
+            x_va, y_va = self._check(x_val, y_val, "validation rows")
+        caught: list = []
+        ua_by_c: dict[float, float] = {}
+        fitted: dict[float, Pipeline] = {}
+        cv_splits = None
+        if has_val and len(np.unique(y_va)) >= 2:
+            criterion = "validation UA"
+            for c in self.c_grid:
+                fitted[c] = self._fit_one(c, x_fit, y_fit, caught)
+                ua_by_c[c] = float(balanced_accuracy_score(y_va, fitted[c].predict(x_va)))
+        else:
+            why = "no validation rows" if not has_val else "validation rows hold a single class"
+            ua_by_c, cv_splits, kind = self._cv_scores(x_tr, y_tr, x_ex, y_ex, groups, caught)
+            criterion = f"{kind} cross-validated UA on the training rows ({why})"
+        # Ascending grid + strict improvement: ties go to the smaller C.
+        best = self.c_grid[0]
+        for c in self.c_grid[1:]:
+            if ua_by_c[c] > ua_by_c[best] + 1e-12:
+                best = c
+        self.pipeline = fitted[best] if best in fitted else self._fit_one(best, x_fit, y_fit, caught)
+        self.chosen_c = best
+        self.classes_ = classes
+        self.selection = {
+            "criterion": criterion,
+            "ua_by_c": ua_by_c,
+            "chosen_c": best,
+            "n_train": int(len(y_tr)),
+            "n_extra": int(len(y_ex)),
+            "n_val": int(len(y_val)) if has_val else 0,
+            "cv_splits": cv_splits,
+            "convergence_warnings": len(caught),
+        }
+        return self
+
+    def _cv_scores(self, x_tr, y_tr, x_ex, y_ex, groups, caught):
+        """Mean UA over folds of the training rows for each C (extra rows train every fold)."""
+        counts = np.unique(y_tr, return_counts=True)[1]
+        if len(counts) < 2:
+            raise DomadaptError("baseline: cannot choose C: the training rows hold a single class "
+                                "and there is no two-class validation set")
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != y_tr.shape:
+                raise DomadaptError(f"baseline: groups {groups.shape} must match training rows {y_tr.shape}")
+            # A class's rows can be split at most as many ways as it has subjects.
+            per_class = [len(np.unique(groups[y_tr == k])) for k in np.unique(y_tr)]
+            n_splits = min(5, min(per_class))
+            splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=self.seed)
+            kind = f"{n_splits}-fold subject-grouped"
+        else:
+            n_splits = min(5, int(counts.min()))
+            splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.seed)
+            kind = f"{n_splits}-fold"
+        if n_splits < 2:
+            raise DomadaptError("baseline: cannot choose C: too few training rows (or subjects) per "
+                                "class for a cross-validation, and no two-class validation set")
+        splits = list(splitter.split(x_tr, y_tr, groups))
+        scores: dict[float, float] = {}
+        for c in self.c_grid:
+            uas = []
+            for tr, va in splits:
+                pipe = self._fit_one(
+                    c, np.concatenate([x_tr[tr], x_ex]), np.concatenate([y_tr[tr], y_ex]), caught
+                )
+                uas.append(balanced_accuracy_score(y_tr[va], pipe.predict(x_tr[va])))
+            scores[c] = float(np.mean(uas))
+        return scores, n_splits, kind
+
+    def _require_fit(self) -> Pipeline:
+        if self.pipeline is None:
+            raise DomadaptError("LinearBaseline: call fit() first")
+        return self.pipeline
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        """Scores [N, K_train] (binary: [N, 2] as ``(-s/2, s/2)``, so softmax = sigmoid(s))."""
+        pipe = self._require_fit()
+        if self.model == "logreg":
+            # log-probabilities: softmax of them is predict_proba exactly
+            return pipe.predict_log_proba(np.asarray(x, dtype=np.float64))
+        s = pipe.decision_function(np.asarray(x, dtype=np.float64))
+        return np.stack([-s / 2, s / 2], axis=1) if s.ndim == 1 else s
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities [N, K] (K = ``n_classes`` if given, else ``len(classes_)``);
+        rows sum to 1.
+
+        linear_svm: softmax of ``decision_function`` (not CalibratedClassifierCV), because it
+        keeps argmax equal to the SVM's own prediction and needs no inner CV, which fails on
+        folds with a handful of subjects per class; the values rank but are not calibrated.
+        """
+        pipe = self._require_fit()
+        xx = np.asarray(x, dtype=np.float64)
+        if self.model == "logreg":
+            p = pipe.predict_proba(xx)
+        else:
+            s = self.decision_function(xx)
+            s = s - s.max(axis=1, keepdims=True)
+            e = np.exp(s)
+            p = e / e.sum(axis=1, keepdims=True)
+        if self.n_classes is None:
+            return p
+        full = np.zeros((p.shape[0], self.n_classes), dtype=p.dtype)
+        full[:, self.classes_.astype(np.int64)] = p
+        return full
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Labels [N]: the argmax of ``predict_proba``."""
+        p = self.predict_proba(x)
+        return np.argmax(p, axis=1) if self.n_classes is not None else self.classes_[np.argmax(p, axis=1)]
+
+
+__all__ = ["DEFAULT_C_GRID", "MODELS", "LinearBaseline"]
