@@ -143,14 +143,18 @@ def _show(value: Any) -> str:
 
 
 def _describe_bounds(b: dict[str, float]) -> str:
-    low = ("[", b["min"]) if "min" in b else ("(", b["gt"]) if "gt" in b else None
-    high = (b["max"], "]") if "max" in b else (b["lt"], ")") if "lt" in b else None
+    low = ("[", _num(b["min"])) if "min" in b else ("(", _num(b["gt"])) if "gt" in b else None
+    high = (_num(b["max"]), "]") if "max" in b else (_num(b["lt"]), ")") if "lt" in b else None
     if low and high:
         return f"in {low[0]}{low[1]}, {high[0]}{high[1]}"
     if low:
         return f"{'>=' if low[0] == '[' else '>'} {low[1]}"
     assert high is not None
     return f"{'<=' if high[1] == ']' else '<'} {high[0]}"
+
+
+def _num(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
 
 
 def _within(value: Any, b: dict[str, float]) -> bool:

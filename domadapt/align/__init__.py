@@ -60,7 +60,7 @@ __all__ = [
 
 #: name -> loss class. ``feature_dim`` (D) and ``num_classes`` (K) are the caller's
 #: arguments, given to the losses that take them; every other keyword is an option.
-LOSSES = Registry("alignment loss", passed=("feature_dim", "num_classes"))
+LOSSES = Registry("alignment loss", plural="alignment losses", passed=("feature_dim", "num_classes"))
 # multi-kernel Gaussian MMD², quadratic estimator (N ≠ M fine)
 LOSSES.register("mmd")(MMDLoss)
 # linear-time MMD² estimator, batches truncated to min(N, M)

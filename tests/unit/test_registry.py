@@ -100,7 +100,7 @@ def test_check_coerces_toml_values():
         ({"width": "8"}, "backbone 'toy' option width = '8': expected an int >= 1"),
         ({"width": True}, "backbone 'toy' option width = True: expected an int >= 1"),
         ({"pool": "avg"}, "backbone 'toy' option pool = 'avg': expected one of mean, max"),
-        ({"dropout": 1.0}, "backbone 'toy' option dropout = 1.0: expected a number in [0.0, 1.0)"),
+        ({"dropout": 1.0}, "backbone 'toy' option dropout = 1.0: expected a number in [0, 1)"),
         ({"sizes": [1, "2"]}, "backbone 'toy' option sizes = [1, '2']: expected a list of ints"),
         ({"odd_only": 1}, "backbone 'toy' option odd_only = 1: expected true or false"),
         # the Options dataclass's own rule across fields, prefixed with the entry
