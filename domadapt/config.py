@@ -5,6 +5,8 @@ A recipe file looks like::
 
     [recipe]
     name = "casia2modma"
+    extends = "_base"      # recipes/_base.toml, deep-merged under this file
+    import = ["my_lab.plugins"]   # modules that register your own corpora, backbones, ...
     [data]
     source = ["casia"]
     target = "modma"
@@ -15,6 +17,10 @@ A recipe file looks like::
     loss = "mmd"
     [quick]                # applied on top with --quick
     "train.epochs" = 2
+
+The whole configuration is checked when it is built (:func:`build_config`): every key, type
+and range declared on the dataclasses below, and every name and option against the
+registries, so that a wrong value fails before any audio is read.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 
 from domadapt.errors import DomadaptError
 from domadapt.features.config import FeatureConfig
+from domadapt.registry import Registry, check_values, dataclass_specs, import_modules, option
 
 
 @dataclass(frozen=True)
@@ -36,37 +43,41 @@ class DataConfig:
     # Loader options per corpus name, e.g. {"modma": {"tasks": ["interview"]}}.
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Keep at most this many utterances per subject (None = all); --quick uses it to stay small.
-    max_utterances_per_subject: int | None = None
+    max_utterances_per_subject: int | None = option(None, min=1)
     # Keep at most this many source utterances per class (None = all).
-    max_source_per_class: int | None = None
+    max_source_per_class: int | None = option(None, min=1)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     backbone: str = "tim"  # any name of domadapt.models.list_backbones()
     backbone_options: dict[str, Any] = field(default_factory=dict)
-    specific_dim: int = 64  # width of each task's specific extractor (Linear+ReLU+Dropout)
-    dropout: float = 0.2  # the notes' usual dropout
+    specific_dim: int = option(64, min=1)  # width of each task's specific extractor (Linear+ReLU+Dropout)
+    dropout: float = option(0.2, min=0.0, lt=1.0)  # the notes' usual dropout
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 20  # per training stage
-    pretrain_epochs: int = 10  # source pre-training stage of pretrain_*/ddg/multitrain_ae
-    batch_size: int = 64
-    lr: float = 4e-4  # the notes' typical lr
-    weight_decay: float = 1e-4  # the notes used 0.2-0.5 as Adam "regularisation"; AdamW-scale here
-    optimizer: str = "adam"  # adam | adamw
-    scheduler: str = "step"  # step | cosine | none
-    step_size: int = 20  # StepLR, notes: 20-30
-    gamma: float = 0.3  # StepLR, notes: 0.3-0.4
-    grad_clip: float = 5.0  # max grad norm; 0 disables
+    epochs: int = option(20, min=1)  # per training stage
+    pretrain_epochs: int = option(10, min=1)  # source pre-training stage of pretrain_*/ddg/multitrain_ae
+    # >= 2: BatchNorm cannot normalise a batch of one
+    batch_size: int = option(64, min=2)
+    lr: float = option(4e-4, gt=0.0)  # the notes' typical lr
+    # the notes used 0.2-0.5 as Adam "regularisation"; AdamW-scale here
+    weight_decay: float = option(1e-4, min=0.0)
+    optimizer: str = option("adam", choices=("adam", "adamw"))
+    scheduler: str = option("step", choices=("step", "cosine", "none"))
+    step_size: int = option(20, min=1)  # StepLR, notes: 20-30
+    gamma: float = option(0.3, gt=0.0, max=1.0)  # StepLR, notes: 0.3-0.4; > 1 would grow the lr
+    grad_clip: float = option(5.0, min=0.0)  # max grad norm; 0 disables
     amp: bool = True  # bf16 autocast on CUDA only; ignored on CPU
-    val_fraction: float = 0.2  # share of the training subjects held out for model selection
-    align_weight: float = 1.0  # default lambda of alignment losses
-    align_schedule: str = "dann"  # lambda(p) warm-up: constant | linear | dann
+    # share of the training subjects held out for model selection (carve_validation needs
+    # at least one subject on each side)
+    val_fraction: float = option(0.2, gt=0.0, lt=1.0)
+    align_weight: float = option(1.0, min=0.0)  # default lambda of alignment losses
+    align_schedule: str = "dann"  # lambda(p) warm-up: a name of domadapt.align.list_schedules()
     # With eval.seeds > 1, train a fold's seeds as one vmapped model where the method allows
-    # (domadapt.ensemble); false = one Trainer run per seed. Equal results at dropout 0.
+    # (domadapt.engine); false = one run per seed. Equal results at dropout 0.
     vmap_seeds: bool = True
     # torch.compile the general extractor (the bulk of a step) in place; never required. Pays
     # back its one-off compile (about two minutes per process on a 2-core CPU) only on long runs:
@@ -76,10 +87,10 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    splitter: str = "subject_kfold"  # see domadapt.splits.build_splitter
-    folds: int = 5
-    seeds: int = 1
-    seed: int = 0  # first seed; runs use seed, seed+1, ...
+    splitter: str = "subject_kfold"  # a name of domadapt.splits.list_splitters()
+    folds: int = option(5, min=2)  # a k-fold needs a train and a test side
+    seeds: int = option(1, min=1)
+    seed: int = option(0, min=0)  # first seed; runs use seed, seed+1, ... (numpy wants >= 0)
     allow_subject_overlap: bool = False  # leakage guard; True only for the notes' random splits
 
 
@@ -164,22 +175,20 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def _build_section(name: str, cls: type, values: dict[str, Any]):
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
+def _build_section(name: str, cls: type, values: Any):
+    if not isinstance(values, dict):
+        raise DomadaptError(f"[{name}] must be a table of key = value, got {values!r}")
+    specs = dataclass_specs(cls)
+    unknown = sorted(set(values) - set(specs))
     if unknown:
         raise DomadaptError(
-            f"[{name}] unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(known))}"
+            f"[{name}] unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(specs))}"
         )
-    converted = {}
-    for key, value in values.items():
-        default = getattr(cls(), key)
-        if isinstance(default, tuple) and isinstance(value, (list, str)):
-            value = tuple([value] if isinstance(value, str) else value)
-        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        converted[key] = value
-    return cls(**converted)
+    # a single name where a list is expected: data.source = "iemocap"
+    values = {
+        k: (v,) if isinstance(v, str) and specs[k].kinds == (tuple,) else v for k, v in values.items()
+    }
+    return cls(**check_values(specs, values, label=lambda key: f"{name}.{key}"))
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -194,11 +203,27 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+#: keys of a recipe's ``[recipe]`` table
+RECIPE_KEYS = ("name", "description", "extends", "import")
+
+
 def build_config(
-    recipe: dict[str, Any], *, overrides: dict[str, Any] | None = None, quick: bool = False
+    recipe: dict[str, Any],
+    *,
+    overrides: dict[str, Any] | None = None,
+    quick: bool = False,
+    check_corpora: bool = True,
 ) -> ExperimentConfig:
-    """Defaults <- recipe TOML tree <- ``[quick]`` (if ``quick``) <- ``overrides`` (dotted keys)."""
+    """Defaults <- recipe TOML tree <- ``[quick]`` (if ``quick``) <- ``overrides`` (dotted keys),
+    then checked whole (:func:`check_config`) before anything is loaded.
+
+    The modules of ``[recipe] import`` are imported first, so that what they register is
+    known to the check. ``check_corpora=False`` skips the corpus names and options (the
+    library API, whose corpora are loaded already and named by the caller).
+    """
     tree = {k: (dict(v) if isinstance(v, dict) else v) for k, v in recipe.items()}
+    if "extends" in tree.get("recipe", {}):
+        tree = resolve_extends(tree, recipes_dir())
     quick_over = tree.pop("quick", {})
     if quick:
         for dotted, value in quick_over.items():
@@ -209,6 +234,10 @@ def build_config(
         _set_dotted(tree, dotted, value)
 
     head = tree.pop("recipe", {})
+    unknown = sorted(set(head) - set(RECIPE_KEYS))
+    if unknown:
+        raise DomadaptError(f"[recipe] unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(RECIPE_KEYS)}")
+    import_modules(_import_list(head.get("import", [])))
     methods_raw = tree.pop("methods", None)
     unknown = sorted(set(tree) - set(_SECTIONS))
     if unknown:
@@ -221,17 +250,88 @@ def build_config(
     if methods_raw is not None:
         specs = []
         for entry in methods_raw:
-            entry = dict(entry)
-            if "name" not in entry:
+            if not isinstance(entry, dict) or "name" not in entry:
                 raise DomadaptError(f"[[methods]] entry {entry} has no name")
+            entry = dict(entry)
             specs.append(MethodSpec(name=entry.pop("name"), options=entry))
         methods = tuple(specs)
-    return ExperimentConfig(
+    cfg = ExperimentConfig(
         name=str(head.get("name", "experiment")),
         description=str(head.get("description", "")),
         methods=methods,
         **sections,
     )
+    check_config(cfg, corpora=check_corpora)
+    return cfg
+
+
+def check_config(cfg: ExperimentConfig, *, corpora: bool = True) -> None:
+    """Every name and option of ``cfg`` against the registries; raises a one-line
+    DomadaptError naming the key, the value and what is allowed.
+
+    The sections' own types and ranges are checked when they are built; this adds what
+    only the registries know: corpus, backbone, method, splitter and schedule names and
+    the options of each (``corpora=False`` leaves the corpora out).
+    """
+    # imported here: the registries import torch and the models, and methods import this module
+    from domadapt.align.schedule import SCHEDULES
+    from domadapt.corpora import CORPORA
+    from domadapt.methods import METHODS
+    from domadapt.models import BACKBONES
+    from domadapt.splits import SPLITTERS
+
+    if corpora:
+        for name in cfg.data.source:
+            _check_name(CORPORA, "data.source", name)
+        _check_name(CORPORA, "data.target", cfg.data.target)
+        for name, options in cfg.data.options.items():
+            _prefixed(f"data.options.{name}", CORPORA.check, name, options)
+    _check_name(SPLITTERS, "eval.splitter", cfg.eval.splitter)
+    _check_name(SCHEDULES, "train.align_schedule", cfg.train.align_schedule)
+    _check_name(BACKBONES, "model.backbone", cfg.model.backbone)
+    _prefixed("model.backbone_options", BACKBONES.check, cfg.model.backbone, cfg.model.backbone_options)
+    for i, spec in enumerate(cfg.methods):
+        where = f"methods[{i}] ({spec.name})"
+        _check_row_keys(where, spec.options)
+        if spec.name not in METHODS:
+            known = sorted(METHODS)
+            raise DomadaptError(f"{where}: name = {spec.name!r}: expected one of {', '.join(known)}")
+        if hasattr(METHODS, "check"):
+            _prefixed(where, METHODS.check, spec.name, spec.method_options)
+        backbone, options = spec.backbone(cfg.model)
+        if backbone not in BACKBONES:
+            _check_name(BACKBONES, f"{where}: backbone", backbone)
+        _prefixed(f"{where}: backbone_options", BACKBONES.check, backbone, options)
+
+
+def _check_name(registry: Registry, key: str, name: Any) -> None:
+    if name not in registry:
+        raise DomadaptError(
+            f"{key} = {name!r}: expected one of {', '.join(registry.names())} "
+            f"(or --import the module that registers your own {registry.kind})"
+        )
+
+
+def _prefixed(where: str, check: Any, *args: Any) -> None:
+    try:
+        check(*args)
+    except DomadaptError as exc:
+        raise DomadaptError(f"{where}: {exc}") from None
+
+
+def _check_row_keys(where: str, options: dict[str, Any]) -> None:
+    kinds = {"label": str, "backbone": str, "backbone_options": dict}
+    for key, kind in kinds.items():
+        if key in options and not isinstance(options[key], kind):
+            what = "a table" if kind is dict else "a string"
+            raise DomadaptError(f"{where}: {key} = {options[key]!r}: expected {what}")
+
+
+def _import_list(value: Any) -> list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise DomadaptError(f"recipe.import = {value!r}: expected a list of module names or .py paths")
+    return items
 
 
 def recipes_dir() -> Path:
@@ -240,11 +340,13 @@ def recipes_dir() -> Path:
 
 
 def list_recipes() -> list[str]:
-    return sorted(p.stem for p in recipes_dir().glob("*.toml"))
+    """The runnable recipes: ``recipes/*.toml`` except the shared bases (``_base``)."""
+    return sorted(p.stem for p in recipes_dir().glob("*.toml") if not p.stem.startswith("_"))
 
 
 def load_recipe(name_or_path: str) -> dict[str, Any]:
-    """Read ``recipes/NAME.toml`` (or a path to a TOML file) into a plain dict."""
+    """Read ``recipes/NAME.toml`` (or a path to a TOML file) into a plain dict, with its
+    ``extends`` chain merged in and the ``.py`` paths of ``import`` made absolute."""
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = recipes_dir() / f"{name_or_path}.toml"
@@ -252,8 +354,54 @@ def load_recipe(name_or_path: str) -> dict[str, Any]:
         raise DomadaptError(
             f"recipe {name_or_path!r}: no file {path}; known recipes: {', '.join(list_recipes())}"
         )
+    return _load_tree(path, chain=())
+
+
+def _load_tree(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            tree = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise DomadaptError(f"{path}: invalid TOML ({exc})") from exc
+    head = tree.get("recipe", {})
+    if "import" in head:  # a file next to the recipe, wherever it is run from
+        head["import"] = [
+            str((path.parent / item).resolve()) if item.endswith(".py") else item
+            for item in _import_list(head["import"])
+        ]
+    return resolve_extends(tree, path.parent, chain=(*chain, path.resolve()))
+
+
+def resolve_extends(tree: dict[str, Any], folder: Path, *, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """``tree`` deep-merged over the recipe its ``[recipe] extends`` names (looked up in
+    ``folder``, then in ``recipes/``): tables merge key by key, anything else (a value, the
+    ``[[methods]]`` list) is replaced; ``import`` lists add up, the base's first."""
+    head = dict(tree.get("recipe", {}))
+    base_name = head.pop("extends", None)
+    if base_name is None:
+        return tree
+    if not isinstance(base_name, str):
+        raise DomadaptError(f"recipe.extends = {base_name!r}: expected a recipe name")
+    file = base_name if base_name.endswith(".toml") else f"{base_name}.toml"
+    candidates = [folder / file, recipes_dir() / file]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise DomadaptError(f"recipe.extends = {base_name!r}: no file {candidates[0]}")
+    if path.resolve() in chain:
+        raise DomadaptError(f"recipe.extends = {base_name!r}: a cycle ({' -> '.join(p.stem for p in chain)})")
+    base = _load_tree(path, chain)
+    imports = [*base.get("recipe", {}).get("import", []), *head.get("import", [])]
+    merged = _deep_merge(base, {**tree, "recipe": head})
+    if imports:
+        merged["recipe"]["import"] = list(dict.fromkeys(imports))
+    return merged
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
