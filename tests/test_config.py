@@ -55,3 +55,60 @@ def test_every_shipped_recipe_builds():
 def test_unknown_recipe_lists_known():
     with pytest.raises(DomadaptError, match="known recipes:.*casia2modma"):
         load_recipe("nope")
+
+
+def test_bases_are_not_runnable_recipes():
+    names = list_recipes()
+    assert not [n for n in names if n.startswith("_")]
+    assert sorted(names) == ["casia+iemocap2modma", "casia2modma", "iemocap2modma", "tim_ablation"]
+
+
+def test_pair_recipes_hold_only_what_differs_and_resolve_to_the_shared_settings():
+    import tomllib
+
+    from domadapt.config import recipes_dir
+
+    for name, source in [("casia2modma", ("casia",)), ("iemocap2modma", ("iemocap",)),
+                         ("casia+iemocap2modma", ("casia", "iemocap"))]:
+        raw = tomllib.loads((recipes_dir() / f"{name}.toml").read_text())
+        assert set(raw) == {"recipe", "data"} and raw["recipe"]["extends"] == "_transfer", name
+        cfg = build_config(load_recipe(name))
+        assert cfg.name == name and cfg.data.source == source and cfg.data.target == "modma"
+        assert (cfg.train.epochs, cfg.train.pretrain_epochs, cfg.train.batch_size, cfg.train.lr) == (6, 4, 64, 1e-3)
+        assert cfg.train.align_weight == 0.1
+        assert (cfg.eval.splitter, cfg.eval.folds, cfg.eval.seeds) == ("subject_kfold", 5, 1)
+        assert len(cfg.methods) == 10 and cfg.methods[2].options == {"general_lr_mult": 0.1}
+        quick = build_config(load_recipe(name), quick=True)
+        assert (quick.train.epochs, quick.train.batch_size, quick.train.lr, quick.eval.folds) == (3, 16, 3e-3, 2)
+        assert (quick.data.max_utterances_per_subject, quick.data.max_source_per_class) == (6, 30)
+    ablation = build_config(load_recipe("tim_ablation"))
+    assert ablation.train.align_weight == 1.0  # the default: no row aligns, _transfer's 0.1 is not inherited
+    assert [m.options["backbone"] for m in ablation.methods] == [
+        "at_tim", "tim", "delta_tim", "at_delta_tim", "tim", "at_delta_tim"]
+    assert build_config(load_recipe("tim_ablation"), quick=True).train.batch_size == 16
+
+
+def test_extends_deep_merges_tables_replaces_lists_and_adds_imports(tmp_path):
+    (tmp_path / "base.toml").write_text(
+        '[recipe]\nimport = ["json"]\n[train]\nepochs = 4\nlr = 0.5\n[[methods]]\nname = "joint"\n'
+        '[quick]\n"train.epochs" = 1\n"eval.folds" = 2\n'
+    )
+    (tmp_path / "child.toml").write_text(
+        '[recipe]\nname = "c"\nextends = "base"\nimport = ["csv"]\n[train]\nepochs = 9\n'
+        '[[methods]]\nname = "target_only"\n[quick]\n"eval.folds" = 3\n'
+    )
+    tree = load_recipe(str(tmp_path / "child.toml"))
+    assert tree["recipe"] == {"name": "c", "import": ["json", "csv"]}
+    assert tree["train"] == {"epochs": 9, "lr": 0.5}
+    assert tree["methods"] == [{"name": "target_only"}]
+    assert tree["quick"] == {"train.epochs": 1, "eval.folds": 3}
+    # a recipe outside recipes/ may extend a shipped base
+    (tmp_path / "mine.toml").write_text('[recipe]\nextends = "_base"\n[data]\nsource = "iemocap"\n')
+    assert build_config(load_recipe(str(tmp_path / "mine.toml"))).train.epochs == 6
+    (tmp_path / "a.toml").write_text('[recipe]\nextends = "b"\n')
+    (tmp_path / "b.toml").write_text('[recipe]\nextends = "a"\n')
+    with pytest.raises(DomadaptError, match=r"recipe.extends = 'a': a cycle \(a -> b\)"):
+        load_recipe(str(tmp_path / "a.toml"))
+    (tmp_path / "d.toml").write_text('[recipe]\nextends = "nope"\n')
+    with pytest.raises(DomadaptError, match=r"recipe.extends = 'nope': no file .*nope.toml"):
+        load_recipe(str(tmp_path / "d.toml"))
