@@ -17,6 +17,10 @@ Example (the README's; ``tests/test_api.py`` runs it)::
     exp.fit(out_dir="runs/casia2clinic")
     print(exp.table())
     results = exp.evaluate()  # {"rows": [{"method", "metrics": {"uar": {"mean", ...}}}], ...}
+
+Where a backbone, loss or corpus is named, the class (or loader function) itself works too:
+``backbone=MyBackbone``, ``methods=[("align", {"loss": MyLoss})]``,
+``load_corpus(load_my_clinic, root)``; one not registered yet is registered under its name.
 """
 
 from __future__ import annotations
@@ -32,16 +36,27 @@ from domadapt.errors import DomadaptError
 
 def parse_method(entry: str | tuple[str, dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
     """``"align:coral"`` -> ``{"name": "align", "loss": "coral"}``; ``("ddg", {"dann": True})``
-    and ``{"name": ..., ...}`` pass through as recipe ``[[methods]]`` entries."""
+    and ``{"name": ..., ...}`` pass through as recipe ``[[methods]]`` entries. A ``loss`` or
+    ``backbone`` given as a class becomes its registered name."""
     if isinstance(entry, str):
         name, _, loss = entry.partition(":")
-        return {"name": name, "loss": loss} if loss else {"name": name}
-    if isinstance(entry, tuple):
+        row = {"name": name, "loss": loss} if loss else {"name": name}
+    elif isinstance(entry, tuple):
         name, options = entry
-        return {"name": name, **options}
-    if isinstance(entry, dict) and "name" in entry:
-        return dict(entry)
-    raise DomadaptError(f"method {entry!r}: expected 'name', 'align:LOSS', (name, options) or a dict with 'name'")
+        row = {"name": name, **options}
+    elif isinstance(entry, dict) and "name" in entry:
+        row = dict(entry)
+    else:
+        raise DomadaptError(f"method {entry!r}: expected 'name', 'align:LOSS', (name, options) or a dict with 'name'")
+    if "loss" in row and not isinstance(row["loss"], str):
+        from domadapt.align import LOSSES
+
+        row["loss"] = LOSSES.name_of(row["loss"])
+    if "backbone" in row and not isinstance(row["backbone"], str):
+        from domadapt.models import BACKBONES
+
+        row["backbone"] = BACKBONES.name_of(row["backbone"])
+    return row
 
 
 class Experiment:
@@ -50,9 +65,11 @@ class Experiment:
     Args:
         sources: one or more loaded source corpora (``load_corpus(...)``).
         target: the loaded target corpus.
-        backbone: a name of ``domadapt.models.list_backbones()``.
+        backbone: a name of ``domadapt.models.list_backbones()``, or a backbone class
+            (registered under its class name if it is not yet).
         backbone_options: options of that backbone (e.g. ``{"residual": "add"}``).
-        methods: entries like ``"target_only"``, ``"align:mmd"``, ``("ddg", {"dann": True})``.
+        methods: entries like ``"target_only"``, ``"align:mmd"``, ``("ddg", {"dann": True})``,
+            ``("align", {"loss": MyLoss})``.
         features, model, train, eval: overrides of the matching config sections (plain dicts
             with the keys of ``FeatureConfig``, ``ModelConfig``, ``TrainConfig``, ``EvalConfig``).
         device: ``auto | cpu | cuda``.
@@ -64,7 +81,7 @@ class Experiment:
         *,
         sources: Corpus | Sequence[Corpus],
         target: Corpus,
-        backbone: str = "tim",
+        backbone: str | type = "tim",
         backbone_options: dict[str, Any] | None = None,
         methods: Sequence[str | tuple[str, dict[str, Any]] | dict[str, Any]] = ("target_only",),
         features: dict[str, Any] | None = None,
@@ -75,8 +92,11 @@ class Experiment:
         name: str = "experiment",
         cache_dir: Path | None = None,
     ) -> None:
+        from domadapt.models import BACKBONES
+
         self.sources = [sources] if isinstance(sources, Corpus) else list(sources)
         self.target = target
+        backbone = BACKBONES.name_of(backbone)
         tree: dict[str, Any] = {
             "recipe": {"name": name},
             "data": {"source": [c.name for c in self.sources], "target": target.name},
@@ -86,7 +106,8 @@ class Experiment:
             "eval": dict(eval or {}),
             "methods": [parse_method(m) for m in methods],
         }
-        self.config: ExperimentConfig = build_config(tree)
+        # the corpora are loaded already, their names are the caller's: not registry names
+        self.config: ExperimentConfig = build_config(tree, check_corpora=False)
         self.device = resolve_device(device)
         self.cache_dir = cache_dir
         self.results: dict[str, Any] | None = None

@@ -3,7 +3,10 @@
     domadapt data summary CORPUS ROOT [--json]   what a corpus tree holds, and what was skipped
     domadapt report RUN_DIR [RUN_DIR ...]        merge runs into one comparison table
     domadapt recipe NAME [...]                   same as python -m domadapt.recipe NAME [...]
-    domadapt list                                registered corpora, backbones, losses, methods, recipes
+    domadapt list [KIND]                         registered names (KIND: each with its doc and options)
+
+    --import MODULE (before the command, repeatable) imports a module that registers your
+    own corpora, backbones, losses, methods, splitters or schedules first.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 from pathlib import Path
 
 from domadapt.errors import DomadaptError
+from domadapt.registry import Registry, import_modules
 
 
 def _data_summary(args: argparse.Namespace) -> int:
@@ -33,26 +37,56 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(args: argparse.Namespace) -> int:
-    from domadapt.align import list_losses
-    from domadapt.config import list_recipes
-    from domadapt.corpora import list_corpora
-    from domadapt.methods import list_methods
-    from domadapt.models import list_backbones
+def _registries() -> dict[str, Registry]:
+    from domadapt.align import LOSSES, SCHEDULES
+    from domadapt.corpora import CORPORA
+    from domadapt.methods import METHODS
+    from domadapt.models import BACKBONES
+    from domadapt.splits import SPLITTERS
 
-    for title, names in [
-        ("corpora", list_corpora()),
-        ("backbones", list_backbones()),
-        ("alignment losses", list_losses()),
-        ("methods", list_methods()),
-        ("recipes", list_recipes()),
-    ]:
-        print(f"{title}: {', '.join(names)}")
+    return {
+        "corpora": CORPORA,
+        "backbones": BACKBONES,
+        "losses": LOSSES,
+        "methods": METHODS,
+        "splitters": SPLITTERS,
+        "schedules": SCHEDULES,
+    }
+
+
+def _list(args: argparse.Namespace) -> int:
+    from domadapt.config import list_recipes
+
+    registries = _registries()
+    if args.kind is None:
+        for title, registry in registries.items():
+            print(f"{title}: {', '.join(sorted(registry))}")
+        print(f"recipes: {', '.join(list_recipes())}")
+        return 0
+    if args.kind == "recipes":
+        print("\n".join(list_recipes()))
+        return 0
+    registry = registries[args.kind]
+    for name in sorted(registry):
+        options = registry.options(name) if hasattr(registry, "options") else {}
+        doc = registry.doc(name) if hasattr(registry, "doc") else ""
+        print(f"{name}: {doc}" if doc else name)
+        if options:
+            print("    " + ", ".join(f"{key}={value!r}" for key, value in options.items()))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="domadapt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module (dotted name on sys.path, or a .py file) that registers your own "
+        "entries, before the command; repeatable",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     data = sub.add_parser("data", help="look at a corpus").add_subparsers(dest="data_command", required=True)
     summ = data.add_parser("summary", help="utterances, subjects, classes, durations, rates, skipped files")
@@ -64,23 +98,46 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dirs", nargs="+", type=Path)
     rep.add_argument("--markdown", action="store_true")
     rep.set_defaults(func=_report)
-    sub.add_parser("list", help="registered names").set_defaults(func=_list)
+    lst = sub.add_parser("list", help="registered names; with KIND each entry's doc and options")
+    lst.add_argument(
+        "kind",
+        nargs="?",
+        choices=("corpora", "backbones", "losses", "methods", "splitters", "schedules", "recipes"),
+    )
+    lst.set_defaults(func=_list)
     sub.add_parser("recipe", help="run a recipe (see python -m domadapt.recipe --help)", add_help=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = list(sys.argv[1:] if argv is None else argv)
+    imports = _leading_imports(argv)  # domadapt --import m recipe NAME: forwarded to the recipe
     if argv[:1] == ["recipe"]:
         from domadapt.recipe import main as recipe_main
 
-        return recipe_main(argv[1:])
-    args = build_parser().parse_args(argv)
+        return recipe_main([*argv[1:], *(a for m in imports for a in ("--import", m))])
+    args = build_parser().parse_args([*(a for m in imports for a in ("--import", m)), *argv])
     try:
+        import_modules(args.imports)
         return args.func(args)
     except DomadaptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _leading_imports(argv: list[str]) -> list[str]:
+    """Remove the ``--import MODULE`` / ``--import=MODULE`` options before the command from
+    ``argv`` (in place) and return their modules."""
+    modules = []
+    while argv:
+        if argv[0] == "--import" and len(argv) > 1:
+            modules.append(argv[1])
+            del argv[:2]
+        elif argv[0].startswith("--import="):
+            modules.append(argv.pop(0).split("=", 1)[1])
+        else:
+            break
+    return modules
 
 
 if __name__ == "__main__":

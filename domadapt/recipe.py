@@ -15,6 +15,7 @@ from pathlib import Path
 from domadapt.config import build_config, list_recipes, load_recipe, parse_value
 from domadapt.device import resolve_device
 from domadapt.errors import DomadaptError
+from domadapt.registry import import_modules
 
 BANNER = "=" * 78
 
@@ -26,6 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name", nargs="?", help=f"recipe name or path to a .toml ({', '.join(list_recipes())})")
     p.add_argument("--list", action="store_true", help="list the recipes and exit")
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module (dotted name on sys.path, or a .py file) before the recipe is "
+        "checked, so that its registered corpora, backbones, losses, methods ... exist; repeatable",
+    )
     p.add_argument(
         "--source-root",
         action="append",
@@ -101,6 +111,7 @@ def _run(args: argparse.Namespace) -> int:
     from domadapt.experiment import extract_domains, load_corpora, run_experiment  # heavy imports
     from domadapt.report import format_table
 
+    import_modules(args.imports)
     overrides = parse_overrides(args.overrides)
     if args.seeds is not None:
         overrides["eval.seeds"] = args.seeds

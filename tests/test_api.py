@@ -52,6 +52,36 @@ def test_parse_method_forms():
     assert parse_method(("ddg", {"dann": True})) == {"name": "ddg", "dann": True}
     with pytest.raises(DomadaptError, match="expected 'name'"):
         parse_method(3)
+    from domadapt.align import CORALLoss
+
+    assert parse_method(("align", {"loss": CORALLoss})) == {"name": "align", "loss": "coral"}
+
+
+def test_a_class_works_where_a_name_is_taken(tmp_path):
+    import torch
+
+    from domadapt import Experiment
+    from domadapt.models import BACKBONES
+
+    class ApiMeanBackbone(torch.nn.Module):
+        """Mean over time (not registered: the API registers it under its class name)."""
+
+        def __init__(self, *, in_channels: int) -> None:
+            super().__init__()
+            self.out_dim = in_channels
+
+        def forward(self, x):
+            return x.mean(dim=2)
+
+    casia = write_casia(tmp_path / "CASIA database", files_per_class=1)
+    corpus = load_corpus("casia", casia)
+    exp = Experiment(sources=corpus, target=corpus, backbone=ApiMeanBackbone,
+                     methods=[{"name": "target_only", "backbone": ApiMeanBackbone}])
+    assert exp.config.model.backbone == "ApiMeanBackbone" and BACKBONES.get("ApiMeanBackbone") is ApiMeanBackbone
+    assert exp.config.methods[0].options["backbone"] == "ApiMeanBackbone"
+    from domadapt.corpora import load_casia
+
+    assert len(load_corpus(load_casia, casia).utterances) == len(corpus.utterances)  # found as "casia"
 
 
 def test_evaluate_before_fit_is_an_error(tmp_path):

@@ -52,3 +52,19 @@ def test_list_names_every_registry(capsys):
     out = capsys.readouterr().out
     for needle in ("casia", "at_delta_tim", "sinkhorn", "multitrain_ae", "casia2modma"):
         assert needle in out
+
+
+def test_list_one_kind_shows_docs_and_options(capsys):
+    assert main(["list", "schedules"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("constant: ") and out[1] == "    value=1.0"
+    assert "dann: λ(p) = value" in out[2] and out[3] == "    gamma=10.0, value=1.0"
+    assert main(["list", "splitters"]) == 0
+    assert "subject_kfold: K folds of whole subjects" in capsys.readouterr().out
+
+
+def test_import_before_the_command_reaches_the_recipe_too(capsys):
+    assert main(["--import", "no_such_user_module", "recipe", "casia2modma", "--quick"]) == 2
+    assert "error: import 'no_such_user_module': no module named 'no_such_user_module'" in capsys.readouterr().err
+    assert main(["recipe", "casia2modma", "--import=no_such_user_module"]) == 2
+    assert "no module named 'no_such_user_module'" in capsys.readouterr().err
