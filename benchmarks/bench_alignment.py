@@ -1,7 +1,7 @@
 """Cost of each alignment loss: a joint training step with the loss vs the same step without.
 
 One TIM model (official defaults), one fixed batch (64 CASIA-like source + 64 MODMA-like
-target segments ``[39, 94]``). Each method's own stage step is timed as the Trainer runs it:
+target segments ``[39, 94]``). Each method's own stage step is timed as the training loop runs it:
 ``out = stage.step(batch, p)``, ``loss = task + λ·align``, backward, clipping, Adam step.
 The baseline is ``joint`` (both domains' task losses, no alignment term); each ``align`` run
 adds one loss from the registry: mmd, coral, dann, sinkhorn, energy. Medians of interleaved
@@ -45,11 +45,10 @@ LOSSES = ("mmd", "coral", "dann", "sinkhorn", "energy")
 
 
 def _step_fn(spec: MethodSpec, cfg: TrainConfig, model, data, batch: StepBatch, p: float):
-    """One Trainer-style optimisation step of ``spec``'s (single) stage on a fixed batch."""
-    method = build_method(spec, cfg)
-    stage = method.stages(model, data)[0]
-    method.to(batch.x_t.device)
-    params = [q for ps, _ in stage.param_groups for q in ps] + list(method.parameters())
+    """One optimisation step of ``spec``'s (single) stage on a fixed batch, as the loop runs it."""
+    method = build_method(spec, cfg, model).to(batch.x_t.device)
+    stage = method.stages(data)[0]
+    params = list(method.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr)
     losses = [m for m in method.modules() if isinstance(m, AlignmentLoss)]
     model.train()

@@ -1,4 +1,4 @@
-"""torch.compile: a ``Trainer.fit`` with ``train.compile = true`` vs the same fit in eager mode.
+"""torch.compile: a fit with ``train.compile = true`` vs the same fit in eager mode.
 
 ``train.compile`` compiles the general extractor (TIM, the bulk of every step) in place with
 ``nn.Module.compile``. Compiled code is cached per process and reused by every later model of
@@ -43,8 +43,9 @@ def run(quick: bool = False, device: str = "auto", threads: int | None = None) -
 
     from domadapt.config import MethodSpec, TrainConfig
     from domadapt.device import resolve_device
+    from domadapt.engine import EagerReplica
+    from domadapt.engine import fit as fit_replicas
     from domadapt.methods import build_method
-    from domadapt.train import Trainer, predict_proba
 
     dev = resolve_device(device)
     set_threads(threads, dev)
@@ -55,14 +56,12 @@ def run(quick: bool = False, device: str = "auto", threads: int | None = None) -
     sync = synchronizer(dev)
 
     def fit(compiled: bool) -> tuple[float, torch.Tensor]:
-        model = tim_model(0, dropout=0.1)
-        method = build_method(spec, cfg)
-        trainer = Trainer(TrainConfig(**{**cfg.__dict__, "compile": compiled}), device=dev)
+        method = build_method(spec, cfg, tim_model(0, dropout=0.1))
         sync()
         start = time.perf_counter()
-        trainer.fit(model, method, data, seed=0)
-        model.eval()
-        probs = predict_proba(lambda x: method.target_logits(model, x), data.target_test.x)
+        replica = EagerReplica(method, 0, data, dev, compile=compiled)
+        fit_replicas(replica, cfg)
+        probs = replica.predict(method.target_logits, data.target_test.x)[0]
         sync()
         return time.perf_counter() - start, probs
 

@@ -1,4 +1,4 @@
-"""Seeds in one pass: K=5 models trained by one vmapped ``fit_seeds`` vs 5 ``Trainer.fit`` runs.
+"""Seeds in one pass: K=5 replicas trained as one vmapped model vs 5 eager replicas one after another.
 
 Same fold, same method, same epochs, every dropout at 0 (so that both sides compute the same
 models: vmap draws dropout masks from another random stream). Besides the two wall times it
@@ -33,25 +33,22 @@ from bench_training_step import add_common_arguments, describe, random_fold, set
 
 from domadapt.config import MethodSpec, TrainConfig
 from domadapt.device import resolve_device
-from domadapt.ensemble import fit_seeds
+from domadapt.engine import build_replicas, fit
 from domadapt.evaluate import segment_metrics
 from domadapt.methods import build_method
-from domadapt.train import Trainer, predict_proba
 
 NAME = "seeds_vmapped_over_sequential_lower_is_better"
 
 
+def _train(cfg, spec, data, seeds, dev, build) -> torch.Tensor:
+    """Test probabilities [K, N, C] of ``seeds``: one eager replica, or K vmapped ones."""
+    replicas = build_replicas(lambda: build_method(spec, cfg, build()), seeds, data, dev)
+    fit(replicas, cfg)
+    return replicas.predict(replicas.method.target_logits, data.target_test.x)
+
+
 def _sequential(cfg, spec, data, seeds, dev, build) -> list[torch.Tensor]:
-    probs = []
-    for s in seeds:
-        torch.manual_seed(s)
-        model = build(s)
-        method = build_method(spec, cfg)
-        Trainer(cfg, device=dev).fit(model, method, data, seed=s)
-        model.eval()
-        method.eval()
-        probs.append(predict_proba(lambda x, m=method, net=model: m.target_logits(net, x), data.target_test.x))
-    return probs
+    return [_train(cfg, spec, data, [s], dev, build)[0] for s in seeds]
 
 
 def run(
@@ -76,12 +73,12 @@ def run(
     seeds = list(range(k))
     sync = synchronizer(dev)
 
-    def build(seed: int):
-        return tim_model(seed, dropout=0.0, filters=filters, levels=levels)
+    def build():
+        return tim_model(None, dropout=0.0, filters=filters, levels=levels)
 
     # Warm-up of both paths (allocator, kernels/oneDNN primitives) on one epoch, untimed.
     warm = TrainConfig(epochs=1, pretrain_epochs=1, batch_size=batch, lr=1e-3)
-    fit_seeds(warm, build, spec, data, seeds, device=dev)
+    _train(warm, spec, data, seeds, dev, build)
     _sequential(warm, spec, data, seeds[:1], dev, build)
     sync()
 
@@ -90,7 +87,7 @@ def run(
     vmap_times, seq_times = [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        results = fit_seeds(cfg, build, spec, data, seeds, device=dev)
+        vmapped = _train(cfg, spec, data, seeds, dev, build)
         sync()
         vmap_times.append(time.perf_counter() - start)
         start = time.perf_counter()
@@ -104,8 +101,8 @@ def run(
     def ua(p: torch.Tensor) -> float:
         return float(segment_metrics(y, p.argmax(1).numpy(), num_classes=2)["uar"])
 
-    prob_diff = max(float((r.probs_test - p).abs().max()) for r, p in zip(results, seq))
-    ua_diff = max(abs(ua(r.probs_test) - ua(p)) for r, p in zip(results, seq))
+    prob_diff = max(float((v - p).abs().max()) for v, p in zip(vmapped, seq))
+    ua_diff = max(abs(ua(v) - ua(p)) for v, p in zip(vmapped, seq))
     ratio = t_vmap / t_seq
     print(describe(dev))
     print(
@@ -113,8 +110,8 @@ def run(
         f"{n_target} x [39, 94], batch {batch}, {epochs} epochs per stage, "
         f"after a 1-epoch warm-up, median of {repeats} interleaved timed runs each"
     )
-    print(f"vmapped fit_seeds:        {t_vmap:7.2f} s   (runs: {', '.join(f'{t:.2f}' for t in vmap_times)})")
-    print(f"{k} x Trainer.fit:         {t_seq:7.2f} s   (runs: {', '.join(f'{t:.2f}' for t in seq_times)})")
+    print(f"vmapped K replicas:       {t_vmap:7.2f} s   (runs: {', '.join(f'{t:.2f}' for t in vmap_times)})")
+    print(f"{k} x eager replica:       {t_seq:7.2f} s   (runs: {', '.join(f'{t:.2f}' for t in seq_times)})")
     print(f"max abs diff, test probabilities: {prob_diff:.2e}; test UA: {ua_diff:.2e}")
     print(f"{NAME} ratio={ratio:.2f}")
     return ratio

@@ -1,7 +1,10 @@
-"""One experiment: corpora -> segments -> folds x seeds x methods -> results files.
+"""One experiment: corpora -> segments -> folds -> units (method x seed group) -> results.
 
-Finished (method, fold, seed) runs are stored as JSON under ``OUT/runs/`` and never
-recomputed on ``resume``; an interrupted run continues from its last checkpoint.
+The plan: each fold's data is built once and moved to the device once, then every unit of
+that fold (a method with one seed, or with K seeds trained as one vmapped model) runs on it
+through the one training loop (:mod:`domadapt.engine`). Finished (method, fold, seed) runs
+are stored as JSON under ``OUT/runs/`` and never recomputed on ``resume``; an interrupted
+unit continues from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from domadapt.data import TARGET_TASK, FoldData, domain_from_segments, standardi
 from domadapt.errors import DomadaptError
 from domadapt.evaluate import evaluate_predictions, summarize_runs
 from domadapt.features import SegmentSet, extract_segments
-from domadapt.methods import build_method
+from domadapt.engine import Run, build_replicas, fit, vmap_support
+from domadapt.methods import build_method, method_class
 from domadapt.models import build_backbone
+from domadapt.methods.base import Method
 from domadapt.models.transfer import TransferModel
 from domadapt.report import plot_confusion, plot_curves, plot_feature_space, write_results
 from domadapt.splits import build_splitter, carve_validation
-from domadapt.train import Trainer, predict_proba
 
 log = logging.getLogger("domadapt")
 
@@ -216,9 +220,15 @@ def build_model(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec) -> Tr
     return TransferModel(general, tasks, specific_dim=cfg.model.specific_dim, dropout=cfg.model.dropout)
 
 
+def make_method(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec) -> Method:
+    """A fresh model and the row's method owning it (seed the global RNG first)."""
+    return build_method(spec, cfg.train, build_model(cfg, domains, spec))
+
+
 @torch.no_grad()
-def general_features(model: TransferModel, data: FoldData, *, limit: int = 400) -> tuple[np.ndarray, np.ndarray]:
+def general_features(method: Method, data: FoldData, *, limit: int = 400) -> tuple[np.ndarray, np.ndarray]:
     """General-extractor features of (up to ``limit``) source and target-test segments."""
+    model = method.model
     was_training = model.training
     model.eval()
     x_s = torch.cat([s.x[:limit] for s in data.sources])[:limit]
@@ -263,37 +273,117 @@ def _writer(out_dir: Path, key: str, name: str):
     return SummaryWriter(str(out_dir / "tensorboard" / key / name))
 
 
-def _result_path(cfg: ExperimentConfig, spec: MethodSpec, out_dir: Path, fold: Any, seed: int) -> Path:
-    return out_dir / "runs" / spec.key(cfg.model) / f"fold{fold.index}-seed{seed}.json"
+# --------------------------------------------------------------------------- the plan
 
 
-def _fold_data(cfg: ExperimentConfig, domains: Domains, fold: Any, device: torch.device) -> FoldData:
-    """The fold's tensors. The validation subjects and the source hold-out are carved with
-    ``eval.seed``, the same for every seed: seeds vary initialisation, batch order and
-    dropout on one split (so K seeds can train as one vmapped model); folds vary the split."""
-    return build_fold(domains, fold, val_fraction=cfg.train.val_fraction, seed=cfg.eval.seed, device=device)
+@dataclass(frozen=True)
+class Unit:
+    """What one call of the training loop trains: a method on a fold, for one seed or for K
+    seeds as one vmapped model."""
+
+    row: int  # index of the method's row in cfg.methods
+    spec: MethodSpec
+    fold: int
+    seeds: tuple[int, ...]
+
+
+def seed_plan(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec, n_seeds: int) -> tuple[bool, str]:
+    """Whether the seeds of ``spec`` train as one vmapped model, and a line saying so or why not."""
+    if n_seeds < 2:
+        return False, "one seed"
+    if not cfg.train.vmap_seeds:
+        return False, f"{n_seeds} seeds one after another (train.vmap_seeds = false)"
+    if not method_class(spec).vmappable:
+        return False, f"{n_seeds} seeds one after another: {method_class(spec).why_not_vmappable}"
+    ok, why = vmap_support(make_method(cfg, domains, spec))  # losses are probed on a built method
+    if not ok:
+        return False, f"{n_seeds} seeds one after another: {why}"
+    return True, f"{n_seeds} seeds in one vmapped pass" + ("" if why == "vmapped" else f" ({why})")
+
+
+def plan_units(cfg: ExperimentConfig, domains: Domains, folds: list[Any], *, say=print) -> list[Unit]:
+    """Folds outside, methods inside: every unit of a fold shares that fold's data."""
+    seeds = tuple(cfg.eval.seed + i for i in range(cfg.eval.seeds))
+    groups: list[list[tuple[int, ...]]] = []
+    for spec in cfg.methods:
+        vmapped, line = seed_plan(cfg, domains, spec, len(seeds))
+        if len(seeds) > 1:
+            say(f"  {spec.key(cfg.model)}: {line}")
+        groups.append([seeds] if vmapped else [(s,) for s in seeds])
+    return [
+        Unit(row, spec, fold.index, group)
+        for fold in folds
+        for row, spec in enumerate(cfg.methods)
+        for group in groups[row]
+    ]
+
+
+# --------------------------------------------------------------------------- one unit
+
+
+@dataclass
+class RunContext:
+    """What every unit of an experiment shares."""
+
+    cfg: ExperimentConfig
+    domains: Domains
+    out_dir: Path
+    device: torch.device
+    resume: bool = False
+    progress: bool = False
+
+
+def _result_path(ctx: RunContext, spec: MethodSpec, fold: int, seed: int) -> Path:
+    return ctx.out_dir / "runs" / spec.key(ctx.cfg.model) / f"fold{fold}-seed{seed}.json"
+
+
+def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dict[str, Any]]:
+    """Train and test one unit on its fold's ``data``; one result JSON per seed (atomic).
+
+    With ``resume`` finished seeds are read back; a unit with any seed missing continues
+    from its checkpoint (a vmapped unit's seeds train together and finish together).
+    """
+    cfg, spec, seeds = ctx.cfg, unit.spec, list(unit.seeds)
+    paths = [_result_path(ctx, spec, unit.fold, s) for s in seeds]
+    done = {s: json.loads(p.read_text()) for s, p in zip(seeds, paths) if ctx.resume and p.exists()}
+    if len(done) == len(seeds):
+        return [done[s] for s in seeds]
+    key = spec.key(cfg.model)
+    name = f"fold{unit.fold}-seed{seeds[0]}" + (f"-{seeds[-1]}" if len(seeds) > 1 else "")
+    checkpoint = ctx.out_dir / "checkpoints" / key / f"{name}.pt"
+    replicas = build_replicas(
+        lambda: make_method(cfg, ctx.domains, spec), seeds, data, ctx.device,
+        vmap=len(seeds) > 1, compile=cfg.train.compile,
+    )
+    picture = unit.fold == 0 and cfg.eval.seed in seeds  # one feature-space picture per row
+    before = general_features(replicas.export(seeds.index(cfg.eval.seed)), data) if picture else None
+    writers = [_writer(ctx.out_dir, key, f"fold{unit.fold}-seed{s}") for s in seeds]
+    try:
+        histories = fit(replicas, cfg.train, Run(checkpoint, ctx.resume, writers, ctx.progress))
+        probs = replicas.predict(replicas.method.target_logits, data.target_test.x)
+        if picture:
+            after = general_features(replicas.export(seeds.index(cfg.eval.seed)), data)
+            _picture(cfg, spec, unit.fold, cfg.eval.seed, before, after, ctx.out_dir)
+        trained = "eager" if len(seeds) == 1 else f"vmapped ({len(seeds)} seeds in one pass)"
+        results = [  # a seed finished before keeps its file as it is
+            done.get(seed) or _finish(ctx, spec, fold, seed, data, probs[i], histories[i], writer=writers[i], trained=trained)
+            for i, seed in enumerate(seeds)
+        ]
+    finally:
+        for writer in writers:
+            if writer is not None:
+                writer.close()
+    checkpoint.unlink(missing_ok=True)
+    return results
 
 
 def _finish(
-    cfg: ExperimentConfig,
-    spec: MethodSpec,
-    fold: Any,
-    seed: int,
-    data: FoldData,
-    probs: torch.Tensor,
-    history: dict[str, list[float]],
-    *,
-    out_dir: Path,
-    writer: Any,
-    trained: str,
+    ctx: RunContext, spec: MethodSpec, fold: Any, seed: int, data: FoldData, probs: torch.Tensor,
+    history: dict[str, list[float]], *, writer: Any, trained: str,
 ) -> dict[str, Any]:
-    """Test metrics of one run; the result JSON is written atomically."""
-    metrics = evaluate_predictions(
-        probs.numpy(),
-        data.target_test.y.cpu().numpy(),
-        data.target_test.groups,
-        num_classes=data.target_test.num_classes,
-    )
+    """Test metrics of one seed; its result JSON is written atomically."""
+    test = data.target_test
+    metrics = evaluate_predictions(probs.numpy(), test.y.cpu().numpy(), test.groups, num_classes=test.num_classes)
     if writer is not None:
         for name, value in metrics.items():
             if isinstance(value, (int, float)):
@@ -307,154 +397,21 @@ def _finish(
         "history": history,
         "n_train": len(data.target_train),
         "n_val": len(data.target_val),
-        "n_test": len(data.target_test),
+        "n_test": len(test),
     }
-    _write_json(_result_path(cfg, spec, out_dir, fold, seed), result)
+    _write_json(_result_path(ctx, spec, fold.index, seed), result)
     return result
 
 
-def _picture(cfg: ExperimentConfig, spec: MethodSpec, fold: Any, seed: int, before, after, out_dir: Path) -> None:
+def _picture(cfg: ExperimentConfig, spec: MethodSpec, fold: int, seed: int, before, after, out_dir: Path) -> None:
     plot_feature_space(
         {"before training": before, "after training": after},
         out_dir / "plots" / f"{spec.key(cfg.model)}-features.png",
-        title=f"{cfg.name} {spec.label}: general features, PCA (fold {fold.index}, seed {seed})",
+        title=f"{cfg.name} {spec.label}: general features, PCA (fold {fold}, seed {seed})",
     )
 
 
-def run_one(
-    cfg: ExperimentConfig,
-    domains: Domains,
-    spec: MethodSpec,
-    fold: Any,
-    seed: int,
-    *,
-    out_dir: Path,
-    device: torch.device,
-    resume: bool,
-    progress: bool,
-) -> dict[str, Any]:
-    """Train and test one (method, fold, seed) with the Trainer; the result JSON is written
-    atomically and a finished one is returned as it is when resuming."""
-    name = f"fold{fold.index}-seed{seed}"
-    key = spec.key(cfg.model)
-    result_path = _result_path(cfg, spec, out_dir, fold, seed)
-    if resume and result_path.exists():
-        return json.loads(result_path.read_text())
-    data = _fold_data(cfg, domains, fold, device)
-    torch.manual_seed(seed)
-    model = build_model(cfg, domains, spec)
-    method = build_method(spec, cfg.train)
-    writer = _writer(out_dir, key, name)
-    checkpoint = out_dir / "checkpoints" / key / f"{name}.pt"
-    trainer = Trainer(cfg.train, device=device, checkpoint=checkpoint, resume=resume, writer=writer, progress=progress)
-    picture = fold.index == 0 and seed == cfg.eval.seed  # one feature-space picture per row
-    try:
-        before = general_features(model, data) if picture else None
-        history = trainer.fit(model, method, data, seed=seed)
-        if picture:
-            _picture(cfg, spec, fold, seed, before, general_features(model, data), out_dir)
-        model.eval()
-        method.eval()
-        probs = predict_proba(lambda x: method.target_logits(model, x), data.target_test.x)
-        result = _finish(
-            cfg, spec, fold, seed, data, probs, history, out_dir=out_dir, writer=writer, trained="sequential"
-        )
-    finally:
-        if writer is not None:
-            writer.close()
-    checkpoint.unlink(missing_ok=True)
-    return result
-
-
-def run_seeds_vmapped(
-    cfg: ExperimentConfig,
-    domains: Domains,
-    spec: MethodSpec,
-    fold: Any,
-    seeds: list[int],
-    *,
-    out_dir: Path,
-    device: torch.device,
-    resume: bool,
-    progress: bool,
-) -> list[dict[str, Any]]:
-    """Train and test the K seeds of one (method, fold) as one vmapped model
-    (:func:`domadapt.ensemble.fit_seeds`); one result JSON per seed, as :func:`run_one` writes.
-
-    With ``resume``, finished seeds are kept as they are; if any is missing the group
-    continues from its checkpoint (the K seeds train together, so they finish together).
-    """
-    from domadapt.ensemble import fit_seeds
-
-    paths = {s: _result_path(cfg, spec, out_dir, fold, s) for s in seeds}
-    done = {s: json.loads(p.read_text()) for s, p in paths.items() if resume and p.exists()}
-    if len(done) == len(seeds):
-        return [done[s] for s in seeds]
-    key = spec.key(cfg.model)
-    data = _fold_data(cfg, domains, fold, device)
-    checkpoint = out_dir / "checkpoints" / key / f"fold{fold.index}-seeds{seeds[0]}-{seeds[-1]}.pt"
-    picture = fold.index == 0 and cfg.eval.seed in seeds and cfg.eval.seed not in done
-    before = None
-    if picture:
-        torch.manual_seed(cfg.eval.seed)  # the same initial model fit_seeds builds for this seed
-        before = general_features(build_model(cfg, domains, spec).to(device), data)
-    writers = [None if s in done else _writer(out_dir, key, f"fold{fold.index}-seed{s}") for s in seeds]
-    try:
-        trained = fit_seeds(
-            cfg.train,
-            lambda s: build_model(cfg, domains, spec),
-            spec,
-            data,
-            seeds,
-            device=device,
-            checkpoint=checkpoint,
-            resume=resume,
-            writers=writers,
-            progress=progress,
-        )
-        results = []
-        for r, writer in zip(trained, writers):
-            if r.seed in done:
-                results.append(done[r.seed])
-                continue
-            if picture and r.seed == cfg.eval.seed:
-                model = build_model(cfg, domains, spec)
-                model.load_state_dict(r.state_dict)
-                _picture(cfg, spec, fold, r.seed, before, general_features(model.to(device), data), out_dir)
-            results.append(
-                _finish(
-                    cfg,
-                    spec,
-                    fold,
-                    r.seed,
-                    data,
-                    r.probs_test,
-                    r.history,
-                    out_dir=out_dir,
-                    writer=writer,
-                    trained=f"vmapped ({len(seeds)} seeds in one pass)",
-                )
-            )
-    finally:
-        for writer in writers:
-            if writer is not None:
-                writer.close()
-    checkpoint.unlink(missing_ok=True)
-    return results
-
-
-def seed_plan(cfg: ExperimentConfig, spec: MethodSpec, n_seeds: int) -> tuple[bool, str]:
-    """Whether the seeds of ``spec`` train as one vmapped model, and a line saying so or why not."""
-    from domadapt.ensemble import vmap_supported
-
-    if n_seeds < 2:
-        return False, "one seed"
-    if not cfg.train.vmap_seeds:
-        return False, f"{n_seeds} seeds one after another (train.vmap_seeds = false)"
-    ok, why = vmap_supported(spec)
-    if not ok:
-        return False, f"{n_seeds} seeds one after another: {why}"
-    return True, f"{n_seeds} seeds in one vmapped pass" + ("" if why == "vmapped" else f" ({why})")
+# --------------------------------------------------------------------------- the experiment
 
 
 def run_experiment(
@@ -469,95 +426,96 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Run every method of ``cfg`` over folds x seeds on ``domains`` and write the results
     files into ``out_dir``; returns the results dict (see :mod:`domadapt.report`)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fingerprint = config_fingerprint(cfg)
-    config_path = out_dir / "config.json"
-    if resume and config_path.exists():
-        previous = json.loads(config_path.read_text()).get("fingerprint")
+    ctx = RunContext(cfg, domains, out_dir, device, resume, progress)
+    _write_config(ctx)
+    _describe(domains, say)
+    tseg = domains.target_segments
+    folds = list(make_splitter(cfg, domains).split(tseg.y.numpy(), tseg.subject.numpy()))
+    overlap = any(getattr(f, "subject_overlap", False) for f in folds)
+    say(
+        f"  {len(cfg.methods)} methods x {len(folds)} folds x {cfg.eval.seeds} seeds on {device}; "
+        f"split: {cfg.eval.splitter}{' (SUBJECTS OVERLAP)' if overlap else ', subject-independent'}"
+    )
+    units = plan_units(cfg, domains, folds, say=say)
+    runs: list[list[dict[str, Any]]] = [[] for _ in cfg.methods]
+    for fold in folds:
+        data = _fold_data(cfg, domains, fold, device)  # once per fold, shared by its units
+        for unit in (u for u in units if u.fold == fold.index):
+            for result in run_unit(ctx, unit, data, fold):
+                runs[unit.row].append(result)
+                _say_result(say, unit.spec.key(cfg.model), result)
+    rows = [_row(cfg, domains, spec, row_runs, out_dir) for spec, row_runs in zip(cfg.methods, runs)]
+    results = {
+        "recipe": cfg.name,
+        "data": "synthetic" if domains.synthetic else "real",
+        "title": f"{cfg.name}: {'+'.join(cfg.data.source)} -> {cfg.data.target}",
+        "subject_overlap": overlap,
+        "config": cfg.to_dict(),
+        "git": git_hash(),
+        "skipped": _skipped(domains),
+        "rows": rows,
+    }
+    write_results(out_dir, results)
+    return results
+
+
+def _fold_data(cfg: ExperimentConfig, domains: Domains, fold: Any, device: torch.device) -> FoldData:
+    """The fold's tensors. The validation subjects and the source hold-out are carved with
+    ``eval.seed``, the same for every seed: seeds vary initialisation, batch order and
+    dropout on one split (so K seeds can train as one vmapped model); folds vary the split."""
+    return build_fold(domains, fold, val_fraction=cfg.train.val_fraction, seed=cfg.eval.seed, device=device)
+
+
+def _write_config(ctx: RunContext) -> None:
+    """config.json; a resume with another configuration is refused."""
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = config_fingerprint(ctx.cfg)
+    path = ctx.out_dir / "config.json"
+    if ctx.resume and path.exists():
+        previous = json.loads(path.read_text()).get("fingerprint")
         if previous != fingerprint:
             raise DomadaptError(
-                f"{config_path}: --resume with a different configuration (fingerprint {previous} vs "
+                f"{path}: --resume with a different configuration (fingerprint {previous} vs "
                 f"{fingerprint}); use a new --out or the same settings"
             )
-    _write_json(config_path, {"fingerprint": fingerprint, "git": git_hash(), "config": cfg.to_dict()})
+    _write_json(path, {"fingerprint": fingerprint, "git": git_hash(), "config": ctx.cfg.to_dict()})
 
-    kind = "synthetic" if domains.synthetic else "real"
+
+def _describe(domains: Domains, say) -> None:
     for corpus, seg in zip([*domains.sources, domains.target], [*domains.source_segments, domains.target_segments]):
         say(
             f"  {corpus.name:<8} {'SYNTHETIC' if corpus.synthetic else 'real':<9} {corpus.root}: "
             f"{len(corpus.utterances)} utterances, {len(corpus.subjects())} subjects, "
             f"{len(seg.y)} segments {tuple(seg.x.shape[1:])}, classes {', '.join(corpus.classes)}"
         )
-    tseg = domains.target_segments
-    splitter = make_splitter(cfg, domains)
-    folds = list(splitter.split(tseg.y.numpy(), tseg.subject.numpy()))
-    overlap = any(getattr(f, "subject_overlap", False) for f in folds)
-    seeds = [cfg.eval.seed + i for i in range(cfg.eval.seeds)]
+
+
+def _say_result(say, key: str, result: dict[str, Any]) -> None:
+    m = result["metrics"]
     say(
-        f"  {len(cfg.methods)} methods x {len(folds)} folds x {len(seeds)} seeds on {device}; "
-        f"split: {cfg.eval.splitter}{' (SUBJECTS OVERLAP)' if overlap else ', subject-independent'}"
+        f"  {key:<18} fold {result['fold']} seed {result['seed']}: acc {m['accuracy']:.3f} "
+        f"UA {m['uar']:.3f} F1 {m['macro_f1']:.3f} subject-acc {m['subject_accuracy']:.3f}"
     )
 
-    rows = []
-    for spec in cfg.methods:
-        runs = []
-        vmapped, plan = seed_plan(cfg, spec, len(seeds))
-        if len(seeds) > 1:
-            say(f"  {spec.key(cfg.model)}: {plan}")
-        for fold in folds:
-            common = {"out_dir": out_dir, "device": device, "resume": resume, "progress": progress}
-            if vmapped:
-                fold_runs = run_seeds_vmapped(cfg, domains, spec, fold, seeds, **common)
-            else:
-                fold_runs = [run_one(cfg, domains, spec, fold, seed, **common) for seed in seeds]
-            for seed, result in zip(seeds, fold_runs):
-                runs.append(result)
-                m = result["metrics"]
-                say(
-                    f"  {spec.key(cfg.model):<18} fold {fold.index} seed {seed}: acc {m['accuracy']:.3f} "
-                    f"UA {m['uar']:.3f} F1 {m['macro_f1']:.3f} subject-acc {m['subject_accuracy']:.3f}"
-                )
-        metrics = {
-            key: summarize_runs([float(r["metrics"][key]) for r in runs])
-            for key in REPORTED_METRICS
-            if key in runs[0]["metrics"]
-        }
-        plots = out_dir / "plots"
-        confusion = np.sum([np.asarray(r["metrics"]["confusion"]) for r in runs], axis=0)
-        plot_confusion(
-            confusion,
-            list(domains.target.classes),
-            plots / f"{spec.key(cfg.model)}-confusion.png",
-            title=f"{cfg.name} {spec.label}: segment confusion, all folds x seeds",
-        )
-        plot_curves(
-            runs[0]["history"],
-            plots / f"{spec.key(cfg.model)}-curves.png",
-            title=f"{cfg.name} {spec.label}: fold {runs[0]['fold']} seed {runs[0]['seed']}",
-        )
-        rows.append(
-            {
-                "method": spec.label,
-                "backbone": spec.backbone_label(cfg.model),
-                "metrics": metrics,
-                "confusion": confusion.tolist(),
-            }
-        )
 
-    skipped = [
+def _row(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec, runs: list[dict[str, Any]], out_dir: Path) -> dict:
+    """One results row: metrics over folds x seeds, the summed confusion and the row's plots."""
+    key = spec.key(cfg.model)
+    metrics = {m: summarize_runs([float(r["metrics"][m]) for r in runs]) for m in REPORTED_METRICS if m in runs[0]["metrics"]}
+    confusion = np.sum([np.asarray(r["metrics"]["confusion"]) for r in runs], axis=0)
+    plots = out_dir / "plots"
+    plot_confusion(
+        confusion, list(domains.target.classes), plots / f"{key}-confusion.png",
+        title=f"{cfg.name} {spec.label}: segment confusion, all folds x seeds",
+    )
+    first = min(runs, key=lambda r: (r["fold"], r["seed"]))
+    plot_curves(first["history"], plots / f"{key}-curves.png", title=f"{cfg.name} {spec.label}: fold {first['fold']} seed {first['seed']}")
+    return {"method": spec.label, "backbone": spec.backbone_label(cfg.model), "metrics": metrics, "confusion": confusion.tolist()}
+
+
+def _skipped(domains: Domains) -> list[dict[str, str]]:
+    return [
         {"path": s.path, "reason": s.reason}
         for seg in [*domains.source_segments, domains.target_segments]
         for s in seg.skipped
     ]
-    results = {
-        "recipe": cfg.name,
-        "data": kind,
-        "title": f"{cfg.name}: {'+'.join(cfg.data.source)} -> {cfg.data.target}",
-        "subject_overlap": overlap,
-        "config": cfg.to_dict(),
-        "git": git_hash(),
-        "skipped": skipped,
-        "rows": rows,
-    }
-    write_results(out_dir, results)
-    return results

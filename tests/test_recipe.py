@@ -159,20 +159,20 @@ def test_seeds_train_vmapped_where_the_method_allows_and_equal_sequential_runs(t
     printed = capsys.readouterr().out
     assert "target_only: 2 seeds in one vmapped pass" in printed
     assert "align-dann: 2 seeds in one vmapped pass" in printed
-    assert "multitrain_ae: 2 seeds one after another: multitrain_ae rebuilds per-model feature banks" in printed
+    assert "multitrain_ae: 2 seeds one after another: multitrain_ae rebuilds its feature banks" in printed
     runs = {p.name: json.loads(p.read_text()) for p in (vm / "runs" / "target_only").glob("*.json")}
     assert sorted(runs) == ["fold0-seed0.json", "fold0-seed1.json", "fold1-seed0.json", "fold1-seed1.json"]
     assert {r["trained"] for r in runs.values()} == {"vmapped (2 seeds in one pass)"}
     assert {p.name for p in (vm / "tensorboard" / "target_only").iterdir()} == {n[:-5] for n in runs}
     assert not list((vm / "checkpoints").rglob("*.pt"))  # removed once the results are written
     mt = json.loads((vm / "runs" / "multitrain_ae" / "fold0-seed1.json").read_text())
-    assert mt["trained"] == "sequential"
+    assert mt["trained"] == "eager"
 
     seq = tmp_path / "sequential"
     assert recipe_cli.main(base + ["--out", str(seq), "--methods", "target_only", "--sequential-seeds"]) == 0
     for name, vmapped in runs.items():
         sequential = json.loads((seq / "runs" / "target_only" / name).read_text())
-        assert sequential["trained"] == "sequential"
+        assert sequential["trained"] == "eager"
         assert sequential["metrics"] == vmapped["metrics"]
         for key, values in sequential["history"].items():
             assert vmapped["history"][key] == pytest.approx(values, abs=1e-4), key

@@ -7,8 +7,12 @@ import torch
 
 from domadapt.config import MethodSpec, TrainConfig
 from domadapt.data import TARGET_TASK, DomainData, FoldData
+from domadapt.engine import Run, build_replicas, fit
+from domadapt.methods import Method, build_method
 from domadapt.models import build_backbone
 from domadapt.models.transfer import TransferModel
+
+CPU = torch.device("cpu")
 
 TINY_BACKBONE = {"filters": 8, "levels": 2}
 
@@ -35,12 +39,28 @@ def tiny_fold(*, shared: bool = False) -> FoldData:
     )
 
 
-def tiny_model(fold: FoldData, *, seed: int = 0) -> TransferModel:
-    torch.manual_seed(seed)
+def tiny_model(fold: FoldData, *, dropout: float | None = None, **backbone) -> TransferModel:
+    """A tiny TIM model for ``fold``'s tasks (seed the global RNG first for its init).
+    ``dropout`` sets every dropout (backbone and specific extractors); None = the defaults."""
     tasks = {TARGET_TASK: 2}
     for s in fold.sources:
         tasks.setdefault(s.task, s.num_classes)
-    return TransferModel(build_backbone("tim", in_channels=5, **TINY_BACKBONE), tasks, specific_dim=8, dropout=0.2)
+    options = {**TINY_BACKBONE, **({} if dropout is None else {"dropout": dropout}), **backbone}
+    general = build_backbone("tim", in_channels=5, **options)
+    return TransferModel(general, tasks, specific_dim=8, dropout=0.2 if dropout is None else dropout)
+
+
+def tiny_method(fold: FoldData, s: MethodSpec, cfg: TrainConfig, *, seed: int = 0, **model_kw) -> Method:
+    """``s``'s method owning a fresh tiny model, initialised from ``seed``."""
+    torch.manual_seed(seed)
+    return build_method(s, cfg, tiny_model(fold, **model_kw))
+
+
+def train(fold: FoldData, s: MethodSpec, cfg: TrainConfig, seeds=(0,), *, run: Run | None = None, **model_kw):
+    """Train ``seeds`` (one eager replica, or several vmapped) -> (histories, test probs [K, N, C], replicas)."""
+    replicas = build_replicas(lambda: build_method(s, cfg, tiny_model(fold, **model_kw)), list(seeds), fold, CPU)
+    histories = fit(replicas, cfg, run)
+    return histories, replicas.predict(replicas.method.target_logits, fold.target_test.x), replicas
 
 
 def tiny_train(**kw) -> TrainConfig:

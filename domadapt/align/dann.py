@@ -22,7 +22,7 @@ class GradientReversal(nn.Module):
     :math:`\bar x` = ``x.detach()``, rather than an ``autograd.Function`` (as
     pytorch-adapt's ``GradientReversal``): the forward value is exactly ``x`` and
     :math:`\partial y/\partial x = -w`, and ``torch.func.vmap`` can batch it, so DANN's
-    discriminator trains K seeds in one pass (:mod:`domadapt.ensemble`). The coefficient
+    discriminator trains K seeds in one pass (:mod:`domadapt.engine.replicas`). The coefficient
     is a buffer named ``weight`` (shape ``[1]``), like pytorch-adapt's, so checkpoints
     carry it under the same key.
     """

@@ -1,21 +1,27 @@
-"""What a training strategy gives the Trainer: stages, and a step that returns loss terms.
+"""What a training strategy gives the engine: stages, and a step that returns loss terms.
 
-The loop itself lives once in :mod:`domadapt.train`; a method only says, per stage, which
-parameters train at which learning-rate multiplier, which batches it draws, and what the
-task loss and the alignment loss of one step are. The Trainer combines them as
+The loop itself lives once in :mod:`domadapt.engine.loop`; a method only says, per stage,
+which parameters train at which learning-rate multiplier, which batches it draws, and what
+the task loss and the alignment loss of one step are. The loop combines them as
 ``loss = task + lambda(p) * align`` in plain sight.
+
+A method is an ``nn.Module`` that owns the model it trains (``self.model``) and every module
+of its own (a DANN discriminator, a latent encoder), all built in ``__init__``: one
+``state_dict`` is the whole trainable state, one ``functional_call`` on the method swaps all
+of it (that is how K replicas train as one vmapped model), and :meth:`stages` only builds
+closures over modules that already exist.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from domadapt.config import MethodSpec, TrainConfig
+from domadapt.config import TrainConfig
 from domadapt.data import TARGET_TASK, DomainData, FoldData
 from domadapt.errors import DomadaptError
 from domadapt.models.transfer import TransferModel
@@ -43,7 +49,7 @@ class StepOutput:
 
     task: torch.Tensor
     align: torch.Tensor | None = None
-    stats: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,33 +80,59 @@ class Stage:
     align_schedule: Callable[[float], float] | None = None
 
 
-class Method(nn.Module):
-    """Base class. Subclasses build their stages in :meth:`stages`.
+@dataclass(frozen=True)
+class NoOptions:
+    """A method without options of its own."""
 
-    A method is an ``nn.Module`` so that whatever it owns (a DANN discriminator, a latent
-    encoder, a frozen copy of a pre-trained extractor) is checkpointed and moved to the
-    device with it; the Trainer optimises every trainable parameter a stage names.
+
+class Method(nn.Module):
+    """Base class: owns ``model`` and its own modules; subclasses build :meth:`stages`.
+
+    Class attributes a subclass sets:
+        Options: a frozen dataclass of the method's ``[[methods]]`` options with defaults
+            (the registry checks a recipe's values against it before any data is read).
+        vmappable / why_not_vmappable: whether K replicas can train as one ``torch.func``
+            model, and the reason shown to the user when not.
+        needs_shared_labels: source and target must share one label set.
     """
 
-    #: whether source and target may have different label sets for this method
-    needs_shared_labels = False
-    #: option names this method accepts in its ``[[methods]]`` entry
-    option_names: tuple[str, ...] = ()
+    Options: ClassVar[type] = NoOptions
+    vmappable: ClassVar[bool] = True
+    why_not_vmappable: ClassVar[str] = ""
+    needs_shared_labels: ClassVar[bool] = False
 
-    def __init__(self, spec: MethodSpec, train: TrainConfig) -> None:
+    def __init__(self, model: TransferModel, train: TrainConfig, options: Any = None) -> None:
         super().__init__()
-        unknown = sorted(set(spec.method_options) - set(self.option_names))
-        if unknown:
-            raise DomadaptError(
-                f"method {spec.name!r}: unknown option(s) {', '.join(unknown)}; valid: "
-                + (", ".join(self.option_names) or "none")
-            )
-        self.spec = spec
+        self.model = model
         self.train_cfg = train
-        self.options: dict[str, Any] = spec.method_options
+        self.options = self.Options() if options is None else options
+        if self.needs_shared_labels and not self.shared_labels:
+            raise DomadaptError(
+                f"method {type(self).__name__} needs source and target to share one label set "
+                "(cross-corpus emotion); this experiment's label sets differ"
+            )
 
-    def stages(self, model: TransferModel, data: FoldData) -> list[Stage]:
+    @classmethod
+    def label(cls, name: str, options: dict[str, Any]) -> str:
+        """The row's name in tables for these ``options`` (``align:mmd``); default: ``name``."""
+        return name
+
+    @property
+    def shared_labels(self) -> bool:
+        """True when every source uses the target's head (the model has no ``source:*`` task)."""
+        return set(self.model.tasks) == {TARGET_TASK}
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.model.tasks[TARGET_TASK])
+
+    def stages(self, data: FoldData) -> list[Stage]:
         raise NotImplementedError
+
+    def own_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters the method owns beyond the model's (always trained by every stage)."""
+        model_ids = {id(p) for p in self.model.parameters()}
+        return (p for p in self.parameters() if id(p) not in model_ids)
 
     def extra_state(self) -> dict[str, Any]:
         """State outside ``state_dict()`` that a checkpoint must keep (default: none)."""
@@ -110,68 +142,68 @@ class Method(nn.Module):
         """Restore what :meth:`extra_state` returned."""
 
     # -- shared building blocks -------------------------------------------------------
-    @staticmethod
-    def target_task(data: FoldData) -> str:
-        return data.target_train.task
-
-    @staticmethod
-    def source_ce(model: TransferModel, batch: StepBatch) -> tuple[torch.Tensor, list]:
+    def source_ce(self, batch: StepBatch) -> tuple[torch.Tensor, list]:
         """Summed cross-entropy over the step's source batches, and their forward outputs."""
         outs, loss = [], 0.0
         for sb in batch.sources:
-            out = model(sb.x, sb.task)
+            out = self.model(sb.x, sb.task)
             loss = loss + F.cross_entropy(out.logits, sb.y)
             outs.append(out)
         return loss, outs
 
-    def predictor(self, model: TransferModel, task: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    def predictor(self, task: str) -> Callable[[torch.Tensor], torch.Tensor]:
         if task == TARGET_TASK:
-            return lambda x: self.target_logits(model, x)
-        return lambda x: model(x, task).logits
+            return self.target_logits
+        return lambda x: self.model(x, task).logits
 
-    def target_logits(self, model: TransferModel, x: torch.Tensor) -> torch.Tensor:
+    def target_logits(self, x: torch.Tensor) -> torch.Tensor:
         """The target task's logits [B, K] for features ``x`` [B, C, T] after training."""
-        return model(x, TARGET_TASK).logits
+        return self.model(x, TARGET_TASK).logits
 
-    def pretrain_stage(self, model: TransferModel, data: FoldData) -> Stage:
+    def target_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The features the target head reads, by alignment point (``general``,
+        ``specific``): what the domain-gap diagnostic measures."""
+        out = self.model(x, TARGET_TASK)
+        return {"general": out.general, "specific": out.specific}
+
+    def source_features(self, x: torch.Tensor, task: str) -> dict[str, torch.Tensor]:
+        """As :meth:`target_features` for a source batch of ``task``. The specific features
+        are the target head's own when the label sets are shared."""
+        out = self.model(x, task)
+        return {"general": out.general, "specific": out.specific}
+
+    def pretrain_stage(self, data: FoldData, *, epochs: int | None = None, name: str = "pretrain") -> Stage:
         """Supervised training of general + source parts on all sources (notes: "pre-train on
         CASIA"); model selection on the held-out source share."""
-        source_tasks = [d.task for d in data.sources]
+        model = self.model
         params = list(model.general.parameters())
-        for task in dict.fromkeys(source_tasks):
+        for task in dict.fromkeys(d.task for d in data.sources):
             params += model.task_parameters(task)
 
         def step(batch: StepBatch, p: float) -> StepOutput:
-            loss, _ = self.source_ce(model, batch)
+            loss, _ = self.source_ce(batch)
             return StepOutput(task=loss)
 
         first = data.source_val[0]
         return Stage(
-            name="pretrain",
-            epochs=self.train_cfg.pretrain_epochs,
+            name=name,
+            epochs=self.train_cfg.pretrain_epochs if epochs is None else epochs,
             draw="source",
             param_groups=[(params, 1.0)],
             step=step,
             monitor=first,
-            predict=self.predictor(model, first.task),
+            predict=self.predictor(first.task),
         )
 
-    def target_stage(
-        self,
-        model: TransferModel,
-        data: FoldData,
-        *,
-        general_lr_mult: float = 1.0,
-        name: str = "target",
-    ) -> Stage:
+    def target_stage(self, data: FoldData, *, general_lr_mult: float = 1.0, name: str = "target") -> Stage:
         """Supervised training on the target task; the general extractor's lr is scaled by
         ``general_lr_mult`` (0 freezes it)."""
-        task = self.target_task(data)
+        model = self.model
 
         def step(batch: StepBatch, p: float) -> StepOutput:
-            return StepOutput(task=F.cross_entropy(model(batch.x_t, task).logits, batch.y_t))
+            return StepOutput(task=F.cross_entropy(self.target_logits(batch.x_t), batch.y_t))
 
-        groups = [(model.task_parameters(task), 1.0)]
+        groups = [(model.task_parameters(TARGET_TASK), 1.0)]
         if general_lr_mult > 0:
             groups.insert(0, (list(model.general.parameters()), general_lr_mult))
         return Stage(
@@ -181,14 +213,7 @@ class Method(nn.Module):
             param_groups=groups,
             step=step,
             monitor=data.target_val,
-            predict=self.predictor(model, task),
+            predict=self.target_logits,
             frozen=[] if general_lr_mult > 0 else [model.general],
         )
 
-
-def require_shared_labels(method: str, data: FoldData) -> None:
-    if not data.shared_labels:
-        raise DomadaptError(
-            f"method {method!r} needs source and target to share one label set "
-            "(cross-corpus emotion); this experiment's label sets differ"
-        )

@@ -3,36 +3,45 @@ extractors* (notes: "ddg4", the best runs), optionally with DANN on the general 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
 
 from domadapt.align import build_loss
 from domadapt.data import FoldData
 from domadapt.methods.base import Method, Stage
-from domadapt.methods.joint import feature_aligner, joint_stage
+from domadapt.methods.joint import aligned_width, feature_aligner, joint_stage
 from domadapt.models.transfer import TransferModel
 
 
 class DDG(Method):
-    """Options: ``dann`` (bool, default false: the notes found MMD alone after the specific
-    extractor may be better), ``loss_options`` for the MMD."""
+    """Source pre-training, then joint training with MMD after the specific extractors."""
 
-    option_names = ("dann", "loss_options")
+    @dataclass(frozen=True)
+    class Options:
+        # the notes found MMD alone after the specific extractor may be better than with DANN
+        dann: bool = False
+        loss_options: dict = field(default_factory=dict)  # for the MMD
 
-    def stages(self, model: TransferModel, data: FoldData) -> list[Stage]:
-        task_t = self.target_task(data)
-        self.mmd = build_loss(
-            "mmd",
-            feature_dim=model.specific_for(task_t)[0].out_features,
-            **dict(self.options.get("loss_options", {})),
-        )
-        mmd_after_specific = feature_aligner(self.mmd, at="specific", shared_labels=data.shared_labels)
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        from domadapt.align import LOSSES
+
+        LOSSES.check("mmd", dict(options.get("loss_options", {})))
+
+    def __init__(self, model: TransferModel, train, options=None) -> None:
+        super().__init__(model, train, options)
+        self.mmd = build_loss("mmd", feature_dim=aligned_width(model, "specific"), **dict(self.options.loss_options))
+        self.dann = build_loss("dann", feature_dim=aligned_width(model, "general")) if self.options.dann else None
+
+    def stages(self, data: FoldData) -> list[Stage]:
+        mmd_after_specific = feature_aligner(self.mmd, at="specific", shared_labels=self.shared_labels)
         align = mmd_after_specific
-        if self.options.get("dann", False):
-            self.dann = build_loss("dann", feature_dim=model.general.out_dim)
-            dann_on_general = feature_aligner(self.dann, at="general", shared_labels=data.shared_labels)
+        if self.dann is not None:
+            dann_on_general = feature_aligner(self.dann, at="general", shared_labels=self.shared_labels)
 
             def align(outs_s, out_t, batch):
                 mmd, stats = mmd_after_specific(outs_s, out_t, batch)
                 adv, adv_stats = dann_on_general(outs_s, out_t, batch)
                 return mmd + adv, {**stats, **{f"dann_{k}": v for k, v in adv_stats.items()}}
 
-        return [self.pretrain_stage(model, data), joint_stage(self, model, data, align=align)]
+        return [self.pretrain_stage(data), joint_stage(self, data, align=align)]

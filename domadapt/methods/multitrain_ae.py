@@ -8,7 +8,8 @@ the MODMA domain into an intermediate domain, and an MMD loss and a domain-class
 loss are computed on its output.
 
 Our reading (the notes do not fix every detail; this is documented in the README):
-- ``G_s``: a frozen copy of the general extractor after source pre-training.
+- ``G_s``: a frozen copy of the general extractor after source pre-training (a registered
+  submodule, loaded from the general extractor when the adapt stage starts).
 - ``G_t``: the general extractor, trained on the target task from ``G_s``'s weights.
 - Every ``refresh_every`` epochs two feature banks are rebuilt from source + target training
   inputs: the "CASIA domain" ``G_s(x)`` and the "MODMA domain" ``G_t(x)``.
@@ -21,6 +22,7 @@ Our reading (the notes do not fix every detail; this is documented in the README
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -33,22 +35,35 @@ from domadapt.models.transfer import TransferModel
 
 
 class MultitrainAE(Method):
-    """Options: ``refresh_every`` (epochs between feature-bank refreshes, notes: 8),
-    ``bank_batch`` (bank rows drawn per step, default = batch size)."""
+    """Source pre-training, then target training through a shared latent encoder aligned
+    between the source-pretrained and the target-trained feature spaces."""
 
-    option_names = ("refresh_every", "bank_batch")
+    @dataclass(frozen=True)
+    class Options:
+        refresh_every: int = field(default=8, metadata={"min": 1})  # epochs between bank refreshes (notes: 8)
+        bank_batch: int = field(default=0, metadata={"min": 0})  # bank rows per step; 0 = the batch size
 
-    def stages(self, model: TransferModel, data: FoldData) -> list[Stage]:
+    vmappable = False
+    why_not_vmappable = (
+        "multitrain_ae rebuilds its feature banks at epoch starts from a frozen extractor and "
+        "draws bank rows from its own generator: state outside the parameters that cannot be stacked"
+    )
+
+    def __init__(self, model: TransferModel, train, options=None) -> None:
+        super().__init__(model, train, options)
         dim = int(model.general.out_dim)
-        task_t = self.target_task(data)
         self.encoder = nn.Sequential(nn.Linear(dim, dim), nn.ReLU())
         self.mmd = build_loss("mmd", feature_dim=dim)
         self.domain_classifier = build_loss("dann", feature_dim=dim)
-        # Neither G_s nor the banks are parameters; extra_state() carries them in checkpoints.
-        self._state: dict = {"frozen": None, "bank_s": None, "bank_t": None, "model": model}
-        refresh_every = int(self.options.get("refresh_every", 8))
-        bank_batch = int(self.options.get("bank_batch", self.train_cfg.batch_size))
-        self._generator = generator = torch.Generator().manual_seed(0)
+        self.frozen_general = copy.deepcopy(model.general).requires_grad_(False)
+        # The banks are data-sized and rebuilt during training: extra_state() checkpoints them.
+        self._banks: dict[str, torch.Tensor | None] = {"source": None, "target": None}
+        self._generator = torch.Generator().manual_seed(0)
+
+    def stages(self, data: FoldData) -> list[Stage]:
+        model = self.model
+        refresh_every = int(self.options.refresh_every)
+        bank_batch = int(self.options.bank_batch) or self.train_cfg.batch_size
         inputs = [d.x for d in data.sources] + [data.target_train.x]
 
         @torch.no_grad()
@@ -60,20 +75,17 @@ class MultitrainAE(Method):
             return torch.cat(feats).float()
 
         def on_epoch_start(epoch: int) -> None:
-            state = self._state
-            if state["frozen"] is None:
-                state["frozen"] = copy.deepcopy(model.general).requires_grad_(False).eval()
-            if epoch % refresh_every == 0 or state["bank_s"] is None:
-                state["bank_s"] = extract(state["frozen"])
-                state["bank_t"] = extract(model.general)
-                generator.manual_seed(epoch)
+            if epoch == 0:  # G_s = the general extractor as source pre-training left it
+                self.frozen_general.load_state_dict(model.general.state_dict())
+            if epoch % refresh_every == 0 or self._banks["source"] is None:
+                self._banks = {"source": extract(self.frozen_general), "target": extract(model.general)}
+                self._generator.manual_seed(epoch)
 
         def step(batch: StepBatch, p: float) -> StepOutput:
-            out = model.from_general(self.encoder(model.general(batch.x_t)), task_t)
-            task_loss = F.cross_entropy(out.logits, batch.y_t)
-            bank_s, bank_t = self._state["bank_s"], self._state["bank_t"]
-            i_s = torch.randint(len(bank_s), (bank_batch,), generator=generator).to(bank_s.device)
-            i_t = torch.randint(len(bank_t), (bank_batch,), generator=generator).to(bank_t.device)
+            task_loss = F.cross_entropy(self.target_logits(batch.x_t), batch.y_t)
+            bank_s, bank_t = self._banks["source"], self._banks["target"]
+            i_s = torch.randint(len(bank_s), (bank_batch,), generator=self._generator).to(bank_s.device)
+            i_t = torch.randint(len(bank_t), (bank_batch,), generator=self._generator).to(bank_t.device)
             z_s, z_t = self.encoder(bank_s[i_s]), self.encoder(bank_t[i_t])
             mmd, _ = self.mmd.forward_with_stats(z_s, z_t)
             adv, stats = self.domain_classifier.forward_with_stats(z_s, z_t)
@@ -85,32 +97,27 @@ class MultitrainAE(Method):
             draw="target",
             param_groups=[
                 (list(model.general.parameters()) + list(self.encoder.parameters()), 1.0),
-                (model.task_parameters(task_t), 1.0),
+                (model.task_parameters(TARGET_TASK), 1.0),
             ],
             step=step,
             monitor=data.target_val,
-            predict=self.predictor(model, task_t),
+            predict=self.target_logits,
             on_epoch_start=on_epoch_start,
+            frozen=[self.frozen_general],
         )
-        return [self.pretrain_stage(model, data), adapt]
+        return [self.pretrain_stage(data), adapt]
 
-    def target_logits(self, model: TransferModel, x: torch.Tensor) -> torch.Tensor:
+    def target_logits(self, x: torch.Tensor) -> torch.Tensor:
         """The target head reads the intermediate domain: ``head(specific(E(G_t(x))))``."""
-        return model.from_general(self.encoder(model.general(x)), TARGET_TASK).logits
+        return self.model.from_general(self.encoder(self.model.general(x)), TARGET_TASK).logits
+
+    def target_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.model.from_general(self.encoder(self.model.general(x)), TARGET_TASK)
+        return {"general": out.general, "specific": out.specific}
 
     def extra_state(self) -> dict:
-        state = self._state
-        return {
-            "frozen": None if state["frozen"] is None else state["frozen"].state_dict(),
-            "bank_s": state["bank_s"],
-            "bank_t": state["bank_t"],
-            "generator": self._generator.get_state(),
-        }
+        return {"banks": dict(self._banks), "generator": self._generator.get_state()}
 
     def load_extra_state(self, saved: dict) -> None:
-        state = self._state
-        if saved["frozen"] is not None:
-            state["frozen"] = copy.deepcopy(state["model"].general).requires_grad_(False).eval()
-            state["frozen"].load_state_dict(saved["frozen"])
-        state["bank_s"], state["bank_t"] = saved["bank_s"], saved["bank_t"]
+        self._banks = dict(saved["banks"])
         self._generator.set_state(saved["generator"])

@@ -4,25 +4,29 @@ segment splits)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from domadapt.data import FoldData
 from domadapt.methods.base import Method, Stage
-from domadapt.models.transfer import TransferModel
 
 
 class PretrainFreeze(Method):
     """Stage 1: source task on all sources. Stage 2: target task, general extractor frozen
     (no gradient, BatchNorm statistics fixed)."""
 
-    def stages(self, model: TransferModel, data: FoldData) -> list[Stage]:
-        return [self.pretrain_stage(model, data), self.target_stage(model, data, general_lr_mult=0.0)]
+    def stages(self, data: FoldData) -> list[Stage]:
+        return [self.pretrain_stage(data), self.target_stage(data, general_lr_mult=0.0)]
 
 
 class PretrainFinetune(Method):
     """Stage 1 as PretrainFreeze; stage 2 fine-tunes the general extractor at
-    ``general_lr_mult`` x the learning rate (default 0.1)."""
+    ``general_lr_mult`` x the learning rate."""
 
-    option_names = ("general_lr_mult",)
+    @dataclass(frozen=True)
+    class Options:
+        # the notes' fine-tuning: the pre-trained extractor moves at a tenth of the head's lr
+        general_lr_mult: float = field(default=0.1, metadata={"min": 0.0})
 
-    def stages(self, model: TransferModel, data: FoldData) -> list[Stage]:
-        mult = float(self.options.get("general_lr_mult", 0.1))
-        return [self.pretrain_stage(model, data), self.target_stage(model, data, general_lr_mult=mult)]
+    def stages(self, data: FoldData) -> list[Stage]:
+        mult = float(self.options.general_lr_mult)
+        return [self.pretrain_stage(data), self.target_stage(data, general_lr_mult=mult)]

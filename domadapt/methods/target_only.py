@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from domadapt.data import FoldData
-from domadapt.methods.base import Method, Stage, require_shared_labels
-from domadapt.models.transfer import TransferModel
+from domadapt.methods.base import Method, Stage
 
 
 class TargetOnly(Method):
     """Supervised training on the target's training subjects; no source data at all."""
 
-    def stages(self, model: TransferModel, data: FoldData) -> list[Stage]:
-        return [self.target_stage(model, data)]
+    def stages(self, data: FoldData) -> list[Stage]:
+        return [self.target_stage(data)]
 
 
 class SourceOnly(Method):
@@ -20,9 +19,5 @@ class SourceOnly(Method):
 
     needs_shared_labels = True
 
-    def stages(self, model: TransferModel, data: FoldData) -> list[Stage]:
-        require_shared_labels(self.spec.name, data)
-        stage = self.pretrain_stage(model, data)
-        stage.epochs = self.train_cfg.epochs
-        stage.name = "source"
-        return [stage]
+    def stages(self, data: FoldData) -> list[Stage]:
+        return [self.pretrain_stage(data, epochs=self.train_cfg.epochs, name="source")]

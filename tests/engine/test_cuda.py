@@ -1,4 +1,4 @@
-"""The GPU paths: the Trainer (bf16 autocast), vmapped seeds and the front-end on CUDA.
+"""The GPU paths: an eager replica (bf16 autocast), vmapped replicas and the front-end on CUDA.
 
 Skipped where no CUDA device is present (the development machine has none); they run as
 they are on a GPU machine.
@@ -10,16 +10,22 @@ import dataclasses
 
 import pytest
 import torch
-from test_ensemble import SEEDS, builder
-from tiny import spec, tiny_fold, tiny_train
+from tiny import spec, tiny_fold, tiny_model, tiny_train
 
 from domadapt.data import DomainData, FoldData
-from domadapt.ensemble import fit_seeds
+from domadapt.engine import build_replicas, fit
 from domadapt.methods import build_method
-from domadapt.train import Trainer, predict_proba
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 CUDA = torch.device("cuda")
+SEEDS = [0, 1, 2]
+
+
+def _train(fold, method_spec, cfg, seeds, device):
+    """Test probabilities [K, N, C] of ``seeds`` trained on ``device`` (dropout 0)."""
+    replicas = build_replicas(lambda: build_method(method_spec, cfg, tiny_model(fold, dropout=0.0)), seeds, fold, device)
+    fit(replicas, cfg)
+    return replicas.predict(replicas.method.target_logits, fold.target_test.x)
 
 
 def _to(fold: FoldData, device: torch.device) -> FoldData:
@@ -31,36 +37,24 @@ def _to(fold: FoldData, device: torch.device) -> FoldData:
 
 @pytest.mark.parametrize("name, options", [("target_only", {}), ("align", {"loss": "dann"}), ("multitrain_ae", {})])
 @pytest.mark.parametrize("amp", [True, False])
-def test_trainer_on_cuda_matches_cpu_without_amp(name, options, amp):
+def test_eager_replica_on_cuda_matches_cpu_without_amp(name, options, amp):
     cpu_fold = tiny_fold()
     cfg = tiny_train(epochs=2, amp=amp)
-    method_spec = spec(name, **options)
     out = {}
     for device, fold in ((torch.device("cpu"), cpu_fold), (CUDA, _to(cpu_fold, CUDA))):
-        torch.manual_seed(0)
-        model = builder(cpu_fold)(0)
-        method = build_method(method_spec, cfg)
-        Trainer(cfg, device=device).fit(model, method, fold, seed=0)
-        model.eval()
-        method.eval()
-        out[device.type] = predict_proba(lambda x, m=method, net=model: m.target_logits(net, x), fold.target_test.x)
+        out[device.type] = _train(fold, spec(name, **options), cfg, [0], device)
     assert torch.isfinite(out["cuda"]).all()
     if not amp:  # bf16 autocast changes the numbers; in float32 CPU and GPU agree closely
         assert (out["cuda"] - out["cpu"]).abs().max().item() < 1e-3
 
 
-def test_vmapped_seeds_on_cuda_equal_sequential_cuda_runs():
+def test_vmapped_replicas_on_cuda_equal_eager_cuda_runs():
     fold = _to(tiny_fold(), CUDA)
     cfg = tiny_train(epochs=2, amp=False)
-    results = fit_seeds(cfg, builder(fold), spec("align", loss="mmd"), fold, SEEDS, device=CUDA)
-    for r in results:
-        torch.manual_seed(r.seed)
-        model = builder(fold)(r.seed)
-        method = build_method(spec("align", loss="mmd"), cfg)
-        Trainer(cfg, device=CUDA).fit(model, method, fold, seed=r.seed)
-        model.eval()
-        probs = predict_proba(lambda x, m=method, net=model: m.target_logits(net, x), fold.target_test.x)
-        assert (r.probs_test - probs).abs().max().item() < 1e-3
+    vmapped = _train(fold, spec("align", loss="mmd"), cfg, SEEDS, CUDA)
+    for i, seed in enumerate(SEEDS):
+        eager = _train(fold, spec("align", loss="mmd"), cfg, [seed], CUDA)
+        assert (vmapped[i] - eager[0]).abs().max().item() < 1e-3
 
 
 def test_frontend_on_cuda_matches_cpu(tmp_path):

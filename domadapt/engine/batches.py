@@ -1,0 +1,59 @@
+"""Which rows each training step reads: index batches drawn per replica.
+
+A step's batch is a set of row indices into the fold's resident tensors (one per domain the
+stage draws); each replica has its own ``torch.Generator``, so K replicas trained together
+see exactly the batches K separate runs would. Gathering the rows is the replicas' job (one
+gather for K replicas at once in the vmapped case).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from domadapt.data import FoldData, cycle_batches, index_batches
+from domadapt.errors import DomadaptError
+from domadapt.methods.base import Stage
+
+DRAWS = ("target", "source", "joint")
+
+
+@dataclass
+class IndexBatch:
+    """Row indices of one step: into ``target_train`` and into each source (in order)."""
+
+    target: torch.Tensor | None = None  # [B]
+    sources: list[torch.Tensor] = field(default_factory=list)  # one [B] per source domain
+
+
+def draw_batches(
+    stage: Stage, data: FoldData, batch_size: int, generator: torch.Generator, device: torch.device
+) -> Iterator[IndexBatch]:
+    """One epoch of ``stage``'s index batches. An epoch is one pass over the driving domain
+    (the target for target and joint stages, the largest source for source stages); the
+    other domains cycle alongside."""
+    if stage.draw not in DRAWS:
+        raise DomadaptError(f"stage {stage.name!r}: unknown draw {stage.draw!r}; expected one of {', '.join(DRAWS)}")
+    if stage.draw == "target":
+        for idx in index_batches(len(data.target_train), batch_size, generator=generator, device=device):
+            yield IndexBatch(target=idx)
+        return
+    sources = data.sources
+    driver = max(range(len(sources)), key=lambda i: len(sources[i])) if stage.draw == "source" else None
+    lead_n = len(sources[driver]) if driver is not None else len(data.target_train)
+    lead = index_batches(lead_n, batch_size, generator=generator, device=device)
+    cycles = [cycle_batches(len(s), batch_size, generator=generator, device=device) for s in sources]
+    for idx in lead:
+        yield IndexBatch(
+            target=idx if driver is None else None,
+            sources=[idx if i == driver else next(cycles[i]) for i in range(len(sources))],
+        )
+
+
+def count_batches(stage: Stage, data: FoldData, batch_size: int) -> int:
+    """Steps per epoch: batches of the domain that drives the stage (partial ones of < 2 dropped)."""
+    n = max(len(s) for s in data.sources) if stage.draw == "source" else len(data.target_train)
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest >= 2 else 0)

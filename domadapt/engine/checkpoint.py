@@ -1,0 +1,68 @@
+"""One checkpoint format for one replica and for K vmapped replicas.
+
+Written atomically (temp file + rename) at the end of every epoch; it holds everything an
+exact resume needs: the replicas' stacked state, the optimiser and scheduler of the current
+stage, the per-replica best scores and best states, the histories, the method's extra state
+(eager only) and every random state (torch's global one and each replica's batch generator).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from domadapt.errors import DomadaptError
+
+#: version 2: one format for K >= 1 replicas (version 1 had one per trainer)
+CHECKPOINT_VERSION = 2
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temp file beside ``path``, then rename: a kill never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def global_rng_state() -> dict[str, Any]:
+    """torch's global random state (and CUDA's, where present)."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_global_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`global_rng_state` saved."""
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, *, seeds: list[int], generators: list[torch.Generator], **fields: Any) -> None:
+    """Write one checkpoint: ``fields`` plus the version, the seeds and every random state."""
+    rng = {**global_rng_state(), "batches": [g.get_state() for g in generators]}
+    atomic_save({"version": CHECKPOINT_VERSION, "seeds": list(seeds), "rng": rng, **fields}, path)
+
+
+def load_checkpoint(
+    path: Path, *, seeds: list[int], generators: list[torch.Generator], device: torch.device
+) -> dict[str, Any]:
+    """Read ``path`` for the run of ``seeds`` and restore the random states it holds.
+
+    Raises DomadaptError naming the file when it is of another version or other seeds.
+    """
+    saved = torch.load(path, map_location=device, weights_only=False)
+    if not isinstance(saved, dict) or saved.get("version") != CHECKPOINT_VERSION:
+        version = saved.get("version") if isinstance(saved, dict) else None
+        raise DomadaptError(f"{path}: checkpoint version {version}, expected {CHECKPOINT_VERSION}; delete it or use a new --out")
+    if list(saved["seeds"]) != list(seeds):
+        raise DomadaptError(f"{path}: checkpoint of seeds {saved['seeds']}, this run trains seeds {list(seeds)}")
+    set_global_rng_state(saved["rng"])
+    for g, state in zip(generators, saved["rng"]["batches"]):
+        g.set_state(state)
+    return saved

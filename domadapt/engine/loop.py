@@ -1,0 +1,250 @@
+"""The training loop, written once for one replica and for K vmapped ones.
+
+stage -> epoch -> batch -> step -> select -> checkpoint: per step the stage returns its
+loss terms and the loop combines them as ``loss = task + lam(p) * align``; per epoch each
+replica is scored on the stage's validation data and keeps its best epoch (a ``[K]`` best
+score and a ``torch.where`` over the stacked state: the only bookkeeping), tensorboard rows
+are written per replica, and one atomic checkpoint lets ``resume`` continue a killed run
+exactly where its last finished epoch left it, with the same random state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from domadapt.align import AlignmentLoss, build_schedule
+from domadapt.config import TrainConfig
+from domadapt.engine.batches import count_batches, draw_batches
+from domadapt.engine.checkpoint import load_checkpoint, save_checkpoint
+from domadapt.engine.replicas import Replicas
+from domadapt.engine.scoring import score_probs
+from domadapt.errors import DomadaptError
+from domadapt.methods.base import Stage
+
+log = logging.getLogger("domadapt")
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+class NonFiniteLossError(DomadaptError):
+    """A NaN/inf loss term: the message names the stage, epoch, batch, seed and term."""
+
+
+@dataclass
+class Run:
+    """Where a fit reports and saves: all optional."""
+
+    checkpoint: Path | None = None
+    resume: bool = False
+    writers: list[Any] | None = None  # one tensorboard SummaryWriter (or None) per replica
+    progress: bool = False
+
+
+@dataclass
+class StageState:
+    """What one stage carries from epoch to epoch (and through a checkpoint)."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    best_score: Tensor  # [K] float64, -inf until a replica first scores
+    best: dict[str, Tensor] | None = None  # per-replica best state, stacked like replicas.state()
+    histories: list[dict[str, list[float]]] = field(default_factory=list)
+
+
+def build_optimizer(replicas: Replicas, stage: Stage, cfg: TrainConfig) -> torch.optim.Optimizer:
+    groups = replicas.param_groups(stage, cfg.lr)
+    return OPTIMIZERS[cfg.optimizer](groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, epochs: int) -> Any:
+    if cfg.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+    return None
+
+
+def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[dict[str, list[float]]]:
+    """Train the replicas through their method's stages; one per-epoch history per replica.
+
+    At the end of each stage every replica holds the weights of its own best validation
+    epoch (model selection never sees the test fold).
+    """
+    run = run or Run()
+    if run.writers is not None and len(run.writers) != replicas.k:
+        raise DomadaptError(f"{len(run.writers)} tensorboard writers for {replicas.k} replicas")
+    histories: list[dict[str, list[float]]] = [{} for _ in range(replicas.k)]
+    start_stage, start_epoch, saved = 0, 0, None
+    if run.resume and run.checkpoint is not None and run.checkpoint.exists():
+        saved = load_checkpoint(run.checkpoint, seeds=replicas.seeds, generators=replicas.generators, device=replicas.device)
+        _load_state(replicas, saved["state"])
+        replicas.load_extra_state(saved["extra"])
+        histories, start_stage, start_epoch = saved["histories"], saved["stage"], saved["epoch"]
+        log.info("resumed %s at stage %d epoch %d", run.checkpoint, start_stage, start_epoch)
+    for s_idx in range(start_stage, len(replicas.stages)):
+        stage = replicas.stages[s_idx]
+        was_trainable = [[p.requires_grad for p in m.parameters()] for m in stage.frozen]
+        for module in stage.frozen:
+            module.requires_grad_(False)
+        state = _begin_stage(replicas, stage, cfg, histories, saved if s_idx == start_stage else None)
+        for epoch in range(start_epoch if s_idx == start_stage else 0, stage.epochs):
+            terms = train_epoch(replicas, stage, cfg, state.optimizer, epoch, progress=run.progress)
+            val = validate(replicas, stage)
+            keep_best(replicas, state, val)
+            _log_epoch(state.histories, run.writers, stage.name, epoch, terms, val)
+            if state.scheduler is not None:
+                state.scheduler.step()
+            if run.checkpoint is not None:
+                _save(replicas, run.checkpoint, state, stage=s_idx, epoch=epoch + 1)
+        _restore_best(replicas, state)
+        for module, flags in zip(stage.frozen, was_trainable):
+            for p, flag in zip(module.parameters(), flags):
+                p.requires_grad_(flag)
+    replicas.eval_mode()
+    return histories
+
+
+def _begin_stage(
+    replicas: Replicas, stage: Stage, cfg: TrainConfig, histories: list, saved: dict[str, Any] | None
+) -> StageState:
+    """The stage's optimiser, scheduler and best-keeping, fresh or as a checkpoint left them."""
+    opt = build_optimizer(replicas, stage, cfg)
+    sched = build_scheduler(opt, cfg, stage.epochs)
+    state = StageState(opt, sched, torch.full((replicas.k,), -math.inf, dtype=torch.float64), histories=histories)
+    if saved is not None:
+        opt.load_state_dict(saved["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(saved["scheduler"])
+        state.best_score, state.best = saved["best_score"], saved["best"]
+    return state
+
+
+def train_epoch(
+    replicas: Replicas, stage: Stage, cfg: TrainConfig, opt: torch.optim.Optimizer, epoch: int, *, progress: bool
+) -> dict[str, list[float]]:
+    """One epoch of ``stage`` for every replica; mean loss terms per replica."""
+    replicas.begin_epoch(stage, epoch)
+    n_batches = count_batches(stage, replicas.data, cfg.batch_size)
+    lam_of = stage.align_schedule or build_schedule(cfg.align_schedule)
+    align_losses = [m for m in replicas.method.modules() if isinstance(m, AlignmentLoss)]
+    trained = [p for group in opt.param_groups for p in group["params"]]
+    amp = cfg.amp and replicas.device.type == "cuda"
+    draws = [draw_batches(stage, replicas.data, cfg.batch_size, g, replicas.device) for g in replicas.generators]
+    batches: Any = zip(*draws)
+    if progress:
+        from tqdm.auto import tqdm
+
+        desc = f"{stage.name} {epoch + 1}/{stage.epochs}" + (f" x{replicas.k} seeds" if replicas.k > 1 else "")
+        batches = tqdm(batches, total=n_batches, desc=desc, leave=False)
+    sums: dict[str, Tensor] = {}
+    for b, per_replica in enumerate(batches):
+        p = (epoch * n_batches + b) / max(1, stage.epochs * n_batches)  # training progress in [0, 1)
+        for loss_module in align_losses:  # e.g. DANN's gradient-reversal coefficient
+            loss_module.set_progress(p)
+        with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
+            out = replicas.loss_terms(stage, list(per_replica), p)
+        lam = cfg.align_weight * lam_of(p)
+        loss = out.task if out.align is None else out.task + lam * out.align
+        _check_finite(replicas, stage, epoch, b, loss, out)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()  # replicas are independent: d(sum)/d(replica k) = d(loss k)
+        if cfg.grad_clip > 0:
+            replicas.clip_(trained, cfg.grad_clip)
+        opt.step()
+        values = {"loss": loss, "task": out.task, **({"align": out.align} if out.align is not None else {})}
+        if out.align is not None:
+            values["lam"] = torch.full((replicas.k,), lam)
+        for key, v in {**values, **out.stats}.items():  # summed on the device, read once per epoch
+            sums[key] = sums.get(key, 0.0) + v.detach().float().reshape(-1).expand(replicas.k)
+    count = max(1, n_batches)
+    return {key: [float(x) / count for x in v.cpu()] for key, v in sums.items()}
+
+
+def _check_finite(replicas: Replicas, stage: Stage, epoch: int, b: int, loss: Tensor, out: Any) -> None:
+    finite = torch.isfinite(loss)
+    if bool(finite.all()):
+        return
+    i = int((~finite).nonzero()[0])
+    bad = "task" if not torch.isfinite(out.task[i]) else "align"
+    value = float((out.task if bad == "task" else out.align)[i])
+    raise NonFiniteLossError(
+        f"non-finite loss in stage {stage.name!r}, epoch {epoch + 1}, batch {b + 1} "
+        f"(seed {replicas.seeds[i]}): {bad} term = {value}"
+    )
+
+
+def validate(replicas: Replicas, stage: Stage) -> list[dict[str, float]]:
+    """Each replica's validation scores of ``stage`` (on ``stage.monitor``)."""
+    replicas.eval_mode()
+    return [score_probs(stage, probs) for probs in replicas.predict(stage.predict, stage.monitor.x)]
+
+
+@torch.no_grad()
+def keep_best(replicas: Replicas, state: StageState, val: list[dict[str, float]]) -> None:
+    """Replicas whose score improved keep their current state as their best (NaN never improves)."""
+    score = torch.tensor([v["score"] for v in val], dtype=torch.float64)
+    improved = score > state.best_score
+    if not bool(improved.any()):
+        return
+    state.best_score = torch.where(improved, score, state.best_score)
+    current = {k: v.detach() for k, v in replicas.state().items()}
+    if state.best is None:
+        state.best = {k: v.clone() for k, v in current.items()}
+        return
+    mask = improved.to(replicas.device)
+    state.best = {k: torch.where(_expand(mask, v), v, state.best[k]) for k, v in current.items()}
+
+
+@torch.no_grad()
+def _restore_best(replicas: Replicas, state: StageState) -> None:
+    """Every replica back to its own best epoch (one that never scored keeps its last)."""
+    if state.best is None:
+        return
+    ever = torch.isfinite(state.best_score).to(replicas.device)
+    for k, v in replicas.state().items():
+        v.copy_(torch.where(_expand(ever, v), state.best[k], v))
+
+
+def _expand(mask: Tensor, like: Tensor) -> Tensor:
+    return mask.view(-1, *([1] * (like.dim() - 1)))
+
+
+@torch.no_grad()
+def _load_state(replicas: Replicas, saved: dict[str, Tensor]) -> None:
+    for k, v in replicas.state().items():
+        v.copy_(saved[k])
+
+
+def _log_epoch(histories, writers, stage: str, epoch: int, terms: dict[str, list[float]], val: list[dict]) -> None:
+    for i, history in enumerate(histories):
+        row = {**{f"train/{k}": v[i] for k, v in terms.items()}, **{f"val/{k}": v for k, v in val[i].items()}}
+        for key, value in row.items():
+            history.setdefault(f"{stage}/{key}", []).append(value)
+            if writers is not None and writers[i] is not None:
+                writers[i].add_scalar(f"{stage}/{key}", value, epoch)
+
+
+def _save(replicas: Replicas, path: Path, state: StageState, *, stage: int, epoch: int) -> None:
+    """One checkpoint after an epoch; ``epoch == stage.epochs`` means only the best restore is left."""
+    save_checkpoint(
+        path,
+        seeds=replicas.seeds,
+        generators=replicas.generators,
+        stage=stage,
+        epoch=epoch,
+        state={k: v.detach() for k, v in replicas.state().items()},
+        extra=replicas.extra_state(),
+        optimizer=state.optimizer.state_dict(),
+        scheduler=state.scheduler.state_dict() if state.scheduler is not None else None,
+        best_score=state.best_score,
+        best=state.best,
+        histories=state.histories,
+    )

@@ -1,0 +1,150 @@
+"""What it takes to train K replicas as one ``torch.func`` model, beyond ``vmap`` itself.
+
+- :func:`vmap_support`: whether a built method can run vmapped (its class says so; each of
+  its alignment losses is probed once under ``vmap``);
+- :func:`run_per_replica`: a parameter-free loss that cannot run under ``vmap`` (geomloss's
+  Sinkhorn and energy: a data-dependent ε-schedule read with ``.item()``, an old-style
+  ``autograd.Function``) is evaluated once per replica inside the vmapped step instead;
+- :func:`clip_grad_norm_per_replica_`: ``clip_grad_norm_`` for each of K stacked models.
+"""
+
+from __future__ import annotations
+
+import warnings
+from types import SimpleNamespace
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import Tensor, nn
+from torch.func import vmap
+
+from domadapt.align import AlignmentLoss
+from domadapt.methods.base import Method
+
+
+def probe_loss(loss: AlignmentLoss, num_classes: int) -> str | None:
+    """None when ``loss.forward_with_stats`` runs under ``vmap``, else the error's text."""
+    dim = int(getattr(loss, "feature_dim", 8))  # a loss with parameters is built for a width
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(2, 6, dim, generator=g)
+    y = torch.arange(6).remainder(num_classes).expand(2, 6)
+    logits = torch.randn(2, 6, num_classes, generator=g)
+    loss.set_progress(0.5)
+
+    def call(f_s, f_t, y_s, y_t, l_s, l_t):
+        return loss.forward_with_stats(f_s, f_t, y_s=y_s, y_t=y_t, logits_s=l_s, logits_t=l_t)
+
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vmap(call, randomness="different")(f, f + 1, y, y, logits, logits)
+    except Exception as err:  # noqa: BLE001 - any failure means "not vmappable"; we report it
+        return f"{type(err).__name__}: {str(err).splitlines()[0]}"
+    return None
+
+
+def _losses(method: Method) -> list[tuple[str, AlignmentLoss]]:
+    return [(name, m) for name, m in method.named_modules() if isinstance(m, AlignmentLoss)]
+
+
+def vmap_support(method: Method) -> tuple[bool, str]:
+    """Whether K replicas of ``method`` can train as one vmapped model: ``(ok, reason)``.
+
+    ``reason`` says why not, or (when ok) how it runs, e.g. that a geomloss loss is
+    evaluated once per replica inside the vmapped step.
+    """
+    if not type(method).vmappable:
+        return False, type(method).why_not_vmappable
+    notes = []
+    for name, loss in _losses(method):
+        err = probe_loss(loss, num_classes=max(2, method.num_classes))
+        if err is None:
+            continue
+        if any(True for _ in loss.parameters()):
+            return False, (
+                f"alignment loss {name!r} owns parameters and cannot run under torch.func.vmap ({err}); "
+                "its parameters would have to be stacked per replica, which needs vmappable code"
+            )
+        notes.append(f"loss {name!r} is not vmappable ({err}); it runs once per replica inside the step")
+    return True, "; ".join(notes) or "vmapped"
+
+
+def run_unvmappable_losses_per_replica(method: Method) -> None:
+    """Make every parameter-free loss of ``method`` that fails under ``vmap`` run per replica."""
+    for _, loss in _losses(method):
+        if probe_loss(loss, num_classes=max(2, method.num_classes)) is not None:
+            loss.forward_with_stats = run_per_replica(loss)
+
+
+class _PerReplica(torch.autograd.Function):
+    """Runs a parameter-free loss once per replica when called under ``vmap``.
+
+    Its ``vmap`` rule receives the stacked tensors and loops over the K replicas with plain,
+    differentiable calls; autograd records those, so no backward of its own is needed.
+    """
+
+    @staticmethod
+    def forward(fn, names, keys, *tensors):  # pragma: no cover - only the vmap rule runs
+        raise RuntimeError("_PerReplica is only called under vmap")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # pragma: no cover
+        pass
+
+    @staticmethod
+    def vmap(info, in_dims, fn, names, keys, *tensors):
+        outs = []
+        for k in range(info.batch_size):
+            args = [t if d is None else t.select(d, k) for t, d in zip(tensors, in_dims[3:])]
+            kw = {n: a for n, a in zip(names, args[2:]) if a is not None}
+            value, stats = fn(args[0], args[1], **kw)
+            if not keys.names:
+                keys.names.extend(stats)
+            outs.append((value, *(stats[key] for key in keys.names)))
+        stacked = tuple(torch.stack(col) for col in zip(*outs))
+        return stacked, (0,) * len(stacked)
+
+
+def run_per_replica(loss: AlignmentLoss) -> Callable[..., tuple[Tensor, dict[str, Tensor]]]:
+    """A drop-in ``forward_with_stats`` for ``loss`` that runs it per replica under ``vmap``."""
+    original = loss.forward_with_stats
+    names = ("y_s", "y_t", "logits_s", "logits_t")
+
+    def forward_with_stats(f_s, f_t, **context):
+        # not a list: apply() flattens list arguments (pytrees) and the rule would fill a copy
+        keys = SimpleNamespace(names=[])
+        out = _PerReplica.apply(original, names, keys, f_s, f_t, *(context.get(n) for n in names))
+        return out[0], dict(zip(keys.names, out[1:]))
+
+    return forward_with_stats
+
+
+def clip_grad_norm_per_replica_(params: Iterable[Tensor], max_norm: float) -> Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` for each of K stacked models at once.
+
+    ``params``: stacked tensors ``[K, ...]`` (their ``.grad`` is clipped in place); the global
+    L2 norm is taken per replica over all its gradients, exactly like a per-model
+    ``clip_grad_norm_(model.parameters(), max_norm)``. Returns the K norms before clipping.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(0)
+    k = grads[0].shape[0]
+    per_tensor = torch.stack([torch.linalg.vector_norm(g.reshape(k, -1), dim=1) for g in grads])
+    total = torch.linalg.vector_norm(per_tensor, dim=0)  # [K]
+    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)  # the 1e-6 of clip_grad_norm_
+    for g in grads:
+        g.mul_(coef.view(k, *([1] * (g.dim() - 1))).to(g.dtype))
+    return total
+
+
+def replica_state_names(method: nn.Module) -> tuple[list[str], list[str]]:
+    """Names of the parameters and buffers that are per replica.
+
+    Buffers inside alignment losses (DANN's gradient-reversal coefficient) are set from the
+    training progress at every step, the same for every replica: they stay shared and live.
+    """
+    shared = [name + "." for name, m in method.named_modules() if isinstance(m, AlignmentLoss)]
+    params = [n for n, _ in method.named_parameters()]
+    buffers = [n for n, _ in method.named_buffers() if not any(n.startswith(p) for p in shared)]
+    return params, buffers

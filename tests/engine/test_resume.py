@@ -1,0 +1,100 @@
+"""A run killed mid-way and resumed ends with the same numbers as one that was never
+interrupted (CPU, deterministic): after every checkpoint, for one eager replica and for K
+vmapped ones, and for a real SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tiny import spec, tiny_fold, tiny_train, train
+
+import domadapt.engine.checkpoint as checkpoint_module
+from domadapt.engine import Run
+from domadapt.errors import DomadaptError
+
+WORKER = Path(__file__).with_name("resume_worker.py")
+
+
+def _run(checkpoint: Path, method: str, mode: str, *, kill_at: str | None = None) -> dict | None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), str(checkpoint), method, mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    last = None
+    for line in proc.stdout:
+        if kill_at is not None and line.strip() == kill_at:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            return None
+        last = line
+    proc.wait(timeout=120)
+    assert proc.returncode == 0, proc.stderr.read()
+    return json.loads(last)
+
+
+@pytest.mark.parametrize(
+    "method,kill_at",
+    [
+        ("pretrain_finetune", "epoch target 3"),  # inside the second stage
+        ("pretrain_finetune", "epoch pretrain 2"),  # inside the first stage
+        ("multitrain_ae", "epoch adapt 3"),  # between two feature-bank refreshes
+    ],
+)
+def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, method, kill_at):
+    reference = _run(tmp_path / "ref.pt", method, "fresh")
+    ckpt = tmp_path / "killed.pt"
+    assert _run(ckpt, method, "fresh", kill_at=kill_at) is None
+    assert ckpt.exists(), "a checkpoint was written before the kill"
+    resumed = _run(ckpt, method, "resume")
+    assert resumed["history"] == reference["history"]
+    assert resumed["probs"] == reference["probs"]
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("seeds", [[7], [0, 1, 2]], ids=["eager", "vmapped"])
+@pytest.mark.parametrize("kill_after_save", [1, 2, 3, 4, 5])  # stage 1: saves 1-2, stage 2: saves 3-5
+def test_resume_after_any_checkpoint_gives_the_uninterrupted_result(tmp_path, monkeypatch, seeds, kill_after_save):
+    fold = tiny_fold()
+    cfg = tiny_train(epochs=3, pretrain_epochs=2)
+    s = spec("pretrain_finetune")
+    # dropout on: the random state must be restored too
+    plain_h, plain_p, _ = train(fold, s, cfg, seeds, dropout=0.3)
+
+    checkpoint = tmp_path / "unit.pt"
+    saves = []
+    real_save = checkpoint_module.atomic_save
+
+    def save_then_die(obj, path):
+        real_save(obj, path)
+        saves.append(path)
+        if len(saves) == kill_after_save:
+            raise _Killed
+
+    monkeypatch.setattr(checkpoint_module, "atomic_save", save_then_die)
+    with pytest.raises(_Killed):
+        train(fold, s, cfg, seeds, dropout=0.3, run=Run(checkpoint=checkpoint))
+    monkeypatch.setattr(checkpoint_module, "atomic_save", real_save)
+    resumed_h, resumed_p, _ = train(fold, s, cfg, seeds, dropout=0.3, run=Run(checkpoint=checkpoint, resume=True))
+    assert resumed_h == plain_h
+    assert torch.equal(resumed_p, plain_p)
+
+
+def test_resume_refuses_a_checkpoint_of_other_seeds(tmp_path):
+    fold = tiny_fold()
+    cfg = tiny_train(epochs=1)
+    checkpoint = tmp_path / "c.pt"
+    train(fold, spec("target_only"), cfg, [0, 1], run=Run(checkpoint=checkpoint))
+    with pytest.raises(DomadaptError, match=r"c\.pt: checkpoint of seeds \[0, 1\], this run trains seeds \[0, 2\]"):
+        train(fold, spec("target_only"), cfg, [0, 2], run=Run(checkpoint=checkpoint, resume=True))
