@@ -408,6 +408,13 @@ class Registry:
 
         return decorator
 
+    def unregister(self, name: str) -> Any:
+        """Remove entry ``name`` and return its object (a test's or a notebook cell's own
+        entry, before it is registered again)."""
+        entry = self._entry(name)
+        del self._entries[name]
+        return entry.obj
+
     def names(self) -> list[str]:
         """The registered names, sorted."""
         return sorted(self._entries)

@@ -75,9 +75,13 @@ def test_a_class_works_where_a_name_is_taken(tmp_path):
 
     casia = write_casia(tmp_path / "CASIA database", files_per_class=1)
     corpus = load_corpus("casia", casia)
-    exp = Experiment(sources=corpus, target=corpus, backbone=ApiMeanBackbone,
-                     methods=[{"name": "target_only", "backbone": ApiMeanBackbone}])
-    assert exp.config.model.backbone == "ApiMeanBackbone" and BACKBONES.get("ApiMeanBackbone") is ApiMeanBackbone
+    try:
+        exp = Experiment(sources=corpus, target=corpus, backbone=ApiMeanBackbone,
+                         methods=[{"name": "target_only", "backbone": ApiMeanBackbone}])
+        assert BACKBONES.get("ApiMeanBackbone") is ApiMeanBackbone
+    finally:
+        BACKBONES.unregister("ApiMeanBackbone")  # other tests see the built-in backbones only
+    assert exp.config.model.backbone == "ApiMeanBackbone"
     assert exp.config.methods[0].options["backbone"] == "ApiMeanBackbone"
     from domadapt.corpora import load_casia
 

@@ -3,14 +3,18 @@ loss and corpus from ``toy_plugin.py`` run in a ``--quick`` recipe end to end.""
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from domadapt import recipe as recipe_cli
+from domadapt.align import LOSSES
 from domadapt.cli import main as cli_main
 from domadapt.config import build_config, load_recipe
+from domadapt.corpora import CORPORA
 from domadapt.corpora.synthetic import MARKER_NAME, write_casia, write_modma
+from domadapt.models import BACKBONES
 from domadapt.registry import import_modules
 
 pytestmark = pytest.mark.slow
@@ -47,6 +51,16 @@ loss_options = {{ scale = 2.0 }}
 "data.max_source_per_class" = 4
 """
 TINY = ["--set", "train.epochs=1", "--set", "train.pretrain_epochs=1", "--set", "train.batch_size=8"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_the_plugin_afterwards():
+    """Other test modules see the built-in registries only (some assert their exact names)."""
+    yield
+    sys.modules.pop("toy_plugin", None)
+    for registry, name in ((BACKBONES, "toy_cnn"), (LOSSES, "toy_mean"), (CORPORA, "toy_casia")):
+        if name in registry:
+            registry.unregister(name)
 
 
 @pytest.fixture(scope="module")

@@ -124,9 +124,10 @@ def guarded(monkeypatch, tmp_path):
 
     monkeypatch.setattr(CORPORA, "build", reached("CORPORA.build"))
     monkeypatch.setattr(CORPORA, "get", reached("CORPORA.get"))
-    monkeypatch.setattr("domadapt.features.extract_segments", reached("extract_segments"))
+    # experiment first: importing it binds its own extract_segments, which must be the real one
     monkeypatch.setattr("domadapt.experiment.extract_segments", reached("extract_segments"), raising=False)
     monkeypatch.setattr("domadapt.experiment.synthetic_root", reached("synthetic_root"), raising=False)
+    monkeypatch.setattr("domadapt.features.extract_segments", reached("extract_segments"))
     for side in ("source", "target"):
         (tmp_path / side).mkdir()
     roots = ["--source-root", str(tmp_path / "source"), "--target-root", str(tmp_path / "target")]
