@@ -402,7 +402,9 @@ class Registry:
                     f"({getattr(other, '__module__', '?')}.{getattr(other, '__qualname__', other)}); "
                     "choose another name"
                 )
-            text = doc if doc is not None else (inspect.getdoc(obj) or "").strip().split("\n")[0]
+            # the object's own docstring: inspect.getdoc would fall back to a base class's
+            own = obj.__doc__ if isinstance(getattr(obj, "__doc__", None), str) else ""
+            text = doc if doc is not None else inspect.cleandoc(own).split("\n")[0]
             self._entries[name] = _Entry(obj, text, self.passed)
             return obj
 

@@ -59,6 +59,12 @@ def test_register_list_get_doc_and_mapping_protocol():
     assert reg.doc("toy") == "A toy backbone."
     assert _corpora().doc("layout") == "explicit one-line doc"
 
+    class Undocumented(dict):
+        pass
+
+    reg.register("undocumented")(Undocumented)
+    assert reg.doc("undocumented") == ""  # not dict's docstring
+
 
 def test_unknown_name_lists_the_known_ones():
     reg = _corpora()
