@@ -176,6 +176,35 @@ def make_splitter(cfg: ExperimentConfig, domains: Domains):
     return build_splitter(ev.splitter)
 
 
+def split_target(cfg: ExperimentConfig, domains: Domains) -> list[Any]:
+    """The target's folds. Each protocol gets the groups it splits by: subjects; sessions
+    (leave-one-session-out: both speakers of an IEMOCAP session are held out together);
+    utterances (utterance k-fold: the windows of one recording never straddle train/test)."""
+    tseg = domains.target_segments
+    y, subjects = tseg.y.numpy(), tseg.subject.numpy()
+    splitter = make_splitter(cfg, domains)
+    if getattr(splitter, "groups_by", "subject") == "session":
+        return list(splitter.split(y, _sessions(domains), subjects=subjects))
+    if cfg.eval.splitter == "utterance_kfold":
+        return list(splitter.split(y, subjects, utterances=tseg.utterance.numpy()))
+    return list(splitter.split(y, subjects))
+
+
+def _sessions(domains: Domains) -> np.ndarray:
+    """Each target segment's session (``Utterance.meta["session"]``), as indices."""
+    tseg, target = domains.target_segments, domains.target
+    session_of = {u.key: u.meta.get("session") for u in target.utterances}
+    names = [session_of.get(key) for key in tseg.utterance_keys]
+    missing = sorted({key for key, name in zip(tseg.utterance_keys, names) if name is None})
+    if missing:
+        raise DomadaptError(
+            f"eval.splitter = 'leave_one_session_out': corpus {target.name!r} has no session for "
+            f"{len(missing)} utterance(s) (e.g. {missing[0]}); expected meta['session'] as IEMOCAP's loader sets it"
+        )
+    per_utterance = np.unique(np.asarray(names), return_inverse=True)[1]
+    return per_utterance[tseg.utterance.numpy()]
+
+
 def build_fold(domains: Domains, fold: Any, *, val_fraction: float, seed: int, device: torch.device) -> FoldData:
     """Device tensors of one fold; features standardised with training-only statistics.
 
@@ -429,8 +458,7 @@ def run_experiment(
     ctx = RunContext(cfg, domains, out_dir, device, resume, progress)
     _write_config(ctx)
     _describe(domains, say)
-    tseg = domains.target_segments
-    folds = list(make_splitter(cfg, domains).split(tseg.y.numpy(), tseg.subject.numpy()))
+    folds = split_target(cfg, domains)
     overlap = any(getattr(f, "subject_overlap", False) for f in folds)
     say(
         f"  {len(cfg.methods)} methods x {len(folds)} folds x {cfg.eval.seeds} seeds on {device}; "

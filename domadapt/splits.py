@@ -214,8 +214,10 @@ class SubjectGroupedKFold:
 class LeaveOneGroupOutSplit:
     """One fold per group: each subject (CASIA speaker) or session (IEMOCAP) is tested once.
 
-    ``group_name`` only words the fold names and errors ("subject", "session"); what is
-    held out is whatever ``groups`` encodes.
+    ``group_name`` says what ``groups`` must hold (``groups_by``: the caller passes subject
+    ids for ``"subject"``, session ids for ``"session"``) and words the fold names.
+    ``subjects``, when given, are checked for leakage as well (a session's speakers must
+    not appear in another session).
     """
 
     allows_subject_overlap = False
@@ -223,7 +225,11 @@ class LeaveOneGroupOutSplit:
     def __init__(self, *, group_name: str = "subject") -> None:
         self.group_name = group_name
 
-    def split(self, y: Any, groups: Any) -> Iterator[Fold]:
+    @property
+    def groups_by(self) -> str:
+        return self.group_name
+
+    def split(self, y: Any, groups: Any, *, subjects: Any = None) -> Iterator[Fold]:
         y, groups = _check_inputs(y, groups)
         uniq = np.unique(groups)
         if len(uniq) < 2:
@@ -234,7 +240,7 @@ class LeaveOneGroupOutSplit:
         for k, g in enumerate(uniq):
             test = np.flatnonzero(groups == g)
             train = np.flatnonzero(groups != g)
-            check_no_leakage(groups, train, test)
+            check_no_leakage(groups if subjects is None else _as_1d("subjects", subjects), train, test)
             yield Fold(k, train, test, held_out=f"{self.group_name} {g}")
 
 
@@ -288,12 +294,16 @@ class OfficialSplit:
 
 
 class UtteranceKFold:
-    """TIM-Net's 10-fold split over segments (sklearn ``KFold``, shuffled) — subjects leak.
+    """TIM-Net's 10-fold split over utterances (sklearn ``KFold``, shuffled) — subjects leak.
 
-    Kept to reproduce published numbers. A fold with the same subject on both sides raises
-    :class:`LeakageError` unless ``allow_subject_overlap=True``; then the fold carries
-    ``subject_overlap=True`` and the report says "subjects overlap between train and test".
+    Kept to reproduce published numbers. The unit of the split is the *utterance*: all
+    windows of one recording land on the same side (``utterances`` gives each row's
+    utterance id; without it every row is its own utterance). A fold with the same subject
+    on both sides raises :class:`LeakageError` unless ``allow_subject_overlap=True``; then
+    the fold carries ``subject_overlap=True`` and the report says "subjects overlap".
     """
+
+    groups_by = "subject"
 
     def __init__(self, n_splits: int = 10, seed: int = 0, *, allow_subject_overlap: bool = False) -> None:
         if int(n_splits) < 2:
@@ -306,16 +316,21 @@ class UtteranceKFold:
     def allows_subject_overlap(self) -> bool:
         return self.allow_subject_overlap
 
-    def split(self, y: Any, groups: Any) -> Iterator[Fold]:
+    def split(self, y: Any, groups: Any, *, utterances: Any = None) -> Iterator[Fold]:
         y, groups = _check_inputs(y, groups)
-        if len(y) < self.n_splits:
-            raise DomadaptError(f"{len(y)} segments cannot fill n_splits={self.n_splits} folds")
+        units = np.arange(len(y)) if utterances is None else _as_1d("utterances", utterances)
+        if len(units) != len(y):
+            raise DomadaptError(f"utterances has {len(units)} entries for {len(y)} segments")
+        uniq, owner = np.unique(units, return_inverse=True)
+        if len(uniq) < self.n_splits:
+            raise DomadaptError(f"{len(uniq)} utterances cannot fill n_splits={self.n_splits} folds")
         kf = KFold(n_splits=self.n_splits, shuffle=True, random_state=self.seed)
-        for k, (train, test) in enumerate(kf.split(y)):
+        for k, (_, test_units) in enumerate(kf.split(uniq)):
+            is_test = np.isin(owner, test_units)
+            train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
             check_no_leakage(groups, train, test, allow_overlap=self.allow_subject_overlap)
             overlap = bool(_overlap(groups, train, test).size)
-            yield Fold(k, train, test, subject_overlap=overlap,
-                       held_out=f"fold {k + 1}/{self.n_splits}")
+            yield Fold(k, train, test, subject_overlap=overlap, held_out=f"fold {k + 1}/{self.n_splits}")
 
 
 def carve_validation(

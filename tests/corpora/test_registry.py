@@ -38,7 +38,7 @@ def test_unknown_option_lists_known(tmp_path):
     assert corpus_options("modma") == ["tasks"]
     assert corpus_options("daic_woz") == ["splits", "min_turn_seconds"]
     root = make_modma_tree(tmp_path)
-    with pytest.raises(DomadaptError, match="unknown option.*task\\b.*known: tasks"):
+    with pytest.raises(DomadaptError, match="unknown option.*task\\b.*valid options: tasks"):
         load_corpus("modma", root, task="reading")
     assert len(load_corpus("modma", root, tasks=["reading"]).utterances) == 3
 

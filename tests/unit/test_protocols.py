@@ -1,0 +1,57 @@
+"""The evaluation protocols on real-layout corpora: what each fold holds out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from domadapt.config import build_config
+from domadapt.corpora import load_corpus
+from domadapt.corpora.synthetic import write_casia, write_iemocap
+from domadapt.experiment import extract_domains, split_target
+
+
+def _domains(cfg, source, target):
+    return extract_domains(cfg, [source], target, device="cpu", cache_dir=False)
+
+
+def test_leave_one_session_out_holds_out_both_speakers_of_one_session(tmp_path):
+    root = write_iemocap(tmp_path / "IEMOCAP", sessions=5, utterances_per_speaker=3, dialogs_per_session=1)
+    iemocap = load_corpus("iemocap", root)
+    cfg = build_config({"data": {"source": ["iemocap"], "target": "iemocap"}, "eval": {"splitter": "leave_one_session_out"}})
+    domains = _domains(cfg, iemocap, iemocap)
+    folds = split_target(cfg, domains)
+    seg = domains.target_segments
+    names = np.asarray(seg.subjects)
+    held_out = [set(names[np.unique(seg.subject.numpy()[f.test])]) for f in folds]
+    assert held_out == [{f"{n}F", f"{n}M"} for n in range(1, 6)]
+    for f in folds:
+        assert not set(seg.subject.numpy()[f.train]) & set(seg.subject.numpy()[f.test])
+
+
+def test_leave_one_session_out_needs_sessions(tmp_path):
+    casia = load_corpus("casia", write_casia(tmp_path / "CASIA database", files_per_class=1))
+    cfg = build_config({"eval": {"splitter": "leave_one_session_out"}, "data": {"target": "casia"}})
+    with pytest.raises(Exception, match="has no session for 24 utterance"):
+        split_target(cfg, _domains(cfg, casia, casia))
+
+
+def test_utterance_kfold_never_splits_the_windows_of_one_utterance(tmp_path):
+    casia = load_corpus("casia", write_casia(tmp_path / "CASIA database", files_per_class=2))
+    cfg = build_config(
+        {
+            "data": {"target": "casia"},
+            "features": {"segment_seconds": 0.5, "segment_hop_seconds": 0.5, "min_seconds": 0.25},
+            "eval": {"splitter": "utterance_kfold", "folds": 4, "allow_subject_overlap": True},
+        }
+    )
+    domains = _domains(cfg, casia, casia)
+    utterance = domains.target_segments.utterance.numpy()
+    assert len(utterance) > 2 * len(np.unique(utterance))  # several windows per utterance
+    folds = split_target(cfg, domains)
+    assert len(folds) == 4
+    covered = np.sort(np.concatenate([f.test for f in folds]))
+    assert np.array_equal(covered, np.arange(len(utterance)))  # each window tested once
+    for f in folds:
+        assert not set(utterance[f.train]) & set(utterance[f.test])
+        assert f.subject_overlap  # speakers are on both sides: the protocol says so
