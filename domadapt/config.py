@@ -111,11 +111,14 @@ class MethodSpec:
 
     @property
     def label(self) -> str:
-        """The row's method name in results: ``label`` if given, ``align:LOSS`` for align."""
+        """The row's method name in results: ``label`` if given, else what the method class
+        says for these options (``align:mmd``, ``baseline:egemaps``), else the name."""
         if "label" in self.options:
             return str(self.options["label"])
-        if self.name == "align":
-            return f"align:{self.options.get('loss', 'mmd')}"
+        from domadapt.methods import METHODS  # here: methods import this module
+
+        if self.name in METHODS:
+            return METHODS.get(self.name).label(self.name, self.method_options)
         return self.name
 
     @property

@@ -32,6 +32,8 @@ class DomainData:
     y: torch.Tensor
     groups: np.ndarray
     num_classes: int
+    # rows of the corpus' SegmentSet these segments are (None: built in memory, e.g. tests)
+    index: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -41,8 +43,10 @@ class DomainData:
         return self.x.index_select(0, idx), self.y.index_select(0, idx)
 
     def subset(self, idx: np.ndarray) -> "DomainData":
-        t = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=self.x.device)
-        return DomainData(self.task, self.x[t], self.y[t], self.groups[np.asarray(idx)], self.num_classes)
+        idx = np.asarray(idx)
+        t = torch.as_tensor(idx, dtype=torch.long, device=self.x.device)
+        index = None if self.index is None else self.index[idx]
+        return DomainData(self.task, self.x[t], self.y[t], self.groups[idx], self.num_classes, index)
 
 
 def standardize(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
@@ -67,6 +71,7 @@ def domain_from_segments(
         y=segs.y[t].to(device, non_blocking=True),
         groups=segs.subject.numpy()[idx],
         num_classes=len(segs.classes),
+        index=idx,
     )
 
 

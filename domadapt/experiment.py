@@ -16,7 +16,7 @@ import logging
 import os
 import random
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from domadapt.errors import DomadaptError
 from domadapt.evaluate import evaluate_predictions, summarize_runs
 from domadapt.features import SegmentSet, extract_segments
 from domadapt.engine import Run, build_replicas, fit, vmap_support
-from domadapt.methods import build_method, method_class
+from domadapt.methods import METHODS, build_method, is_torch_method, method_class
 from domadapt.models import build_backbone
 from domadapt.methods.base import Method
 from domadapt.models.transfer import TransferModel
@@ -360,6 +360,9 @@ class RunContext:
     device: torch.device
     resume: bool = False
     progress: bool = False
+    cache_dir: Path | None = None
+    # utterance functionals by (kind, corpus name, root): computed once per experiment
+    functionals: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
 
 def _result_path(ctx: RunContext, spec: MethodSpec, fold: int, seed: int) -> Path:
@@ -372,6 +375,8 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
     With ``resume`` finished seeds are read back; a unit with any seed missing continues
     from its checkpoint (a vmapped unit's seeds train together and finish together).
     """
+    if not is_torch_method(unit.spec):
+        return run_classical_unit(ctx, unit, data, fold)
     cfg, spec, seeds = ctx.cfg, unit.spec, list(unit.seeds)
     paths = [_result_path(ctx, spec, unit.fold, s) for s in seeds]
     done = {s: json.loads(p.read_text()) for s, p in zip(seeds, paths) if ctx.resume and p.exists()}
@@ -406,9 +411,55 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
     return results
 
 
+def run_classical_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dict[str, Any]]:
+    """A classical baseline row on the fold: utterance functionals of the same training,
+    validation and test utterances; each test window gets its utterance's probabilities."""
+    cls = METHODS.get(unit.spec.name)
+    options = cls.Options(**METHODS.check(unit.spec.name, unit.spec.method_options))
+    target, sources = _functionals(ctx, options.features, with_sources=options.use_source)
+    tseg = ctx.domains.target_segments
+    keys = {
+        part: [tseg.utterance_keys[u] for u in tseg.utterance.numpy()[d.index]]
+        for part, d in (("train", data.target_train), ("val", data.target_val), ("test", data.target_test))
+    }
+    test_utterances = list(dict.fromkeys(keys["test"]))
+    window_row = np.asarray([test_utterances.index(k) for k in keys["test"]])
+    results = []
+    for seed in unit.seeds:
+        path = _result_path(ctx, unit.spec, unit.fold, seed)
+        if ctx.resume and path.exists():
+            results.append(json.loads(path.read_text()))
+            continue
+        baseline = cls(options, num_classes=data.target_test.num_classes, seed=seed)
+        probs = baseline.fit_predict(
+            target, list(dict.fromkeys(keys["train"])), list(dict.fromkeys(keys["val"])), test_utterances, sources=sources
+        )
+        selection = {k: v for k, v in baseline.model.selection.items() if k != "convergence_warnings"}
+        results.append(
+            _finish(ctx, unit.spec, fold, seed, data, torch.as_tensor(probs[window_row], dtype=torch.float32), {},
+                    writer=None, trained="scikit-learn", extra={"selection": selection})
+        )
+    return results
+
+
+def _functionals(ctx: RunContext, kind: str, *, with_sources: bool) -> tuple[Any, list[Any]]:
+    """Utterance functionals ``kind`` of the target (and the sources, if asked), cached on
+    disk and for the rest of the experiment."""
+    from domadapt.features.functionals import utterance_functionals
+
+    def get(corpus: Corpus) -> Any:
+        key = (kind, corpus.name, str(corpus.root))
+        if key not in ctx.functionals:
+            feats = ctx.cfg.features
+            ctx.functionals[key] = utterance_functionals(corpus, kind, cfg=feats, cache_dir=ctx.cache_dir, progress=ctx.progress)
+        return ctx.functionals[key]
+
+    return get(ctx.domains.target), [get(c) for c in ctx.domains.sources] if with_sources else []
+
+
 def _finish(
     ctx: RunContext, spec: MethodSpec, fold: Any, seed: int, data: FoldData, probs: torch.Tensor,
-    history: dict[str, list[float]], *, writer: Any, trained: str,
+    history: dict[str, list[float]], *, writer: Any, trained: str, extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Test metrics of one seed; its result JSON is written atomically."""
     test = data.target_test
@@ -427,6 +478,7 @@ def _finish(
         "n_train": len(data.target_train),
         "n_val": len(data.target_val),
         "n_test": len(test),
+        **(extra or {}),
     }
     _write_json(_result_path(ctx, spec, fold.index, seed), result)
     return result
@@ -451,11 +503,12 @@ def run_experiment(
     device: torch.device,
     resume: bool = False,
     progress: bool = False,
+    cache_dir: Path | None = None,
     say=print,
 ) -> dict[str, Any]:
     """Run every method of ``cfg`` over folds x seeds on ``domains`` and write the results
     files into ``out_dir``; returns the results dict (see :mod:`domadapt.report`)."""
-    ctx = RunContext(cfg, domains, out_dir, device, resume, progress)
+    ctx = RunContext(cfg, domains, out_dir, device, resume, progress, cache_dir)
     _write_config(ctx)
     _describe(domains, say)
     folds = split_target(cfg, domains)
@@ -537,8 +590,12 @@ def _row(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec, runs: list[d
         title=f"{cfg.name} {spec.label}: segment confusion, all folds x seeds",
     )
     first = min(runs, key=lambda r: (r["fold"], r["seed"]))
-    plot_curves(first["history"], plots / f"{key}-curves.png", title=f"{cfg.name} {spec.label}: fold {first['fold']} seed {first['seed']}")
-    return {"method": spec.label, "backbone": spec.backbone_label(cfg.model), "metrics": metrics, "confusion": confusion.tolist()}
+    if first["history"]:  # a classical baseline has no epochs
+        title = f"{cfg.name} {spec.label}: fold {first['fold']} seed {first['seed']}"
+        plot_curves(first["history"], plots / f"{key}-curves.png", title=title)
+    # a classical row's "backbone" is its linear model
+    backbone = spec.backbone_label(cfg.model) if is_torch_method(spec) else {**METHODS.options(spec.name), **spec.method_options}["model"]
+    return {"method": spec.label, "backbone": backbone, "metrics": metrics, "confusion": confusion.tolist()}
 
 
 def _skipped(domains: Domains) -> list[dict[str, str]]:

@@ -154,7 +154,9 @@ def _run(args: argparse.Namespace) -> int:
         cfg, source_roots=list(args.source_root), target_root=args.target_root, cache_dir=args.cache_dir
     )
     domains = extract_domains(cfg, sources, target, device=device, cache_dir=args.cache_dir, progress=progress)
-    results = run_experiment(cfg, domains, out_dir=out, device=device, resume=args.resume, progress=progress, say=say)
+    results = run_experiment(
+        cfg, domains, out_dir=out, device=device, resume=args.resume, progress=progress, cache_dir=args.cache_dir, say=say
+    )
     print()
     print(format_table(results))
     print(f"\n{len(results['rows'])} methods in {time.time() - start:.0f} s; results in {out}/results.{{json,md,csv}}")

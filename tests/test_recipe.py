@@ -51,8 +51,11 @@ def test_every_recipe_runs_on_real_layout_trees(name, tiny_trees, tmp_path, caps
             assert 0.0 <= summary["mean"] <= 1.0
     for fname in ("results.md", "results.csv", "config.json"):
         assert (out / fname).is_file()
-    for kind in ("confusion", "curves", "features"):
-        assert len(list((out / "plots").glob(f"*-{kind}.png"))) == len(cfg.methods), kind
+    assert any(r["method"].startswith("baseline:") for r in results["rows"])  # the classical reference row
+    deep = [m for m in cfg.methods if not m.label.startswith("baseline:")]
+    assert len(list((out / "plots").glob("*-confusion.png"))) == len(cfg.methods)
+    for kind in ("curves", "features"):  # what a trained network has
+        assert len(list((out / "plots").glob(f"*-{kind}.png"))) == len(deep), kind
     assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
     printed = capsys.readouterr().out
     assert "SYNTHETIC" not in printed and name in printed
@@ -61,7 +64,7 @@ def test_every_recipe_runs_on_real_layout_trees(name, tiny_trees, tmp_path, caps
 def test_casia2modma_main_methods_are_the_issue_rows():
     cfg = build_config(load_recipe("casia2modma"), quick=True)
     assert [m.label for m in cfg.methods] == [
-        "target_only", "pretrain_freeze", "pretrain_finetune", "joint", "align:mmd",
+        "baseline:egemaps", "target_only", "pretrain_freeze", "pretrain_finetune", "joint", "align:mmd",
         "align:coral", "align:dann", "align:sinkhorn", "multitrain_ae", "ddg",
     ]
 
@@ -202,3 +205,21 @@ def test_threads_option(tiny_trees, tmp_path, capsys):
         assert torch.get_num_threads() == wanted
     finally:
         torch.set_num_threads(threads)
+
+
+def test_baseline_row_is_scored_on_the_deep_rows_test_windows(tiny_trees, tmp_path):
+    out = tmp_path / "out"
+    args = ["casia2modma", *TINY, "--out", str(out), *_roots_args("casia2modma", tiny_trees), "--seeds", "2"]
+    assert recipe_cli.main(args + ["--methods", "baseline:egemaps,target_only"]) == 0
+    for fold in (0, 1):
+        base = json.loads((out / "runs" / "baseline-egemaps" / f"fold{fold}-seed0.json").read_text())
+        deep = json.loads((out / "runs" / "target_only" / f"fold{fold}-seed0.json").read_text())
+        assert (base["n_train"], base["n_val"], base["n_test"]) == (deep["n_train"], deep["n_val"], deep["n_test"])
+        assert base["trained"] == "scikit-learn" and base["history"] == {}
+        ua_by_c = base["selection"]["ua_by_c"]
+        assert set(ua_by_c) == {"0.001", "0.01", "0.1", "1.0", "10.0"}
+        best = max(ua_by_c.values())  # C chosen by validation UA, ties to the smaller C
+        assert base["selection"]["chosen_c"] == min(float(c) for c, ua in ua_by_c.items() if ua == best)
+    rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert rows["baseline:egemaps"]["backbone"] == "logreg"
+    assert len(rows["baseline:egemaps"]["metrics"]["uar"]["runs"]) == 4

@@ -16,6 +16,7 @@ from typing import Any
 
 from domadapt.config import MethodSpec, TrainConfig
 from domadapt.methods.base import Method, SourceBatch, Stage, StepBatch, StepOutput
+from domadapt.methods.baseline import FunctionalsBaseline
 from domadapt.methods.ddg import DDG
 from domadapt.methods.joint import Align, Joint
 from domadapt.methods.multitrain_ae import MultitrainAE
@@ -33,6 +34,7 @@ METHODS.register("joint")(Joint)
 METHODS.register("align")(Align)
 METHODS.register("multitrain_ae")(MultitrainAE)
 METHODS.register("ddg")(DDG)
+METHODS.register("baseline")(FunctionalsBaseline)
 
 
 def list_methods() -> list[str]:
@@ -44,12 +46,9 @@ def method_class(spec: MethodSpec) -> type:
     return METHODS.get(spec.name)
 
 
-def method_label(spec: MethodSpec) -> str:
-    """The row's name in results: the ``label`` option if given, else what the method says
-    (``align:mmd``)."""
-    if "label" in spec.options:
-        return str(spec.options["label"])
-    return METHODS.get(spec.name).label(spec.name, spec.method_options)
+def is_torch_method(spec: MethodSpec) -> bool:
+    """Whether ``spec``'s method trains through the engine (else: a classical baseline)."""
+    return issubclass(METHODS.get(spec.name), Method)
 
 
 def build_method(spec: MethodSpec, train: TrainConfig, model: TransferModel) -> Method:
@@ -67,7 +66,7 @@ __all__ = [
     "StepBatch",
     "StepOutput",
     "build_method",
+    "is_torch_method",
     "list_methods",
     "method_class",
-    "method_label",
 ]

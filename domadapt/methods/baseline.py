@@ -22,7 +22,8 @@ never to a validation set.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import numpy as np
 from sklearn.base import clone
@@ -35,6 +36,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from domadapt.errors import DomadaptError
+
+if TYPE_CHECKING:
+    from domadapt.features.functionals import UtteranceFeatures
 
 MODELS = ("logreg", "linear_svm")
 # Inverse regularisation strengths tried, weakest last; standardised inputs make them
@@ -266,3 +270,61 @@ class LinearBaseline:
 
 
 __all__ = ["DEFAULT_C_GRID", "MODELS", "LinearBaseline"]
+
+
+# ---------------------------------------------------------------------------- the table row
+
+
+@dataclass(frozen=True)
+class BaselineOptions:
+    features: Literal["egemaps", "compare", "mfcc_stats"] = "egemaps"  # domadapt.features.functionals
+    model: Literal["logreg", "linear_svm"] = "logreg"
+    # source rows join the training rows (source+target): only where the label sets are shared
+    use_source: bool = False
+
+
+class FunctionalsBaseline:
+    """Utterance functionals (openSMILE eGeMAPS / ComParE, MFCC mean+std) + a linear model.
+
+    A row of the table like any other: the same folds, validation subjects and test rows as
+    the deep rows; each test window gets its utterance's probabilities, so segment- and
+    subject-level metrics are computed exactly as for them. Not a torch model: the runner
+    calls :meth:`fit_predict` instead of the training loop.
+    """
+
+    Options = BaselineOptions
+    vmappable = False
+    why_not_vmappable = "a scikit-learn model, fitted once per seed"
+
+    @classmethod
+    def label(cls, name: str, options: dict[str, Any]) -> str:
+        kind = options.get("features", BaselineOptions.features)
+        return f"baseline:{kind}" + ("+source" if options.get("use_source", False) else "")
+
+    def __init__(self, options: BaselineOptions, *, num_classes: int, seed: int) -> None:
+        self.options = options
+        self.model = LinearBaseline(model=options.model, n_classes=num_classes, seed=seed)
+
+    def fit_predict(
+        self,
+        target: UtteranceFeatures,
+        train_keys: Sequence[str],
+        val_keys: Sequence[str],
+        test_keys: Sequence[str],
+        *,
+        sources: Sequence[UtteranceFeatures] = (),
+    ) -> np.ndarray:
+        """Fit on the target's training utterances (+ ``sources`` when ``use_source``), choose
+        C on the validation utterances; return test probabilities ``[len(test_keys), K]``."""
+        tr, va, te = (target.rows(keys) for keys in (train_keys, val_keys, test_keys))
+        extra = {}
+        if self.options.use_source:
+            if not sources or any(s.classes != target.classes for s in sources):
+                raise DomadaptError(
+                    f"{self.label('baseline', vars(self.options))}: use_source needs sources with the target's classes "
+                    f"{', '.join(target.classes)}"
+                )
+            extra = {"x_extra": np.concatenate([s.x for s in sources]), "y_extra": np.concatenate([s.y for s in sources])}
+        groups = np.asarray(target.subjects)[tr]
+        self.model.fit(target.x[tr], target.y[tr], target.x[va], target.y[va], groups=groups, **extra)
+        return self.model.predict_proba(target.x[te])
