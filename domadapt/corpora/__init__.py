@@ -23,9 +23,13 @@ from typing import Any
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance
 from domadapt.corpora.casia import load_casia
 from domadapt.corpora.daic_woz import load_daic_woz
+from domadapt.corpora.emodb import load_emodb
+from domadapt.corpora.emovo import load_emovo
 from domadapt.corpora.folder import load_folder, load_manifest, write_manifest
 from domadapt.corpora.iemocap import load_iemocap
 from domadapt.corpora.modma import load_modma
+from domadapt.corpora.ravdess import load_ravdess
+from domadapt.corpora.savee import load_savee
 from domadapt.registry import Registry
 
 #: File that ``domadapt.corpora.synthetic`` writes into every generated root (its
@@ -40,6 +44,10 @@ CORPORA.register("iemocap")(load_iemocap)
 CORPORA.register("modma")(load_modma)
 CORPORA.register("daic_woz")(load_daic_woz)
 CORPORA.register("folder")(load_folder)
+CORPORA.register("emodb")(load_emodb)
+CORPORA.register("emovo")(load_emovo)
+CORPORA.register("ravdess")(load_ravdess)
+CORPORA.register("savee")(load_savee)
 
 
 def list_corpora() -> list[str]:

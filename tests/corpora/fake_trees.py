@@ -274,3 +274,141 @@ def make_folder_tree(parent: Path) -> Path:
     write_wav(root / "loose.wav")
     (root / "notes.txt").write_text("not audio\n", encoding="utf-8")
     return root
+
+
+# --------------------------------------------------------------------------- EMODB
+EMODB_SPEAKERS = ("03", "08", "09", "10", "11", "12", "13", "14", "15", "16")
+EMODB_TEXTS = ("a01", "a02", "a04", "a05", "a07", "b01", "b02", "b03", "b09", "b10")
+EMODB_LETTERS = ("W", "L", "E", "A", "F", "T", "N")
+
+
+def make_emodb_tree(parent: Path) -> Path:
+    """``<parent>/emodb/wav/<speaker><text><emotion><version>.wav`` as released, 16 kHz.
+
+    Each speaker (the i-th) speaks text ``EMODB_TEXTS[i]`` once per emotion letter, version
+    ``a`` (70 files), and ``03a01Fb.wav`` is a second version → 71 utterances, 10 subjects
+    (03 has 8, the others 7), 10 per class and happy 11. Skipped (4): ``03a01Xa.wav``
+    (emotion X), ``07a01Wa.wav`` (speaker 07), ``03c01Wa.wav`` (text c01), ``readme.wav``
+    (no code). Ignored: ``._03a01Fa.wav``, ``.DS_Store``, ``silb/``, ``erkennung.txt``.
+    """
+    root = parent / "emodb"
+    wav = root / "wav"
+    for i, speaker in enumerate(EMODB_SPEAKERS):
+        for letter in EMODB_LETTERS:
+            write_wav(wav / f"{speaker}{EMODB_TEXTS[i]}{letter}a.wav", sr=16000)
+    write_wav(wav / "03a01Fb.wav", sr=16000)
+    for name in ("03a01Xa.wav", "07a01Wa.wav", "03c01Wa.wav", "readme.wav"):
+        write_wav(wav / name, sr=16000)
+    write_appledouble(wav / "._03a01Fa.wav")
+    (wav / ".DS_Store").write_bytes(b"\x00\x00")
+    (root / "silb").mkdir()
+    (root / "silb" / "03a01Fa.silb").write_text("0.1 der\n", encoding="latin-1")
+    (root / "erkennung.txt").write_text("03a01Fa 90.0\n", encoding="latin-1")
+    return root
+
+
+# --------------------------------------------------------------------------- EMOVO
+EMOVO_ACTORS = ("f1", "f2", "f3", "m1", "m2", "m3")
+EMOVO_CODES = ("dis", "gio", "neu", "pau", "rab", "sor", "tri")
+
+
+def make_emovo_tree(parent: Path) -> Path:
+    """``<parent>/EMOVO/<actor>/<emotion>-<actor>-<sentence>.wav`` as released, 48 kHz.
+
+    6 actors × 7 emotions × sentences b1, n5 → 84 utterances, 14 per actor, 12 per class.
+    Skipped (5): ``f1/xxx-f1-b1.wav`` (emotion xxx), ``f2/dis-f2-z9.wav`` (sentence z9),
+    ``m1/dis-f2-b1.wav`` (actor f2 in folder m1), ``f1/dis_f1_b1.wav`` (no code),
+    ``f4/dis-f4-b1.wav`` (actor f4). Ignored: ``documents/``, ``f1/._dis-f1-b1.wav``.
+    """
+    root = parent / "EMOVO"
+    for actor in EMOVO_ACTORS:
+        for code in EMOVO_CODES:
+            for sentence in ("b1", "n5"):
+                write_wav(root / actor / f"{code}-{actor}-{sentence}.wav", sr=48000)
+    for rel in ("f1/xxx-f1-b1.wav", "f2/dis-f2-z9.wav", "m1/dis-f2-b1.wav",
+                "f1/dis_f1_b1.wav", "f4/dis-f4-b1.wav"):
+        write_wav(root / rel, sr=48000)
+    write_appledouble(root / "f1" / "._dis-f1-b1.wav")
+    (root / "documents").mkdir()
+    (root / "documents" / "EMOVO.txt").write_text("EMOVO corpus\n", encoding="utf-8")
+    write_wav(root / "documents" / "example.wav", sr=48000)
+    return root
+
+
+# --------------------------------------------------------------------------- SAVEE
+SAVEE_SPEAKERS = ("DC", "JE", "JK", "KL")
+SAVEE_FILES = ("a01", "a02", "d01", "f01", "h01", "n01", "n02", "n03", "sa01", "su01")
+
+
+def make_savee_tree(parent: Path) -> Path:
+    """``<parent>/SAVEE/AudioData/<speaker>/<emotion><nn>.wav`` as released, 44.1 kHz.
+
+    4 speakers × :data:`SAVEE_FILES` → 40 utterances, 10 per speaker; angry 8, disgust 4,
+    fear 4, happy 4, neutral 12, sad 4, surprise 4. Skipped (3): ``DC/x01.wav`` (prefix x),
+    ``JE/a1.wav`` (no 2-digit number), ``AB/a01.wav`` (speaker AB). Ignored:
+    ``AudioData/Info.txt``, ``DC/._a01.wav``.
+    """
+    root = parent / "SAVEE"
+    audio = root / "AudioData"
+    for speaker in SAVEE_SPEAKERS:
+        for stem in SAVEE_FILES:
+            write_wav(audio / speaker / f"{stem}.wav", sr=44100)
+    for rel in ("DC/x01.wav", "JE/a1.wav", "AB/a01.wav"):
+        write_wav(audio / rel, sr=44100)
+    write_appledouble(audio / "DC" / "._a01.wav")
+    (audio / "Info.txt").write_text("'DC', 'JE', 'JK' and 'KL' ...\n", encoding="utf-8")
+    return root
+
+
+# --------------------------------------------------------------------------- RAVDESS
+RAVDESS_SPEECH_ACTORS = ("01", "02", "03", "04")
+RAVDESS_SONG_ACTORS = ("01", "02")
+
+
+def _ravdess_wav(folder: Path, channel: str, emotion: str, intensity: str, statement: str,
+                 actor: str, *, modality: str = "03", repetition: str = "01") -> Path:
+    name = f"{modality}-{channel}-{emotion}-{intensity}-{statement}-{repetition}-{actor}.wav"
+    return write_wav(folder / name, sr=48000)
+
+
+def make_ravdess_tree(parent: Path) -> Path:
+    """RAVDESS audio-only, 48 kHz: speech in ``<parent>/RAVDESS/Actor_NN/`` (the zip as
+    unpacked), song one level down in ``Audio_Song_Actors_01-24/Actor_NN/``.
+
+    Speech, actors 01-04: neutral (normal, statements 01 and 02) + 7 emotions × 2
+    intensities (statement 01) → 16 each, 64 in all, 8 per class, 28 strong.
+    Song, actors 01-02: neutral (normal) + calm happy sad angry fearful × 2 intensities →
+    11 each, 22 in all (neutral 2, the others 4), plus ``03-02-07-01-01-01-02.wav`` (a song
+    with disgust: skipped as song, counted as disgust with ``vocal_channel="both"``).
+    Skipped in every channel (4): ``Actor_01/03-01-09-...`` (emotion 09),
+    ``Actor_01/01-01-05-...`` (full-AV), ``Actor_01/03-01-05-01-01-01-02.wav`` (actor 02 in
+    Actor_01), ``Actor_02/notes.wav`` (no code). Skipped as speech or both: the second
+    copy ``audio_speech_actors_01-24/Actor_01/03-01-05-01-01-01-01.wav``.
+    So: speech 64 + 5 skipped; song 22 + 5 skipped; both 87 + 5 skipped.
+    Ignored: ``._*``, an ``.mp4`` and ``README.txt``.
+    """
+    root = parent / "RAVDESS"
+    for actor in RAVDESS_SPEECH_ACTORS:
+        folder = root / f"Actor_{actor}"
+        for statement in ("01", "02"):
+            _ravdess_wav(folder, "01", "01", "01", statement, actor)
+        for emotion in ("02", "03", "04", "05", "06", "07", "08"):
+            for intensity in ("01", "02"):
+                _ravdess_wav(folder, "01", emotion, intensity, "01", actor)
+    for actor in RAVDESS_SONG_ACTORS:
+        folder = root / "Audio_Song_Actors_01-24" / f"Actor_{actor}"
+        _ravdess_wav(folder, "02", "01", "01", "01", actor)
+        for emotion in ("02", "03", "04", "05", "06"):
+            for intensity in ("01", "02"):
+                _ravdess_wav(folder, "02", emotion, intensity, "01", actor)
+    _ravdess_wav(root / "Audio_Song_Actors_01-24" / "Actor_02", "02", "07", "01", "01", "02")
+    a1 = root / "Actor_01"
+    _ravdess_wav(a1, "01", "09", "01", "01", "01")
+    _ravdess_wav(a1, "01", "05", "01", "01", "01", modality="01")
+    _ravdess_wav(a1, "01", "05", "01", "01", "02")
+    write_wav(root / "Actor_02" / "notes.wav", sr=48000)
+    _ravdess_wav(root / "audio_speech_actors_01-24" / "Actor_01", "01", "05", "01", "01", "01")
+    write_appledouble(a1 / "._03-01-01-01-01-01-01.wav")
+    (a1 / "01-01-01-01-01-01-01.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    (root / "README.txt").write_text("RAVDESS\n", encoding="utf-8")
+    return root
