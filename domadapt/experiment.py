@@ -18,7 +18,7 @@ import random
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -27,11 +27,12 @@ from domadapt.config import ExperimentConfig, MethodSpec
 from domadapt.corpora import load_corpus
 from domadapt.corpora.base import Corpus
 from domadapt.corpora.synthetic import synthetic_root
-from domadapt.data import TARGET_TASK, FoldData, domain_from_segments, standardize
+from domadapt.data import TARGET_TASK, DomainData, FoldData, domain_from_segments, standardize
 from domadapt.errors import DomadaptError
 from domadapt.evaluate import evaluate_predictions, summarize_runs
 from domadapt.features import SegmentSet, extract_segments
-from domadapt.engine import Run, build_replicas, fit, vmap_support
+from domadapt.diagnostics import domain_gap, standardized_mmd
+from domadapt.engine import Replicas, Run, build_replicas, fit, vmap_support
 from domadapt.methods import METHODS, build_method, is_torch_method, method_class
 from domadapt.models import build_backbone
 from domadapt.methods.base import Method
@@ -254,17 +255,64 @@ def make_method(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec) -> Me
     return build_method(spec, cfg.train, build_model(cfg, domains, spec))
 
 
-@torch.no_grad()
-def general_features(method: Method, data: FoldData, *, limit: int = 400) -> tuple[np.ndarray, np.ndarray]:
-    """General-extractor features of (up to ``limit``) source and target-test segments."""
-    model = method.model
-    was_training = model.training
-    model.eval()
-    x_s = torch.cat([s.x[:limit] for s in data.sources])[:limit]
-    f_s = model.general(x_s).float().cpu().numpy()
-    f_t = model.general(data.target_test.x[:limit]).float().cpu().numpy()
-    model.train(was_training)
-    return f_s, f_t
+# --------------------------------------------------------------------------- domain gap
+
+GAP_POINTS = ("general", "specific")  # the features a method aligns
+PROBE_ROWS = 128  # rows per domain of the fixed per-epoch probe batch
+
+
+@dataclass
+class HeldOut:
+    """Held-out segments of both domains (never training rows): the source hold-out and the
+    target's validation + test subjects, with subject groups kept distinct per domain."""
+
+    sources: list[DomainData]
+    target: torch.Tensor
+    groups_s: np.ndarray
+    groups_t: np.ndarray
+
+    @classmethod
+    def of(cls, data: FoldData) -> "HeldOut":
+        groups_s = np.concatenate([d.groups + 100_000 * j for j, d in enumerate(data.source_val)])
+        return cls(
+            sources=list(data.source_val),
+            target=torch.cat([data.target_val.x, data.target_test.x]),
+            groups_s=groups_s,
+            groups_t=np.concatenate([data.target_val.groups, data.target_test.groups]),
+        )
+
+    def features(self, replicas: Replicas, point: str, *, rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every replica's features at ``point``: source ``[K, N, D]`` and target ``[K, M, D]``."""
+        replicas.eval_mode()
+        method = replicas.method
+        f_s = torch.cat(
+            [replicas.outputs(lambda x, t=d.task: method.source_features(x, t)[point], d.x[:rows]) for d in self.sources],
+            dim=1,
+        )
+        f_t = replicas.outputs(lambda x: method.target_features(x)[point], self.target[:rows])
+        return f_s, f_t
+
+
+def measure_gap(replicas: Replicas, held: HeldOut, seed: int) -> list[dict[str, dict[str, float]]]:
+    """Per replica and alignment point: the proxy A-distance (subject-grouped) and the
+    standardised MMD between the held-out source and target features."""
+    gaps: list[dict[str, dict[str, float]]] = [{} for _ in range(replicas.k)]
+    for point in GAP_POINTS:
+        f_s, f_t = held.features(replicas, point)
+        for i in range(replicas.k):
+            gap = domain_gap(f_s[i].numpy(), f_t[i].numpy(), groups_s=held.groups_s, groups_t=held.groups_t, seed=seed)
+            gaps[i][point] = {"a_distance": gap["a_distance"], "mmd": gap["mmd"]}
+    return gaps
+
+
+def gap_probe(held: HeldOut) -> Callable[[Replicas], list[dict[str, float]]]:
+    """The per-epoch probe: standardised MMD of the general features on a fixed small batch."""
+
+    def probe(replicas: Replicas) -> list[dict[str, float]]:
+        f_s, f_t = held.features(replicas, "general", rows=PROBE_ROWS)
+        return [{"gap/mmd_general": standardized_mmd(f_s[i].numpy(), f_t[i].numpy())} for i in range(replicas.k)]
+
+    return probe
 
 
 def git_hash() -> str | None:
@@ -389,18 +437,26 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
         lambda: make_method(cfg, ctx.domains, spec), seeds, data, ctx.device,
         vmap=len(seeds) > 1, compile=cfg.train.compile,
     )
+    held = HeldOut.of(data)
+    before = measure_gap(replicas, held, cfg.eval.seed)
     picture = unit.fold == 0 and cfg.eval.seed in seeds  # one feature-space picture per row
-    before = general_features(replicas.export(seeds.index(cfg.eval.seed)), data) if picture else None
+    first_features = held.features(replicas, "general") if picture else None
     writers = [_writer(ctx.out_dir, key, f"fold{unit.fold}-seed{s}") for s in seeds]
     try:
-        histories = fit(replicas, cfg.train, Run(checkpoint, ctx.resume, writers, ctx.progress))
+        run = Run(checkpoint, ctx.resume, writers, ctx.progress, epoch_probe=gap_probe(held))
+        histories = fit(replicas, cfg.train, run)
         probs = replicas.predict(replicas.method.target_logits, data.target_test.x)
+        after = measure_gap(replicas, held, cfg.eval.seed)
         if picture:
-            after = general_features(replicas.export(seeds.index(cfg.eval.seed)), data)
-            _picture(cfg, spec, unit.fold, cfg.eval.seed, before, after, ctx.out_dir)
+            i = seeds.index(cfg.eval.seed)
+            _picture(ctx, spec, unit.fold, cfg.eval.seed, first_features, held.features(replicas, "general"), i, (before[i], after[i]))
         trained = "eager" if len(seeds) == 1 else f"vmapped ({len(seeds)} seeds in one pass)"
         results = [  # a seed finished before keeps its file as it is
-            done.get(seed) or _finish(ctx, spec, fold, seed, data, probs[i], histories[i], writer=writers[i], trained=trained)
+            done.get(seed)
+            or _finish(
+                ctx, spec, fold, seed, data, probs[i], histories[i], writer=writers[i], trained=trained,
+                extra={"domain_gap": {"before": before[i], "after": after[i]}},
+            )
             for i, seed in enumerate(seeds)
         ]
     finally:
@@ -484,11 +540,15 @@ def _finish(
     return result
 
 
-def _picture(cfg: ExperimentConfig, spec: MethodSpec, fold: int, seed: int, before, after, out_dir: Path) -> None:
+def _picture(ctx: RunContext, spec: MethodSpec, fold: int, seed: int, first, last, i: int, gaps) -> None:
+    """Replica ``i``'s held-out general features before and after training, with their gap."""
+    before, after = gaps
+    ad = lambda g: f"A-dist {g['general']['a_distance']:.2f}, MMD {g['general']['mmd']:.3f}"  # noqa: E731
     plot_feature_space(
-        {"before training": before, "after training": after},
-        out_dir / "plots" / f"{spec.key(cfg.model)}-features.png",
-        title=f"{cfg.name} {spec.label}: general features, PCA (fold {fold}, seed {seed})",
+        {f"before training ({ad(before)})": (first[0][i].numpy(), first[1][i].numpy()),
+         f"after training ({ad(after)})": (last[0][i].numpy(), last[1][i].numpy())},
+        ctx.out_dir / "plots" / f"{spec.key(ctx.cfg.model)}-features.png",
+        title=f"{ctx.cfg.name} {spec.label}: held-out general features, PCA (fold {fold}, seed {seed})",
     )
 
 
@@ -593,9 +653,45 @@ def _row(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec, runs: list[d
     if first["history"]:  # a classical baseline has no epochs
         title = f"{cfg.name} {spec.label}: fold {first['fold']} seed {first['seed']}"
         plot_curves(first["history"], plots / f"{key}-curves.png", title=title)
+    extra: dict[str, Any] = {"validation": _validation_summary(runs, len(domains.target.classes))}
+    if all("domain_gap" in r for r in runs):
+        extra["domain_gap"] = {
+            point: {
+                measure: {when: summarize_runs([r["domain_gap"][when][point][measure] for r in runs]) for when in ("before", "after")}
+                for measure in ("a_distance", "mmd")
+            }
+            for point in GAP_POINTS
+        }
     # a classical row's "backbone" is its linear model
     backbone = spec.backbone_label(cfg.model) if is_torch_method(spec) else {**METHODS.options(spec.name), **spec.method_options}["model"]
-    return {"method": spec.label, "backbone": backbone, "metrics": metrics, "confusion": confusion.tolist()}
+    return {"method": spec.label, "backbone": backbone, "metrics": metrics, "confusion": confusion.tolist(), **extra}
+
+
+#: a run whose selected validation UA is below chance (1/K) + this margin has not learned
+CHANCE_MARGIN = 0.05
+
+
+def selected_validation_ua(result: dict[str, Any]) -> float | None:
+    """The validation UA of the model a run kept (its last stage's best epoch), or None when
+    it was selected without target labels (information maximisation)."""
+    if "selection" in result:  # a classical baseline: the validation UA of the chosen C
+        return max(result["selection"]["ua_by_c"].values()) if result["selection"].get("criterion") == "validation UA" else None
+    stages = list(dict.fromkeys(key.split("/")[0] for key in result["history"]))
+    values = result["history"].get(f"{stages[-1]}/val/uar") if stages else None
+    return max(values) if values else None
+
+
+def _validation_summary(runs: list[dict[str, Any]], num_classes: int) -> dict[str, Any]:
+    """The selected validation UA over a row's runs and how many of them are still at chance."""
+    scores = [selected_validation_ua(r) for r in runs]
+    known = [v for v in scores if v is not None]
+    at_chance = sum(v < 1.0 / num_classes + CHANCE_MARGIN for v in known)
+    return {
+        "uar": summarize_runs(known) if known else None,
+        "runs_at_chance": at_chance,
+        "runs_judged": len(known),
+        "at_chance": bool(known) and at_chance * 2 > len(known),
+    }
 
 
 def _skipped(domains: Domains) -> list[dict[str, str]]:

@@ -51,6 +51,7 @@ TABLE_COLUMNS = (
     ("subject_accuracy", "Subject acc."),
 )
 RUNS_METRIC = "accuracy"  # the per-run list shown in the tables, as in the notes
+GAP_HEADER = "A-dist. before → after"  # proxy A-distance, held-out general features (0 = no gap, 2 = separable)
 CSV_COLUMNS = ("recipe", "method", "backbone", "metric", "mean", "std", "n_runs", "runs")
 _MAX_SKIPPED_SHOWN = 100  # results.md lists this many skipped files; results.json has all
 _REQUIRED = ("recipe", "data", "title", "subject_overlap", "config", "git", "skipped", "rows")
@@ -176,13 +177,34 @@ def _cells(row: Mapping[str, Any]) -> list[str]:
         s = row["metrics"].get(key)
         missing = s is None or _pct(s["mean"]) == "–"
         cells.append("–" if missing else f"{_pct(s['mean'])} ± {_pct(s['std'])}")
+    cells += [_validation_cell(row), _gap_cell(row)]
     s = row["metrics"].get(RUNS_METRIC)
     cells.append("–" if s is None else ", ".join(_pct(v) for v in s["runs"]))
     return cells
 
 
+def _validation_cell(row: Mapping[str, Any]) -> str:
+    """The selected validation UA; runs still at chance on validation are flagged."""
+    v = row.get("validation")
+    if not v or v.get("uar") is None:
+        return "–"
+    text = _pct(v["uar"]["mean"])
+    if v["runs_at_chance"]:
+        text += f" (AT CHANCE {v['runs_at_chance']}/{v['runs_judged']})"
+    return text
+
+
+def _gap_cell(row: Mapping[str, Any]) -> str:
+    """The proxy A-distance of the held-out general features, before -> after training."""
+    gap = row.get("domain_gap")
+    if not gap:
+        return "–"
+    a = gap["general"]["a_distance"]
+    return f"{a['before']['mean']:.2f} → {a['after']['mean']:.2f}"
+
+
 def _headers() -> list[str]:
-    return ["Method", "Backbone", *(h for _, h in TABLE_COLUMNS), "Accuracy per run"]
+    return ["Method", "Backbone", *(h for _, h in TABLE_COLUMNS), "Val. UA", GAP_HEADER, "Accuracy per run"]
 
 
 def _n_runs(results: Mapping[str, Any]) -> str:
@@ -198,6 +220,11 @@ def format_markdown(results: Mapping[str, Any]) -> str:
     lines.append(f"Recipe `{results['recipe']}` · data: {results['data']} · git: `{git}`")
     lines.append("")
     lines.append(f"Percent; mean ± sample std over {_n_runs(results)} runs (folds × seeds).")
+    lines.append(
+        "Val. UA: validation UA of the kept model (AT CHANCE: runs below chance + 5 points, not yet learned). "
+        f"{GAP_HEADER}: proxy A-distance between held-out source and target general features "
+        "(subject-grouped linear domain classifier; 0 = indistinguishable, 2 = separable), mean over runs."
+    )
     lines.append("")
     head = _headers()
     lines.append("| " + " | ".join(head) + " |")

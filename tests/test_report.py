@@ -68,8 +68,22 @@ def test_markdown_table_and_flags(tmp_path):
     assert "subjects overlap between train and test" in title
     assert "| target_only | tim | 97.33 ± 0.37 |" in md
     assert "97.05, 97.19, 97.75" in md  # the per-run list, like the notes
-    assert "| ddg | tim | 99.00 ± 0.00 | – | – | – | 99.00 |" in md
+    assert "| ddg | tim | 99.00 ± 0.00 | – | – | – | – | – | 99.00 |" in md  # no validation, no gap recorded
     assert "modma/02010001/07.wav" in md and "unreadable" in md
+
+
+def test_validation_flag_and_domain_gap_columns(tmp_path):
+    results = make_results()
+    row = results["rows"][0]
+    row["validation"] = {"uar": {"mean": 0.52, "std": 0.01, "runs": [0.51, 0.53]}, "runs_at_chance": 2,
+                         "runs_judged": 3, "at_chance": True}
+    gap = {m: {"before": {"mean": 1.5, "std": 0.0, "runs": [1.5]}, "after": {"mean": 0.25, "std": 0.0, "runs": [0.25]}}
+           for m in ("a_distance", "mmd")}
+    row["domain_gap"] = {"general": gap, "specific": gap}
+    md = write_results(tmp_path, results)["md"].read_text()
+    assert f"| {row['method']} | tim |" in md
+    line = next(x for x in md.splitlines() if x.startswith(f"| {row['method']} |"))
+    assert "| 52.00 (AT CHANCE 2/3) | 1.50 → 0.25 |" in line
 
 
 def test_real_data_has_no_flags(tmp_path):

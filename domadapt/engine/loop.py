@@ -15,7 +15,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -46,6 +46,9 @@ class Run:
     resume: bool = False
     writers: list[Any] | None = None  # one tensorboard SummaryWriter (or None) per replica
     progress: bool = False
+    # Per-epoch diagnostics after validation (e.g. the domain gap on a fixed probe batch):
+    # replicas -> one {name: value} per replica, logged as STAGE/NAME.
+    epoch_probe: Callable[[Replicas], list[dict[str, float]]] | None = None
 
 
 @dataclass
@@ -99,7 +102,8 @@ def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[di
             terms = train_epoch(replicas, stage, cfg, state.optimizer, epoch, progress=run.progress)
             val = validate(replicas, stage)
             keep_best(replicas, state, val)
-            _log_epoch(state.histories, run.writers, stage.name, epoch, terms, val)
+            probes = run.epoch_probe(replicas) if run.epoch_probe is not None else [{} for _ in range(replicas.k)]
+            _log_epoch(state.histories, run.writers, stage.name, epoch, terms, val, probes)
             if state.scheduler is not None:
                 state.scheduler.step()
             if run.checkpoint is not None:
@@ -223,9 +227,9 @@ def _load_state(replicas: Replicas, saved: dict[str, Tensor]) -> None:
         v.copy_(saved[k])
 
 
-def _log_epoch(histories, writers, stage: str, epoch: int, terms: dict[str, list[float]], val: list[dict]) -> None:
+def _log_epoch(histories, writers, stage: str, epoch: int, terms: dict[str, list[float]], val: list[dict], probes: list[dict]) -> None:
     for i, history in enumerate(histories):
-        row = {**{f"train/{k}": v[i] for k, v in terms.items()}, **{f"val/{k}": v for k, v in val[i].items()}}
+        row = {**{f"train/{k}": v[i] for k, v in terms.items()}, **{f"val/{k}": v for k, v in val[i].items()}, **probes[i]}
         for key, value in row.items():
             history.setdefault(f"{stage}/{key}", []).append(value)
             if writers is not None and writers[i] is not None:

@@ -46,10 +46,14 @@ PREDICT_BATCH = 512
 
 
 @torch.no_grad()
-def predict_proba(fn: Callable[[Tensor], Tensor], x: Tensor, *, batch_size: int = PREDICT_BATCH) -> Tensor:
-    """Softmax probabilities [N, C] (float32, CPU) of logits ``fn`` over ``x`` in batches."""
-    out = [torch.softmax(fn(x[i : i + batch_size]).float(), dim=-1) for i in range(0, len(x), batch_size)]
-    return torch.cat(out).cpu()
+def batched(fn: Callable[[Tensor], Tensor], x: Tensor, *, batch_size: int = PREDICT_BATCH) -> Tensor:
+    """``fn`` over ``x`` in batches: ``[N, ...]`` float32 on the CPU."""
+    return torch.cat([fn(x[i : i + batch_size]).float().cpu() for i in range(0, len(x), batch_size)])
+
+
+def predict_proba(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """Softmax probabilities [N, C] (float32, CPU) of logits ``fn`` over ``x``."""
+    return torch.softmax(batched(fn, x), dim=-1)
 
 
 @dataclass
@@ -91,6 +95,14 @@ class Replicas:
         if not groups:
             raise DomadaptError(f"stage {stage.name!r} has no trainable parameters")
         return groups
+
+    def outputs(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+        """``fn`` (logits, features) over ``x`` for every replica: ``[K, N, ...]`` float32, CPU."""
+        raise NotImplementedError
+
+    def predict(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+        """Softmax probabilities ``[K, N, C]`` of logits ``fn`` over ``x``."""
+        return torch.softmax(self.outputs(fn, x), dim=-1)
 
     def train_mode(self, stage: Stage) -> None:
         self.method.train()
@@ -151,8 +163,8 @@ class EagerReplica(Replicas):
     def clip_(self, params: list[Tensor], max_norm: float) -> None:
         torch.nn.utils.clip_grad_norm_(params, max_norm)
 
-    def predict(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-        return predict_proba(fn, x).unsqueeze(0)
+    def outputs(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+        return batched(fn, x).unsqueeze(0)
 
     def state(self) -> dict[str, Tensor]:
         return {n: t.detach().unsqueeze(0) for n, t in self._state.items()}
@@ -262,13 +274,13 @@ class VmappedReplicas(Replicas):
         clip_grad_norm_per_replica_(params, max_norm)
 
     @torch.no_grad()
-    def predict(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    def outputs(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
         state = {k: v.detach() for k, v in self._stacked.items()}
         out = [
-            torch.softmax(self._call(fn, x[i : i + PREDICT_BATCH], in_dim=None, state=state).float(), dim=-1)
+            self._call(fn, x[i : i + PREDICT_BATCH], in_dim=None, state=state).float().cpu()
             for i in range(0, len(x), PREDICT_BATCH)
         ]
-        return torch.cat(out, dim=1).cpu()
+        return torch.cat(out, dim=1)
 
     def state(self) -> dict[str, Tensor]:
         return self._stacked

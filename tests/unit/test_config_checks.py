@@ -50,8 +50,8 @@ def test_registry_names_list_the_registered_ones():
     assert _error(**{"train.align_schedule": "cosine"}).startswith(
         "train.align_schedule = 'cosine': expected one of constant, dann, linear")
     assert "model.backbone = 'timnet': expected one of at_delta_tim, at_tim," in _error(**{"model.backbone": "timnet"})
-    assert "data.source = 'emodb': expected one of casia, daic_woz, folder, iemocap, modma" in _error(
-        **{"data.source": ["casia", "emodb"]})
+    assert "data.source = 'crema_d': expected one of casia, daic_woz, emodb, emovo, folder, iemocap, modma, ravdess, savee" in _error(
+        **{"data.source": ["casia", "crema_d"]})
     assert "data.target = 'modmaa'" in _error(**{"data.target": "modmaa"})
 
 
