@@ -110,13 +110,16 @@ def random_fold(*, n_source: int, n_target: int, n_eval: int, device: torch.devi
     )
 
 
-def tim_model(seed: int | None = 0, *, dropout: float = 0.1, filters: int = 39, levels: int = 8) -> TransferModel:
+def tim_model(
+    seed: int | None = 0, *, dropout: float = 0.1, filters: int = 39, levels: int = 8, general_norm: str = "none"
+) -> TransferModel:
     """TIM (official defaults: 39 filters, 8 levels) as general extractor, a CASIA and a
     MODMA task (as the recipes). ``seed=None``: the caller has seeded the global RNG."""
     if seed is not None:
         torch.manual_seed(seed)
     general = build_backbone("tim", in_channels=39, dropout=dropout, filters=filters, levels=levels)
-    return TransferModel(general, {TARGET_TASK: 2, "source:casia": 6}, specific_dim=64, dropout=dropout)
+    tasks = {TARGET_TASK: 2, "source:casia": 6}
+    return TransferModel(general, tasks, specific_dim=64, dropout=dropout, general_norm=general_norm)
 
 
 def set_threads(threads: int | None, device: torch.device) -> None:

@@ -29,7 +29,7 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from domadapt.errors import DomadaptError
 from domadapt.features.config import FeatureConfig
@@ -54,6 +54,10 @@ class ModelConfig:
     backbone_options: dict[str, Any] = field(default_factory=dict)
     specific_dim: int = option(64, min=1)  # width of each task's specific extractor (Linear+ReLU+Dropout)
     dropout: float = option(0.2, min=0.0, lt=1.0)  # the notes' usual dropout
+    # A BatchNorm1d after the general extractor: a normalised bottleneck every task and every
+    # alignment loss reads (TIM's fused features start at std ~0.002, where a scale-free
+    # alignment loss's gradient dwarfs the task's: benchmarks/align_gradient_ratio.py).
+    general_norm: Literal["none", "batchnorm"] = "batchnorm"
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,10 @@ class TrainConfig:
     # share of the training subjects held out for model selection (carve_validation needs
     # at least one subject on each side)
     val_fraction: float = option(0.2, gt=0.0, lt=1.0)
-    align_weight: float = option(1.0, min=0.0)  # default lambda of alignment losses
-    align_schedule: str = "dann"  # lambda(p) warm-up: a name of domadapt.align.list_schedules()
+    # lambda of the alignment term and its warm-up lambda(p) (a name of list_schedules());
+    # unset = each loss family's own (AlignmentLoss.default_weight / default_schedule)
+    align_weight: float | None = option(None, min=0.0)
+    align_schedule: str | None = None
     # With eval.seeds > 1, train a fold's seeds as one vmapped model where the method allows
     # (domadapt.engine); false = one run per seed. Equal results at dropout 0.
     vmap_seeds: bool = True
@@ -290,7 +296,8 @@ def check_config(cfg: ExperimentConfig, *, corpora: bool = True) -> None:
         for name, options in cfg.data.options.items():
             _prefixed(f"data.options.{name}", CORPORA.check, name, options)
     _check_name(SPLITTERS, "eval.splitter", cfg.eval.splitter)
-    _check_name(SCHEDULES, "train.align_schedule", cfg.train.align_schedule)
+    if cfg.train.align_schedule is not None:
+        _check_name(SCHEDULES, "train.align_schedule", cfg.train.align_schedule)
     _check_name(BACKBONES, "model.backbone", cfg.model.backbone)
     _prefixed("model.backbone_options", BACKBONES.check, cfg.model.backbone, cfg.model.backbone_options)
     for i, spec in enumerate(cfg.methods):

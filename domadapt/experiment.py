@@ -247,7 +247,9 @@ def build_model(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec) -> Tr
     tasks = {TARGET_TASK: len(domains.target.classes)}
     for corpus in domains.sources:
         tasks.setdefault(source_task(corpus, domains.shared_labels), len(corpus.classes))
-    return TransferModel(general, tasks, specific_dim=cfg.model.specific_dim, dropout=cfg.model.dropout)
+    return TransferModel(
+        general, tasks, specific_dim=cfg.model.specific_dim, dropout=cfg.model.dropout, general_norm=cfg.model.general_norm
+    )
 
 
 def make_method(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec) -> Method:

@@ -110,10 +110,16 @@ class AlignmentLoss(nn.Module):
         uses: the inputs the value depends on (names of :meth:`forward`'s arguments).
             A trainer may skip computing ``logits_t`` for a loss that does not use it.
         min_batch: the smallest batch size (per domain) the estimator is defined for.
+        default_weight / default_schedule: λ and λ(p)'s shape as the loss's literature
+            uses it, for recipes that do not set ``train.align_weight``/``align_schedule``.
     """
 
     has_parameters: ClassVar[bool] = False
     is_divergence: ClassVar[bool] = True
+    # The loss family's own defaults for ``loss = task + λ(p)·align`` (used when the recipe
+    # leaves train.align_weight / train.align_schedule unset); each subclass says its source.
+    default_weight: ClassVar[float] = 1.0
+    default_schedule: ClassVar[str] = "dann"  # Ganin et al.'s 2/(1+exp(-10p))-1 warm-up
     uses: ClassVar[frozenset[str]] = frozenset({"f_s", "f_t"})
     min_batch: ClassVar[int] = 1
 

@@ -42,6 +42,10 @@ class CORALLoss(DistanceLoss):
         >>> value = loss(torch.randn(32, 64), torch.randn(24, 64))
     """
 
+    # Sun & Saenko (2016) weigh CORAL so that it ends on the task loss's scale; DomainBed
+    # (Gulrajani & Lopez-Paz 2021) uses 1. Standardised features put it on that scale.
+    default_weight = 1.0
+
     min_batch = 2
 
     def __init__(self, *, normalize: Normalize = "standardize") -> None:

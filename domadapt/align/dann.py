@@ -114,6 +114,11 @@ class DomainAdversarialLoss(AlignmentLoss):
         >>> value, stats = loss.forward_with_stats(torch.randn(32, 64), torch.randn(24, 64))
     """
 
+    # Ganin et al. (2016): weight 1, the warm-up lives in the gradient-reversal coefficient
+    # (set_progress), so the loss weight itself stays constant.
+    default_weight = 1.0
+    default_schedule = "constant"
+
     has_parameters = True
     is_divergence = False  # its value is a discriminator's BCE, not a discrepancy estimate
 

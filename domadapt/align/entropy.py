@@ -41,6 +41,10 @@ class EntropyLoss(AlignmentLoss):
         >>> value = loss(f_s, f_t, logits_t=torch.randn(24, 4))
     """
 
+    # Entropy minimisation as a regulariser: 0.1 (Grandvalet & Bengio 2004; Long et al.'s
+    # RTN and DIRT-T use 0.1 and below), so it cannot outweigh the supervised loss early.
+    default_weight = 0.1
+
     is_divergence = False
     uses = frozenset({"logits_t"})
 

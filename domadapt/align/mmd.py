@@ -121,6 +121,9 @@ class MMDLoss(DistanceLoss):
         >>> value = loss(f_s, f_t)
     """
 
+    # DAN (Long et al. 2015) and TLlib's DAN example weigh MK-MMD by 1.
+    default_weight = 1.0
+
     min_batch = 2
     _mmd_type = "quadratic"  # pytorch-adapt's mmd_type; the linear subclass overrides it
 

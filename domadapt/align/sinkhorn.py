@@ -57,6 +57,11 @@ class SinkhornLoss(DistanceLoss):
         >>> value = loss(torch.randn(32, 64), torch.randn(24, 64))
     """
 
+    # An entropic OT cost grows with the feature width (a sum over D dimensions): DeepJDOT
+    # (Damodaran et al. 2018) weighs its feature-transport term 0.001; 0.01 puts Sinkhorn's
+    # gradient near the task's on TIM's 39-d features (benchmarks/align_gradient_ratio.py).
+    default_weight = 0.01
+
     def __init__(
         self,
         *,
@@ -116,6 +121,10 @@ class EnergyLoss(DistanceLoss):
         >>> loss = EnergyLoss()
         >>> value = loss(torch.randn(32, 64), torch.randn(24, 64))
     """
+
+    # Measured, not from a paper: at 0.1 its gradient is of the task's order on TIM's
+    # normalised 39-d features (benchmarks/align_gradient_ratio.py).
+    default_weight = 0.1
 
     def __init__(self, *, normalize: Normalize = "standardize") -> None:
         super().__init__(normalize=normalize)

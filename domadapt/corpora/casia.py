@@ -17,6 +17,8 @@ Emotions are ``angry fear happy neutral sad surprise`` and the classes keep that
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 from pathlib import Path
 from typing import Literal
@@ -167,3 +169,11 @@ def load_casia(root: str | Path, *, layout: Literal["auto", "speaker", "flat"] =
         )
     return Corpus(name=NAME, root=root, classes=EMOTIONS, utterances=utterances,
                   skipped=skipped)
+
+
+def load_casia_target(root: str | Path, *, layout: Literal["auto", "speaker", "flat"] = "auto") -> Corpus:
+    """A CASIA-layout corpus of *other* speakers, named apart from the source: the target
+    side of a closed-set (same emotions) adaptation pair, e.g. the synthetic DA testbed."""
+    corpus = load_casia(root, layout=layout)
+    utterances = [dataclasses.replace(u, domain="casia_target") for u in corpus.utterances]
+    return dataclasses.replace(corpus, name="casia_target", utterances=utterances)

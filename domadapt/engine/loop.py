@@ -137,7 +137,11 @@ def train_epoch(
     """One epoch of ``stage`` for every replica; mean loss terms per replica."""
     replicas.begin_epoch(stage, epoch)
     n_batches = count_batches(stage, replicas.data, cfg.batch_size)
-    lam_of = stage.align_schedule or build_schedule(cfg.align_schedule)
+    weight = cfg.align_weight if cfg.align_weight is not None else stage.align_weight
+    if cfg.align_schedule is not None:
+        lam_of = build_schedule(cfg.align_schedule)
+    else:
+        lam_of = stage.align_schedule or build_schedule("dann")
     align_losses = [m for m in replicas.method.modules() if isinstance(m, AlignmentLoss)]
     trained = [p for group in opt.param_groups for p in group["params"]]
     amp = cfg.amp and replicas.device.type == "cuda"
@@ -155,7 +159,7 @@ def train_epoch(
             loss_module.set_progress(p)
         with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
             out = replicas.loss_terms(stage, list(per_replica), p)
-        lam = cfg.align_weight * lam_of(p)
+        lam = weight * lam_of(p)
         loss = out.task if out.align is None else out.task + lam * out.align
         _check_finite(replicas, stage, epoch, b, loss, out)
         opt.zero_grad(set_to_none=True)

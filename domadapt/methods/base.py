@@ -76,8 +76,10 @@ class Stage:
     # Model selection: "labels" = validation UA on ``monitor``'s labels; "im" = the
     # information-maximisation validator on ``monitor``'s predictions (labels never read).
     select: str = "labels"
-    # lambda(p) of the align term; None = the experiment's train.align_schedule.
-    align_schedule: Callable[[float], float] | None = None
+    # lambda and lambda(p) of the align term, the method's (its loss family's) own; the
+    # recipe's train.align_weight / align_schedule override them when set.
+    align_weight: float = 1.0
+    align_schedule: Callable[[float], float] | None = None  # None: the DANN warm-up
 
 
 @dataclass(frozen=True)

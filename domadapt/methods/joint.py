@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from domadapt.align import DomainAdversarialLoss, build_loss, build_schedule
+from domadapt.align import build_loss, build_schedule
 from domadapt.data import TARGET_TASK, FoldData
 from domadapt.methods.base import Method, Stage, StepBatch, StepOutput
 from domadapt.models.transfer import TaskOutput, TransferModel
@@ -127,8 +127,7 @@ class Align(Method):
             self.loss, at=o.at, shared_labels=self.shared_labels, use_target_labels=o.use_target_labels
         )
         stage = joint_stage(self, data, align=aligner, use_target_labels=o.use_target_labels)
-        if isinstance(self.loss, DomainAdversarialLoss):
-            # DANN warms up its own gradient-reversal coefficient (Ganin et al.); ramping
-            # the loss weight as well would scale the adversarial signal twice.
-            stage.align_schedule = build_schedule("constant")
+        # the loss family's own lambda and warm-up (DANN: constant, its GRL warms up instead)
+        stage.align_weight = type(self.loss).default_weight
+        stage.align_schedule = build_schedule(type(self.loss).default_schedule)
         return [stage]

@@ -30,6 +30,9 @@ class SpecificExtractor(nn.Sequential):
         super().__init__(nn.Linear(in_dim, out_dim), nn.ReLU(), nn.Dropout(dropout))
 
 
+GENERAL_NORMS = ("none", "batchnorm")
+
+
 class TransferModel(nn.Module):
     """A general extractor shared by every task, plus one specific extractor and head per task.
 
@@ -38,6 +41,8 @@ class TransferModel(nn.Module):
         tasks: task name -> number of classes, e.g. ``{"source:casia": 6, "target": 2}``.
         specific_dim: width H of every specific extractor.
         dropout: dropout of the specific extractors.
+        general_norm: ``"batchnorm"`` puts a BatchNorm1d after the general extractor (a
+            normalised bottleneck shared by every task and alignment loss); ``"none"``.
 
     Example:
         >>> model = TransferModel(build_backbone("tim", in_channels=39), {"target": 2},
@@ -47,11 +52,20 @@ class TransferModel(nn.Module):
     """
 
     def __init__(
-        self, general: nn.Module, tasks: dict[str, int], *, specific_dim: int, dropout: float
+        self, general: nn.Module, tasks: dict[str, int], *, specific_dim: int, dropout: float,
+        general_norm: str = "none",
     ) -> None:
         super().__init__()
-        self.general = general
+        if general_norm not in GENERAL_NORMS:
+            raise ValueError(f"general_norm {general_norm!r}: expected one of {', '.join(GENERAL_NORMS)}")
         dim = int(general.out_dim)
+        if general_norm == "batchnorm":
+            # A normalised bottleneck: every task and every alignment loss sees the general
+            # features at unit scale (TIM's fused features start at std ~0.002, where an
+            # alignment gradient through a scale-free loss is ~1/std times the task's).
+            general = nn.Sequential(general, nn.BatchNorm1d(dim))
+            general.out_dim = dim
+        self.general = general
         self.tasks = dict(tasks)
         # ModuleDict keys may not contain "."; task names are plain words plus ":".
         self.specific = nn.ModuleDict(

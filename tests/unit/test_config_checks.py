@@ -50,7 +50,7 @@ def test_registry_names_list_the_registered_ones():
     assert _error(**{"train.align_schedule": "cosine"}).startswith(
         "train.align_schedule = 'cosine': expected one of constant, dann, linear")
     assert "model.backbone = 'timnet': expected one of at_delta_tim, at_tim," in _error(**{"model.backbone": "timnet"})
-    assert "data.source = 'crema_d': expected one of casia, daic_woz, emodb, emovo, folder, iemocap, modma, ravdess, savee" in _error(
+    assert "data.source = 'crema_d': expected one of casia, casia_target, daic_woz, emodb, emovo, folder, iemocap, modma, ravdess, savee" in _error(
         **{"data.source": ["casia", "crema_d"]})
     assert "data.target = 'modmaa'" in _error(**{"data.target": "modmaa"})
 
@@ -163,7 +163,7 @@ def test_a_wrong_recipe_value_fails_before_any_corpus_is_read(guarded, capsys, t
     path = tmp_path / "mine.toml"
     path.write_text('[recipe]\nname = "mine"\nextends = "casia2modma"\n\n[train]\nscheduler = "plateau"\n')
     assert load_recipe(str(path))["train"] == {"epochs": 6, "pretrain_epochs": 4, "batch_size": 64, "lr": 1e-3,
-                                                "align_weight": 0.1, "scheduler": "plateau"}
+                                                "scheduler": "plateau"}
     assert recipe_cli.main([str(path), *args]) == 2
     assert capsys.readouterr().err.strip() == "error: train.scheduler = 'plateau': expected one of step, cosine, none"
     path.write_text('[recipe]\nextends = "casia2modma"\n[[methods]]\nname = "align"\nbackbone = "tim"\n'
