@@ -16,6 +16,7 @@ import logging
 import os
 import random
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -581,12 +582,14 @@ def run_experiment(
     )
     units = plan_units(cfg, domains, folds, say=say)
     runs: list[list[dict[str, Any]]] = [[] for _ in cfg.methods]
+    clock = Progress(len(units))
     for fold in folds:
         data = _fold_data(cfg, domains, fold, device)  # once per fold, shared by its units
         for unit in (u for u in units if u.fold == fold.index):
             for result in run_unit(ctx, unit, data, fold):
                 runs[unit.row].append(result)
                 _say_result(say, unit.spec.key(cfg.model), result)
+            say(f"  {clock.step()}")
     rows = [_row(cfg, domains, spec, row_runs, out_dir) for spec, row_runs in zip(cfg.methods, runs)]
     results = {
         "recipe": cfg.name,
@@ -600,6 +603,25 @@ def run_experiment(
     }
     write_results(out_dir, results)
     return results
+
+
+class Progress:
+    """Units done, time spent and the time left at the mean pace so far (one line per unit,
+    so a terminal, a CI log and a nohup file all show where a long run is)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.start = total, 0, time.monotonic()
+
+    def step(self) -> str:
+        self.done += 1
+        spent = time.monotonic() - self.start
+        left = spent / self.done * (self.total - self.done)
+        return f"[{self.done}/{self.total} units, {_clock(spent)} spent, about {_clock(left)} left]"
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
 
 
 def _fold_data(cfg: ExperimentConfig, domains: Domains, fold: Any, device: torch.device) -> FoldData:
