@@ -2,9 +2,12 @@
 
 The key hashes, for every utterance, its key (path + cut), label, subject, file size and
 mtime (ns), plus the corpus' name, classes, domain and loader skips, every
-``FeatureConfig`` field and ``FRONTEND_VERSION``. Touch a file or change a setting and the
-key changes, so a stale entry is never read; bump ``FRONTEND_VERSION`` whenever the
-front-end's numbers change for the same settings.
+``FeatureConfig`` field and ``FRONTEND_VERSION``, and what a model front-end adds
+(``extra``: an SSL checkpoint's SHA-256 in place of its path, a custom extractor's
+identity). Touch a file or change a setting and the key changes, so a stale entry is never
+read; bump ``FRONTEND_VERSION`` whenever the front-end's numbers change for the same
+settings. Model outputs (``kind = "ssl"`` with ``layer = "weighted"``) may be 4-D,
+``[N, L, D, T]``.
 
 Files live in ``<cache root>/features/<corpus>-<key>.pt``; the root is the ``cache_dir``
 argument, else ``$DOMADAPT_CACHE``, else ``~/.cache/domadapt``. Writes go to a temporary
@@ -22,6 +25,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -33,6 +37,9 @@ log = logging.getLogger("domadapt")
 
 # Bump when the front-end computes different numbers for the same settings.
 FRONTEND_VERSION = 1
+# Fields added to FeatureConfig after version 1 and their defaults: at the default they stay
+# out of the key, so that entries written before they existed remain valid.
+_LATER_FIELDS = {"model": None, "checkpoint": None, "layer": -1}
 
 
 def default_cache_dir() -> Path:
@@ -49,12 +56,18 @@ def _file_stamp(path: Path) -> tuple[int, int]:
     return (st.st_size, st.st_mtime_ns)
 
 
-def cache_key(corpus: Corpus, cfg: FeatureConfig) -> str:
-    """Hex SHA-256 over the corpus contents (stamps of every file) and every setting."""
+def cache_key(corpus: Corpus, cfg: FeatureConfig, extra: dict[str, Any] | None = None) -> str:
+    """Hex SHA-256 over the corpus contents (stamps of every file) and every setting.
+
+    ``extra`` (plain JSON values) replaces or adds settings: ``{"checkpoint": sha256}`` keys
+    an SSL front-end by the checkpoint's bytes instead of its path.
+    """
     h = hashlib.sha256()
+    config = {k: v for k, v in cfg.to_dict().items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
+    config.update(extra or {})
     head = {
         "frontend_version": FRONTEND_VERSION,
-        "config": cfg.to_dict(),
+        "config": config,
         "corpus": corpus.name,
         "classes": list(corpus.classes),
         "synthetic": corpus.synthetic,
@@ -68,11 +81,13 @@ def cache_key(corpus: Corpus, cfg: FeatureConfig) -> str:
     return h.hexdigest()
 
 
-def cache_path(corpus: Corpus, cfg: FeatureConfig, cache_dir: str | Path | None = None) -> Path:
-    """Where the entry for ``(corpus, cfg)`` lives (the file may not exist)."""
+def cache_path(
+    corpus: Corpus, cfg: FeatureConfig, cache_dir: str | Path | None = None, extra: dict[str, Any] | None = None
+) -> Path:
+    """Where the entry for ``(corpus, cfg, extra)`` lives (the file may not exist)."""
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", corpus.name) or "corpus"
-    return root / "features" / f"{name}-{cache_key(corpus, cfg)[:32]}.pt"
+    return root / "features" / f"{name}-{cache_key(corpus, cfg, extra)[:32]}.pt"
 
 
 def _to_payload(segs: SegmentSet) -> dict:
@@ -107,7 +122,7 @@ def _from_payload(obj: dict) -> SegmentSet:
         skipped=[SkippedFile(str(p), str(r)) for p, r in obj["skipped"]],
     )
     n = segs.x.shape[0]
-    if segs.x.ndim != 3 or not all(t.shape == (n,) for t in (segs.y, segs.subject, segs.utterance)):
+    if segs.x.ndim not in (3, 4) or not all(t.shape == (n,) for t in (segs.y, segs.subject, segs.utterance)):
         raise ValueError("inconsistent tensor shapes")
     return segs
 

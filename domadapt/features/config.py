@@ -3,6 +3,12 @@
 A recipe's ``[features]`` table overrides these defaults; ``FeatureConfig.replace`` applies
 overrides with a clear error for a misspelt key. Every field takes part in the feature cache
 key (see ``domadapt.features.cache``), so changing any of them rebuilds the features.
+
+Kinds: ``mfcc`` and ``logmel`` (computed here, librosa's numbers); ``ssl``, a frozen
+self-supervised speech model (wav2vec 2.0 / HuBERT / WavLM) loaded from a local checkpoint
+(``domadapt.features.ssl``); ``custom``, any ``wave [B, S] -> [B, D, T]`` extractor given
+to ``extract_segments(..., extractor=...)`` or registered by name
+(``domadapt.features.extractors``).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Any
 
 from domadapt.errors import DomadaptError
 
-KINDS = ("mfcc", "logmel")
+KINDS = ("mfcc", "logmel", "ssl", "custom")
 BACKENDS = ("torchaudio", "librosa")
 PAD_POLICIES = ("zeros", "repeat", "drop")
 NORMALIZATIONS = ("none", "utterance", "corpus")
@@ -62,6 +68,19 @@ class FeatureConfig:
     normalize: str = "none"
     # Zero-mean unit-variance waveform per utterance. The notes found it hurt: off.
     waveform_normalize: bool = False
+    # kind = "ssl": a torchaudio bundle name (WAV2VEC2_BASE, HUBERT_BASE, WAVLM_BASE_PLUS, ...;
+    # its architecture and input convention; nothing is downloaded). kind = "custom": the
+    # registered name of a feature extractor (None when one is passed to extract_segments).
+    model: str | None = None
+    # kind = "ssl": the local weights file (a relative path is looked up in the working
+    # directory, then in <cache root>/checkpoints/). See domadapt.features.ssl for its format.
+    checkpoint: str | None = None
+    # kind = "ssl": which hidden state. 0 = the CNN features entering the transformer, k = the
+    # output of transformer layer k, -1 = the last; a list = their mean (the frozen,
+    # equal-weight case of "weighted", so D stays the model's width); "weighted" = every
+    # hidden state kept ([N, L, D, T]) for a LayerWeighting trained with the downstream model
+    # (SUPERB). The last layer is rarely the best for paralinguistics; recipes choose.
+    layer: int | tuple[int, ...] | str = -1
 
     def __post_init__(self) -> None:
         choices = {
@@ -90,10 +109,64 @@ class FeatureConfig:
         cap = self.max_segments_per_utterance
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise DomadaptError(f"features.max_segments_per_utterance={cap!r}: must be None or >= 1")
+        self._check_model_fields()
+
+    def _check_model_fields(self) -> None:
+        """Types of model / checkpoint / layer always; their meaning for kind ssl / custom."""
+        for name in ("model", "checkpoint"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise DomadaptError(f"features.{name}={value!r}: expected a non-empty string or None")
+        layer = self.layer
+        if isinstance(layer, list):  # the Python API may pass a list; keep the config hashable
+            layer = tuple(layer)
+            object.__setattr__(self, "layer", layer)
+        is_int = isinstance(layer, int) and not isinstance(layer, bool)
+        ints = isinstance(layer, tuple) and layer and all(
+            isinstance(k, int) and not isinstance(k, bool) for k in layer
+        )
+        if not (is_int or ints or layer == "weighted"):
+            raise DomadaptError(
+                f"features.layer={layer!r}: expected an int, a non-empty list of ints or 'weighted'"
+            )
+        if self.kind == "ssl":
+            from domadapt.features.ssl import bundle_names  # torchaudio: only when asked for
+
+            names = bundle_names()
+            if self.model not in names:
+                raise DomadaptError(
+                    f"features.model={self.model!r}: kind='ssl' needs a torchaudio bundle name, "
+                    f"one of {', '.join(names)}"
+                )
+            if self.checkpoint is None:
+                raise DomadaptError(
+                    "features.checkpoint: kind='ssl' needs a local weights file (nothing is downloaded; "
+                    "see domadapt.features.ssl)"
+                )
+            if self.sample_rate != 16000:
+                raise DomadaptError(
+                    f"features.sample_rate={self.sample_rate}: {self.model} takes 16000 Hz audio"
+                )
+            if self.backend != "torchaudio":
+                raise DomadaptError(f"features.backend={self.backend!r}: kind='ssl' runs on torchaudio only")
+        elif self.kind == "custom":
+            if self.backend != "torchaudio":
+                raise DomadaptError(f"features.backend={self.backend!r}: kind='custom' takes no backend")
+            if self.model is not None:
+                from domadapt.features.extractors import FEATURE_EXTRACTORS
+
+                if self.model not in FEATURE_EXTRACTORS:
+                    raise DomadaptError(
+                        f"features.model={self.model!r}: expected one of "
+                        f"{', '.join(FEATURE_EXTRACTORS.names()) or '(none registered)'} "
+                        "(or --import the module that registers your own feature extractor)"
+                    )
 
     @property
     def channels(self) -> int:
-        """C of the ``[N, C, T]`` output: n_mfcc for MFCC, n_mels for log-mel."""
+        """C of the ``[N, C, T]`` output: n_mfcc for MFCC, n_mels for log-mel. For ``ssl``
+        and ``custom`` the extractor decides: read ``SegmentSet.x.shape``."""
+        self._computed_here("channels")
         return self.n_mfcc if self.kind == "mfcc" else self.n_mels
 
     @property
@@ -110,8 +183,16 @@ class FeatureConfig:
 
     @property
     def frames(self) -> int:
-        """T of the ``[N, C, T]`` output (centred frames): ``1 + segment_samples // hop``."""
+        """T of the ``[N, C, T]`` output (centred frames): ``1 + segment_samples // hop``
+        (MFCC / log-mel only, like :attr:`channels`)."""
+        self._computed_here("frames")
         return 1 + self.segment_samples // self.hop_length
+
+    def _computed_here(self, what: str) -> None:
+        if self.kind not in ("mfcc", "logmel"):
+            raise DomadaptError(
+                f"FeatureConfig.{what}: for kind={self.kind!r} the model decides; read SegmentSet.x.shape"
+            )
 
     def replace(self, **overrides: Any) -> "FeatureConfig":
         """A copy with ``overrides`` applied; an unknown key raises listing the valid ones."""

@@ -1,5 +1,10 @@
 """Audio -> features: read, resample, window, and compute MFCC / log-mel in device batches.
 
+The same pipeline feeds the model front-ends: ``kind = "ssl"`` (a frozen wav2vec 2.0 /
+HuBERT / WavLM from a local checkpoint, ``domadapt.features.ssl``) and ``kind = "custom"``
+(your extractor, ``domadapt.features.extractors``) get the same 16 kHz windows in device
+batches in place of the MFCC computation.
+
 The torchaudio path reproduces ``librosa.feature.mfcc(y=y, sr=sr, n_mfcc=39)`` (TIM-Net's
 front-end, librosa's defaults): periodic Hann window, centred frames padded like librosa
 (``stft_pad_mode``), power spectrogram, Slaney mel scale with Slaney area normalisation,
@@ -23,7 +28,7 @@ import functools
 import logging
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -46,6 +51,10 @@ _CHUNK_SAMPLES = 1 << 23
 # of 4-5 against 166-171 ms in one batch of 64 (1 thread, 2-core EPYC;
 # benchmarks/profile_frontend.py). A GPU wants large batches.
 _BATCH_SAMPLES = {"cpu": 1 << 18, "cuda": 1 << 24}
+# The same for a model front-end (ssl / custom). CPU: see _BATCH_SAMPLES and
+# benchmarks/bench_ssl.py. CUDA: a base SSL model's first convolution holds
+# 512 x S/5 floats per window (6.5 MB for 3 s): 1 << 22 samples (87 windows) keep it < 1 GB.
+_MODEL_BATCH_SAMPLES = {"cpu": 1 << 18, "cuda": 1 << 22}
 # Below this peak a file is treated as silent. MODMA's real audio peaks near 0.01: not silent.
 SILENCE_PEAK = 1e-6
 AMIN = 1e-10  # librosa.power_to_db's floor before the log
@@ -209,9 +218,13 @@ def normalize_features(x: torch.Tensor, utterance: torch.Tensor, how: str) -> to
     """Per-coefficient standardisation of ``x`` [N, C, T]: ``"utterance"`` with each
     utterance's mean/std over all its frames (``utterance`` [N] groups the windows),
     ``"corpus"`` with the mean/std over every frame given, ``"none"`` unchanged.
-    Padded frames count like any other."""
+    Padded frames count like any other. ``x`` [N, L, D, T] (all layers of an SSL model) is
+    standardised per (layer, coefficient)."""
     if how == "none" or x.shape[0] == 0:
         return x
+    if x.dim() == 4:
+        n, n_layers, d, t = x.shape
+        return normalize_features(x.reshape(n, n_layers * d, t), utterance, how).reshape(n, n_layers, d, t)
     x64 = x.double()
     if how == "corpus":
         mean = x64.mean(dim=(0, 2), keepdim=True)
@@ -236,8 +249,18 @@ def _where(u: Utterance) -> str:
 class _Extraction:
     """Streams one corpus through read -> resample -> window -> features, in chunks."""
 
-    def __init__(self, corpus: Corpus, cfg: FeatureConfig, device: torch.device, progress: bool):
+    def __init__(
+        self,
+        corpus: Corpus,
+        cfg: FeatureConfig,
+        device: torch.device,
+        progress: bool,
+        featurize: Callable[[torch.Tensor], torch.Tensor],
+        batch_samples: int,
+    ):
         self.corpus, self.cfg, self.device, self.progress = corpus, cfg, device, progress
+        self.featurize = featurize  # windows [B, S] on the device -> features on CPU
+        self.batch_samples = batch_samples
         self.skipped: list[SkippedFile] = []
         self.pending: dict[int, list[tuple[int, np.ndarray]]] = collections.defaultdict(list)
         self.pending_samples = 0
@@ -275,7 +298,7 @@ class _Extraction:
         """Resample the pending files into packed buffers on the device, cut every window
         with one gather per feature batch, and compute the features."""
         cfg, utts = self.cfg, self.corpus.utterances
-        per_batch = max(1, _BATCH_SAMPLES.get(self.device.type, 1 << 21) // cfg.segment_samples)
+        per_batch = max(1, self.batch_samples // cfg.segment_samples)
         for sr, items in self.pending.items():
             packed = resample_packed([w for _, w in items], sr, cfg, self.device)
             for flat, members, offsets, lengths in packed:
@@ -287,7 +310,7 @@ class _Extraction:
                 valid_t = torch.from_numpy(valid)
                 for b in range(0, len(owner), per_batch):
                     windows = gather_windows(flat, first[b : b + per_batch], valid_t[b : b + per_batch], cfg)
-                    self.feats.append(compute_features(windows, cfg, self.device))
+                    self.feats.append(self.featurize(windows))
                 self.seg_utt.append(ids[owner])
         self.pending.clear()
         self.pending_samples = 0
@@ -355,6 +378,80 @@ class _Extraction:
         )
 
 
+class _Frontend:
+    """What turns windows into features for one ``cfg``: the function (built only when
+    something must be computed: a cache hit never loads a model), its batch size, and what
+    the cache key adds (None: not cacheable)."""
+
+    def __init__(self, cfg: FeatureConfig, device: torch.device, extractor: Any = None):
+        self.cfg, self.device = cfg, device
+        self.key_extra: dict[str, Any] | None = {}
+        self.cacheable = True
+        if extractor is not None and cfg.kind != "custom":
+            raise DomadaptError(
+                f"extract_segments(extractor=...): features.kind is {cfg.kind!r}; set kind='custom' to use it"
+            )
+        if cfg.kind == "ssl":
+            from domadapt.features import ssl
+
+            # before any audio is read: a missing file fails here, in one line
+            self.checkpoint = ssl.resolve_checkpoint(cfg)
+            self.key_extra = {"checkpoint": ssl.checkpoint_digest(self.checkpoint)}
+        elif cfg.kind == "custom":
+            from domadapt.features import extractors
+
+            self.extractor = extractors.resolve_extractor(cfg, extractor)
+            identity = None
+            if extractors.is_deterministic(self.extractor):
+                name = cfg.model if extractor is None else None
+                identity = extractors.extractor_identity(self.extractor, name=name)
+            self.cacheable = identity is not None
+            self.key_extra = {"extractor": identity} if identity is not None else None
+        model_kind = cfg.kind in ("ssl", "custom")
+        table = _MODEL_BATCH_SAMPLES if model_kind else _BATCH_SAMPLES
+        self.batch_samples = table.get(device.type, 1 << 21)
+
+    def build(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        cfg, dev = self.cfg, self.device
+        if cfg.kind == "ssl":
+            from domadapt.features.ssl import load_ssl_encoder
+
+            encoder = load_ssl_encoder(cfg, device=dev, path=self.checkpoint)
+            return _model_featurizer(encoder, dev, ndim=4 if encoder.weighted else 3)
+        if cfg.kind == "custom":
+            return _model_featurizer(self.extractor, dev, ndim=3)
+        return functools.partial(compute_features, cfg=cfg, device=dev)
+
+
+def _model_featurizer(extractor: Any, device: torch.device, *, ndim: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``windows [B, S] -> features [B, D, T]`` (``ndim`` 3; 4 for ``[B, L, D, T]``) float32
+    on CPU, through a model in eval mode without autograd; an ``nn.Module`` is moved to
+    ``device`` and gets its training mode back afterwards (see ``extract_segments``)."""
+    if isinstance(extractor, torch.nn.Module):
+        extractor.to(device)
+
+    def featurize(windows: torch.Tensor) -> torch.Tensor:
+        was_training = isinstance(extractor, torch.nn.Module) and extractor.training
+        if was_training:
+            extractor.eval()
+        try:
+            with torch.no_grad():
+                out = extractor(windows.to(device, torch.float32))
+        finally:
+            if was_training:
+                extractor.train()
+        if not isinstance(out, torch.Tensor) or out.dim() != ndim or out.shape[0] != windows.shape[0]:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            want = "D, T" if ndim == 3 else "L, D, T"
+            raise DomadaptError(
+                f"feature extractor {type(extractor).__name__}: expected features of shape "
+                f"({windows.shape[0]}, {want}) for windows {tuple(windows.shape)}, got {got}"
+            )
+        return out.float().cpu()
+
+    return featurize
+
+
 def extract_segments(
     corpus: Corpus,
     cfg: FeatureConfig | None = None,
@@ -362,28 +459,38 @@ def extract_segments(
     device: str | torch.device = "cpu",
     cache_dir: str | Path | None | bool = None,
     progress: bool = False,
+    extractor: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> SegmentSet:
     """Every usable utterance of ``corpus`` as fixed windows of features.
 
     Returns a SegmentSet with ``x`` [N, C, T] float32 on CPU (C = cfg.channels,
-    T = cfg.frames), computed on ``device`` ("cpu", "cuda", "auto" or a torch.device).
+    T = cfg.frames for MFCC / log-mel; the model's width and frames for ``ssl`` /
+    ``custom``; ``[N, L, D, T]`` for ``ssl`` with ``layer = "weighted"``), computed on
+    ``device`` ("cpu", "cuda", "auto" or a torch.device).
     Unreadable, empty, NaN, silent (peak < 1e-6) and too-short files are skipped with a
     logged reason in ``skipped``; so is a subject left with no usable audio. Raises
     DomadaptError naming the corpus root when no utterance at all is usable.
+
+    ``extractor``: with ``cfg.kind = "custom"``, an ``nn.Module`` or callable
+    ``wave [B, S] -> [B, D, T]`` (windows at ``cfg.sample_rate`` on ``device``), run without
+    autograd (a module in eval mode, then moved to ``device``); cached only when it declares
+    ``deterministic = True`` (see ``domadapt.features.extractors``).
 
     ``cache_dir``: the cache root (``None``: ``$DOMADAPT_CACHE`` or ``~/.cache/domadapt``;
     ``False``: no cache). See ``domadapt.features.cache``.
     """
     cfg = cfg or FeatureConfig()
     dev = _device(device)
+    frontend = _Frontend(cfg, dev, extractor)
     path = None
-    if cache_dir is not False:
-        path = feature_cache.cache_path(corpus, cfg, None if cache_dir in (None, True) else cache_dir)
+    if cache_dir is not False and frontend.cacheable:
+        root = None if cache_dir in (None, True) else cache_dir
+        path = feature_cache.cache_path(corpus, cfg, root, frontend.key_extra)
         cached = feature_cache.load_segments(path)
         if cached is not None:
             log.info("%s: features from cache %s", corpus.name, path)
             return cached
-    segs = _Extraction(corpus, cfg, dev, progress).run()
+    segs = _Extraction(corpus, cfg, dev, progress, frontend.build(), frontend.batch_samples).run()
     if progress:
         log.info("%s", segs.summary())
     if path is not None:

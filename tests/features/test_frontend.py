@@ -301,3 +301,113 @@ def test_packed_resampling_equals_one_by_one():
         ref = one(torch.from_numpy(w))
         assert got.shape == ref.shape
         torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------------------- custom extractors
+
+
+class FrameEnergy(torch.nn.Module):
+    """Log-energy and a learned projection of 20 ms frames: ``[B, S] -> [B, 3, S // 320]``."""
+
+    deterministic = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(320, 2)
+        self.calls = 0
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        frames = wave[:, : wave.shape[1] // 320 * 320].reshape(wave.shape[0], -1, 320)
+        energy = frames.square().mean(-1, keepdim=True).add(1e-8).log()
+        return torch.cat([energy, self.proj(frames)], dim=-1).transpose(1, 2)
+
+
+CUSTOM = FeatureConfig(kind="custom")
+
+
+def _two_files(tmp_path):
+    items = [
+        (write(tmp_path / "a.wav", speech_like(16000, 7.0, seed=0)), "mdd", "A"),  # 3 windows
+        (write(tmp_path / "b.wav", speech_like(16000, 2.0, seed=1)), "hc", "B"),  # 1 padded
+    ]
+    return corpus_of(tmp_path, items), items
+
+
+def test_custom_module_through_the_api_is_cached_when_deterministic(tmp_path):
+    corpus, items = _two_files(tmp_path)
+    torch.manual_seed(0)
+    ex = FrameEnergy().train()
+    segs = extract_segments(corpus, CUSTOM, extractor=ex, cache_dir=tmp_path / "cache")
+    assert segs.x.shape == (4, 3, 150) and segs.x.dtype == torch.float32
+    assert segs.utterance.tolist() == [0, 0, 0, 1]
+    assert ex.training and ex.calls == 1  # one batch; its training mode given back
+    first3 = torch.from_numpy(sf.read(str(items[0][0]), dtype="float32")[0][:48000])
+    with torch.no_grad():
+        torch.testing.assert_close(segs.x[0], ex(first3[None])[0])
+    ex.calls = 0
+    again = extract_segments(corpus, CUSTOM, extractor=ex, cache_dir=tmp_path / "cache")
+    assert ex.calls == 0 and torch.equal(again.x, segs.x)  # read from the cache
+    with torch.no_grad():
+        ex.proj.bias.add_(1.0)  # other weights: another entry
+    extract_segments(corpus, CUSTOM, extractor=ex, cache_dir=tmp_path / "cache")
+    assert ex.calls == 1
+
+
+def test_custom_callable_without_determinism_is_never_cached(tmp_path):
+    corpus, _ = _two_files(tmp_path)
+    calls = []
+
+    def mean_frames(wave):
+        calls.append(wave.shape)
+        return wave.reshape(wave.shape[0], 1, -1, 480).mean(-1)  # [B, 1, 100]
+
+    for _ in range(2):
+        segs = extract_segments(corpus, CUSTOM, extractor=mean_frames, cache_dir=tmp_path / "cache")
+    assert segs.x.shape == (4, 1, 100) and len(calls) == 2
+    assert not (tmp_path / "cache").exists()
+
+
+def test_registered_extractor_by_name_from_a_recipe(tmp_path):
+    from domadapt.config import build_config
+    from domadapt.features import FEATURE_EXTRACTORS
+
+    @FEATURE_EXTRACTORS.register("toy_frames")
+    class ToyFrames(torch.nn.Module):
+        """Mean of 30 ms frames, scaled; D = 1."""
+
+        deterministic = True
+
+        def __init__(self, *, sample_rate: int, scale: float = 2.0) -> None:
+            super().__init__()
+            self.hop = int(0.03 * sample_rate)
+            self.scale = scale
+
+        def forward(self, wave):
+            n = wave.shape[1] // self.hop * self.hop
+            return self.scale * wave[:, :n].reshape(wave.shape[0], 1, -1, self.hop).mean(-1)
+
+    try:
+        cfg = build_config({"features": {"kind": "custom", "model": "toy_frames"}}).features
+        corpus, _ = _two_files(tmp_path)
+        segs = extract_segments(corpus, cfg, cache_dir=False)
+        assert segs.x.shape == (4, 1, 100)
+        assert FEATURE_EXTRACTORS.doc("toy_frames") == "Mean of 30 ms frames, scaled; D = 1."
+    finally:
+        FEATURE_EXTRACTORS.unregister("toy_frames")
+    with pytest.raises(DomadaptError, match="features.model='toy_frames': expected one of"):
+        FeatureConfig(kind="custom", model="toy_frames")
+
+
+def test_custom_extractor_errors(tmp_path):
+    corpus, _ = _two_files(tmp_path)
+    with pytest.raises(DomadaptError, match="features.kind is 'mfcc'; set kind='custom'"):
+        extract_segments(corpus, CFG, extractor=FrameEnergy(), cache_dir=False)
+    with pytest.raises(DomadaptError, match="kind='custom' needs an extractor"):
+        extract_segments(corpus, CUSTOM, cache_dir=False)
+    with pytest.raises(DomadaptError, match=r"expected features of shape \(4, D, T\).*got \(4, 48000\)"):
+        extract_segments(corpus, CUSTOM, extractor=lambda w: w, cache_dir=False)
+    with pytest.raises(DomadaptError, match=r"got \(4, 2, 1, 48000\)"):  # [B, L, D, T] is the SSL kind's only
+        extract_segments(corpus, CUSTOM, extractor=lambda w: w[:, None, None].repeat(1, 2, 1, 1), cache_dir=False)
+    with pytest.raises(DomadaptError, match="expected an nn.Module or a callable"):
+        extract_segments(corpus, CUSTOM, extractor="FrameEnergy", cache_dir=False)
