@@ -68,3 +68,58 @@ def test_import_before_the_command_reaches_the_recipe_too(capsys):
     assert "error: import 'no_such_user_module': no module named 'no_such_user_module'" in capsys.readouterr().err
     assert main(["recipe", "casia2modma", "--import=no_such_user_module"]) == 2
     assert "no module named 'no_such_user_module'" in capsys.readouterr().err
+
+
+def _runs(root, label, uar_of, folds=4, seeds=2):
+    """A run folder's per-run files for one row (the keys report.py reads) and its summary row."""
+    from domadapt.evaluate import summarize_runs
+
+    folder = root / "runs" / label.replace(":", "-")
+    folder.mkdir(parents=True)
+    runs = []
+    for f in range(folds):
+        for s in range(seeds):
+            m = {k: uar_of(f, s) for k in ("accuracy", "uar", "macro_f1")}
+            m.update(subject_accuracy=0.7, subject_confusion=[[4, 1], [2, 3]], num_subjects=10)
+            run = {"method": label, "fold": f, "seed": s, "metrics": m, "n_train": 300, "n_val": 60, "n_test": 90}
+            (folder / f"fold{f}-seed{s}.json").write_text(json.dumps(run))
+            runs.append(run)
+    metrics = {k: summarize_runs(r["metrics"][k] for r in runs) for k in ("accuracy", "uar", "macro_f1", "subject_accuracy")}
+    return {"method": label, "backbone": "tim", "metrics": metrics}
+
+
+def test_report_baseline_recomputes_from_per_run_files(tmp_path, capsys):
+    base = lambda f, s: 0.5 + 0.02 * ((f + 3 * s) % 4)  # noqa: E731
+    a = _results("target_only", "synthetic")
+    a["rows"] = [_runs(tmp_path / "a", "target_only", base),
+                 _runs(tmp_path / "a", "align:mmd", lambda f, s: base(f, s) + 0.1 + 0.01 * (f % 2))]
+    b = _results("joint", "synthetic")
+    b["rows"] = [_runs(tmp_path / "b", "joint", base)]
+    write_results(tmp_path / "a", a)
+    write_results(tmp_path / "b", b)
+    out = tmp_path / "merged"
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--baseline", "target_only", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Δ UA vs r/target_only [95% CI]" in text
+    line = next(x for x in text.splitlines() if x.startswith("r/align:mmd"))
+    assert "+10.50 [" in line and line.rstrip().split()[-9] == "*"  # the mark, before the 8 per-run values
+    back = json.loads((out / "results.json").read_text())
+    rows = back["comparison"]["rows"]
+    assert rows["r/align:mmd"]["mark"] == "*" and rows["r/joint"]["uar"]["mean_diff"] == 0
+    assert back["comparison"]["sizes"]["unit"] == "segments"  # no subject counts stored in these runs
+    assert "subject_bootstrap" in back["rows"][0]
+    assert (out / "results.csv").read_text().count("\n") == 1 + 3 * 8 * 4
+    assert "Δ UA vs r/target_only [95% CI]" in (out / "results.md").read_text()
+
+
+def test_report_baseline_name_errors_are_one_line(tmp_path, capsys):
+    write_results(tmp_path / "a", _results("target_only", "synthetic"))
+    assert main(["report", str(tmp_path / "a"), "--baseline", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("error: baseline 'nope' is not a row; rows: r/target_only")
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "a"), "--baseline", "target_only"]) == 2
+    assert "ambiguous" in capsys.readouterr().err
+
+
+def test_recipe_baseline_is_checked_before_any_data(capsys):
+    assert main(["recipe", "casia2modma", "--quick", "--methods", "target_only", "--baseline", "ddg"]) == 2
+    assert "error: --baseline ddg: not a method of this run (target_only)" in capsys.readouterr().err
