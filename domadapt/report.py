@@ -111,7 +111,7 @@ SUBJECT_METRICS = {
     "subject_macro_f1_meanprob": ("pred_meanprob", "subject_confusion_meanprob", "macro_f1"),
 }
 ALPHA = 0.05  # 95% intervals; the mark is Holm-adjusted p < ALPHA
-N_BOOT = 2000  # subject resamples: the 2.5% / 97.5% quantiles move by < 1 point between seeds
+N_BOOT = 2000  # subject resamples per interval (percentile method; the seed fixes them)
 BOOT_SEED = 0
 _RUN_FILE = re.compile(r"^fold(?P<fold>\d+)(?:-n(?P<point>[^-]+))?-seed(?P<seed>\d+)\.json$")
 
