@@ -98,6 +98,11 @@ class EvalConfig:
     seeds: int = option(1, min=1)
     seed: int = option(0, min=0)  # first seed; runs use seed, seed+1, ... (numpy wants >= 0)
     allow_subject_overlap: bool = False  # leakage guard; True only for the notes' random splits
+    # A learning curve: train with this many labelled target subjects per fold (each an int or
+    # "all"; the same stratified, nested subsets for every method and seed). () = all only.
+    target_subjects: tuple[int | str, ...] = ()
+    # Paired comparisons (Δ, 95% CI, p, Holm) of every row against this row's label; None = none.
+    baseline: str | None = None
 
 
 #: ``[[methods]]`` keys every method accepts: the row's label and a per-row backbone
@@ -296,6 +301,14 @@ def check_config(cfg: ExperimentConfig, *, corpora: bool = True) -> None:
         for name, options in cfg.data.options.items():
             _prefixed(f"data.options.{name}", CORPORA.check, name, options)
     _check_name(SPLITTERS, "eval.splitter", cfg.eval.splitter)
+    labels = [spec.label for spec in cfg.methods]
+    if cfg.eval.baseline is not None and cfg.eval.baseline not in labels:
+        raise DomadaptError(f"eval.baseline = {cfg.eval.baseline!r}: expected one of the rows {', '.join(labels)}")
+    for point in cfg.eval.target_subjects:
+        if point != "all" and not (isinstance(point, int) and not isinstance(point, bool) and point >= 2):
+            raise DomadaptError(
+                f"eval.target_subjects: {point!r}: expected a number of subjects >= 2 or \"all\""
+            )
     if cfg.train.align_schedule is not None:
         _check_name(SCHEDULES, "train.align_schedule", cfg.train.align_schedule)
     _check_name(BACKBONES, "model.backbone", cfg.model.backbone)

@@ -54,8 +54,9 @@ def standardize(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor
 
     Statistics come from the training portion only, so nothing of the test fold leaks in.
     """
-    mean = train.mean(dim=(0, 2), keepdim=True)
-    std = train.std(dim=(0, 2), keepdim=True).clamp_min(1e-5)
+    # over rows and time: per channel for [N, C, T], per layer and channel for SSL [N, L, D, T]
+    mean = train.mean(dim=(0, -1), keepdim=True)
+    std = train.std(dim=(0, -1), keepdim=True).clamp_min(1e-5)
     return [(t - mean) / std for t in (train, *others)]
 
 

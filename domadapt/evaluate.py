@@ -137,6 +137,18 @@ def subject_metrics(
     }
 
 
+def subject_predictions(probs: Any, y_true: Any, groups: Any) -> dict[str, list]:
+    """Each test subject's true label and predictions (majority vote and mean probability),
+    for statistics over subjects (a bootstrap): ``{"ids", "true", "pred", "pred_meanprob"}``,
+    subjects in sorted id order."""
+    probs = np.asarray(probs, dtype=np.float64)
+    y_true = _labels("y_true", y_true, probs.shape[1])
+    groups = np.asarray(groups)
+    true, pred = _subject_reduce(probs, y_true, groups, "majority")
+    _, pred_mean = _subject_reduce(probs, y_true, groups, "mean_prob")
+    return {"ids": np.unique(groups).tolist(), "true": true.tolist(), "pred": pred.tolist(), "pred_meanprob": pred_mean.tolist()}
+
+
 def evaluate_predictions(
     probs: Any, y_true: Any, groups: Any, *, num_classes: int
 ) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from domadapt.config import ExperimentConfig, MethodSpec
 from domadapt.corpora import load_corpus
@@ -30,7 +31,7 @@ from domadapt.corpora.base import Corpus
 from domadapt.corpora.synthetic import synthetic_root
 from domadapt.data import TARGET_TASK, DomainData, FoldData, domain_from_segments, standardize
 from domadapt.errors import DomadaptError
-from domadapt.evaluate import evaluate_predictions, summarize_runs
+from domadapt.evaluate import evaluate_predictions, subject_predictions, summarize_runs
 from domadapt.features import SegmentSet, extract_segments
 from domadapt.diagnostics import domain_gap, standardized_mmd
 from domadapt.engine import Replicas, Run, build_replicas, fit, vmap_support
@@ -38,7 +39,7 @@ from domadapt.methods import METHODS, build_method, is_torch_method, method_clas
 from domadapt.models import build_backbone
 from domadapt.methods.base import Method
 from domadapt.models.transfer import TransferModel
-from domadapt.report import plot_confusion, plot_curves, plot_feature_space, write_results
+from domadapt.report import load_results, plot_confusion, plot_curves, plot_feature_space, plot_learning_curve, write_results
 from domadapt.splits import build_splitter, carve_validation
 
 log = logging.getLogger("domadapt")
@@ -242,9 +243,15 @@ def build_fold(domains: Domains, fold: Any, *, val_fraction: float, seed: int, d
 def build_model(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec) -> TransferModel:
     """A fresh model for one run: the row's backbone as general extractor, one specific
     extractor and head per task."""
-    in_channels = int(domains.target_segments.x.shape[1])
+    x = domains.target_segments.x
     name, options = spec.backbone(cfg.model)
-    general = build_backbone(name, in_channels=in_channels, **options)
+    general = build_backbone(name, in_channels=int(x.shape[-2]), **options)
+    if x.dim() == 4:  # SSL features of every layer [N, L, D, T]: a learned layer weighting first
+        from domadapt.features.ssl import LayerWeighting
+
+        backbone = general
+        general = nn.Sequential(LayerWeighting(int(x.shape[1])), backbone)
+        general.out_dim = backbone.out_dim
     tasks = {TARGET_TASK: len(domains.target.classes)}
     for corpus in domains.sources:
         tasks.setdefault(source_task(corpus, domains.shared_labels), len(corpus.classes))
@@ -365,6 +372,7 @@ class Unit:
     spec: MethodSpec
     fold: int
     seeds: tuple[int, ...]
+    point: int | str = "all"  # labelled target training subjects (a learning-curve point)
 
 
 def seed_plan(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec, n_seeds: int) -> tuple[bool, str]:
@@ -391,11 +399,40 @@ def plan_units(cfg: ExperimentConfig, domains: Domains, folds: list[Any], *, say
             say(f"  {spec.key(cfg.model)}: {line}")
         groups.append([seeds] if vmapped else [(s,) for s in seeds])
     return [
-        Unit(row, spec, fold.index, group)
+        Unit(row, spec, fold.index, group, point)
         for fold in folds
+        for point in curve_points(cfg)
         for row, spec in enumerate(cfg.methods)
         for group in groups[row]
     ]
+
+
+def curve_points(cfg: ExperimentConfig) -> list[int | str]:
+    """The learning curve's points (labelled target subjects per fold); ["all"] = no curve."""
+    return list(cfg.eval.target_subjects) or ["all"]
+
+
+def with_target_subjects(data: FoldData, n: int | str, *, seed: int) -> FoldData:
+    """``data`` with the labelled target training rows limited to ``n`` subjects.
+
+    The subjects are taken in one stratified order per fold (shuffled within each label,
+    then interleaved in proportion), so the subsets are nested (the 4 are among the 8) and
+    every method and seed of a point sees the same ones. Validation and test are unchanged;
+    the training features keep the standardisation of the whole (unlabelled) partition.
+    """
+    train = data.target_train
+    subjects, first = np.unique(train.groups, return_index=True)
+    if n == "all" or n >= len(subjects):
+        return data
+    labels = train.y.cpu().numpy()[first]
+    rng = np.random.default_rng(seed)
+    rank = np.empty(len(subjects))
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        rank[members] = (np.arange(len(members)) + 0.5) / len(members)  # spread over [0, 1]
+    keep = set(subjects[np.argsort(rank, kind="stable")[:n]])
+    rows = np.flatnonzero(np.isin(train.groups, list(keep)))
+    return dataclasses.replace(data, target_train=train.subset(rows))
 
 
 # --------------------------------------------------------------------------- one unit
@@ -416,8 +453,9 @@ class RunContext:
     functionals: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
 
-def _result_path(ctx: RunContext, spec: MethodSpec, fold: int, seed: int) -> Path:
-    return ctx.out_dir / "runs" / spec.key(ctx.cfg.model) / f"fold{fold}-seed{seed}.json"
+def _result_path(ctx: RunContext, spec: MethodSpec, fold: int, seed: int, point: int | str = "all") -> Path:
+    at = "" if point == "all" else f"-n{point}"
+    return ctx.out_dir / "runs" / spec.key(ctx.cfg.model) / f"fold{fold}{at}-seed{seed}.json"
 
 
 def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dict[str, Any]]:
@@ -429,12 +467,13 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
     if not is_torch_method(unit.spec):
         return run_classical_unit(ctx, unit, data, fold)
     cfg, spec, seeds = ctx.cfg, unit.spec, list(unit.seeds)
-    paths = [_result_path(ctx, spec, unit.fold, s) for s in seeds]
+    paths = [_result_path(ctx, spec, unit.fold, s, unit.point) for s in seeds]
     done = {s: json.loads(p.read_text()) for s, p in zip(seeds, paths) if ctx.resume and p.exists()}
     if len(done) == len(seeds):
         return [done[s] for s in seeds]
     key = spec.key(cfg.model)
-    name = f"fold{unit.fold}-seed{seeds[0]}" + (f"-{seeds[-1]}" if len(seeds) > 1 else "")
+    at = "" if unit.point == "all" else f"-n{unit.point}"
+    name = f"fold{unit.fold}{at}-seed{seeds[0]}" + (f"-{seeds[-1]}" if len(seeds) > 1 else "")
     checkpoint = ctx.out_dir / "checkpoints" / key / f"{name}.pt"
     replicas = build_replicas(
         lambda: make_method(cfg, ctx.domains, spec), seeds, data, ctx.device,
@@ -442,9 +481,9 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
     )
     held = HeldOut.of(data)
     before = measure_gap(replicas, held, cfg.eval.seed)
-    picture = unit.fold == 0 and cfg.eval.seed in seeds  # one feature-space picture per row
+    picture = unit.fold == 0 and cfg.eval.seed in seeds and unit.point == curve_points(cfg)[-1]  # one per row
     first_features = held.features(replicas, "general") if picture else None
-    writers = [_writer(ctx.out_dir, key, f"fold{unit.fold}-seed{s}") for s in seeds]
+    writers = [_writer(ctx.out_dir, key, f"fold{unit.fold}{at}-seed{s}") for s in seeds]
     try:
         run = Run(checkpoint, ctx.resume, writers, ctx.progress, epoch_probe=gap_probe(held))
         histories = fit(replicas, cfg.train, run)
@@ -458,7 +497,7 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
             done.get(seed)
             or _finish(
                 ctx, spec, fold, seed, data, probs[i], histories[i], writer=writers[i], trained=trained,
-                extra={"domain_gap": {"before": before[i], "after": after[i]}},
+                point=unit.point, extra={"domain_gap": {"before": before[i], "after": after[i]}},
             )
             for i, seed in enumerate(seeds)
         ]
@@ -485,7 +524,7 @@ def run_classical_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -
     window_row = np.asarray([test_utterances.index(k) for k in keys["test"]])
     results = []
     for seed in unit.seeds:
-        path = _result_path(ctx, unit.spec, unit.fold, seed)
+        path = _result_path(ctx, unit.spec, unit.fold, seed, unit.point)
         if ctx.resume and path.exists():
             results.append(json.loads(path.read_text()))
             continue
@@ -496,7 +535,7 @@ def run_classical_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -
         selection = {k: v for k, v in baseline.model.selection.items() if k != "convergence_warnings"}
         results.append(
             _finish(ctx, unit.spec, fold, seed, data, torch.as_tensor(probs[window_row], dtype=torch.float32), {},
-                    writer=None, trained="scikit-learn", extra={"selection": selection})
+                    writer=None, trained="scikit-learn", point=unit.point, extra={"selection": selection})
         )
     return results
 
@@ -518,7 +557,8 @@ def _functionals(ctx: RunContext, kind: str, *, with_sources: bool) -> tuple[Any
 
 def _finish(
     ctx: RunContext, spec: MethodSpec, fold: Any, seed: int, data: FoldData, probs: torch.Tensor,
-    history: dict[str, list[float]], *, writer: Any, trained: str, extra: dict[str, Any] | None = None,
+    history: dict[str, list[float]], *, writer: Any, trained: str, point: int | str = "all",
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Test metrics of one seed; its result JSON is written atomically."""
     test = data.target_test
@@ -537,10 +577,22 @@ def _finish(
         "n_train": len(data.target_train),
         "n_val": len(data.target_val),
         "n_test": len(test),
+        "target_subjects": point,
+        "n_train_subjects": int(len(np.unique(data.target_train.groups))),
+        "n_val_subjects": int(len(np.unique(data.target_val.groups))),
+        "n_test_subjects": int(len(np.unique(test.groups))),
+        "test_subjects": _test_subjects(ctx, probs.numpy(), test),
         **(extra or {}),
     }
-    _write_json(_result_path(ctx, spec, fold.index, seed), result)
+    _write_json(_result_path(ctx, spec, fold.index, seed, point), result)
     return result
+
+
+def _test_subjects(ctx: RunContext, probs: np.ndarray, test: DomainData) -> dict[str, list]:
+    """The test subjects (by name) with their labels and predictions."""
+    subjects = subject_predictions(probs, test.y.cpu().numpy(), test.groups)
+    subjects["ids"] = [ctx.domains.target_segments.subjects[g] for g in subjects["ids"]]
+    return subjects
 
 
 def _picture(ctx: RunContext, spec: MethodSpec, fold: int, seed: int, first, last, i: int, gaps) -> None:
@@ -567,10 +619,12 @@ def run_experiment(
     resume: bool = False,
     progress: bool = False,
     cache_dir: Path | None = None,
+    baseline: str | None = None,
     say=print,
 ) -> dict[str, Any]:
     """Run every method of ``cfg`` over folds x seeds on ``domains`` and write the results
-    files into ``out_dir``; returns the results dict (see :mod:`domadapt.report`)."""
+    files into ``out_dir``; returns the results dict (see :mod:`domadapt.report`), with the
+    paired comparisons against the ``baseline`` row when one is named."""
     ctx = RunContext(cfg, domains, out_dir, device, resume, progress, cache_dir)
     _write_config(ctx)
     _describe(domains, say)
@@ -581,16 +635,18 @@ def run_experiment(
         f"split: {cfg.eval.splitter}{' (SUBJECTS OVERLAP)' if overlap else ', subject-independent'}"
     )
     units = plan_units(cfg, domains, folds, say=say)
-    runs: list[list[dict[str, Any]]] = [[] for _ in cfg.methods]
+    points = curve_points(cfg)
+    runs: dict[tuple[int, int | str], list[dict[str, Any]]] = {}
     clock = Progress(len(units))
     for fold in folds:
         data = _fold_data(cfg, domains, fold, device)  # once per fold, shared by its units
         for unit in (u for u in units if u.fold == fold.index):
-            for result in run_unit(ctx, unit, data, fold):
-                runs[unit.row].append(result)
+            point_data = with_target_subjects(data, unit.point, seed=cfg.eval.seed + fold.index)
+            for result in run_unit(ctx, unit, point_data, fold):
+                runs.setdefault((unit.row, unit.point), []).append(result)
                 _say_result(say, unit.spec.key(cfg.model), result)
             say(f"  {clock.step()}")
-    rows = [_row(cfg, domains, spec, row_runs, out_dir) for spec, row_runs in zip(cfg.methods, runs)]
+    rows = [_row(cfg, domains, spec, runs[row, points[-1]], out_dir) for row, spec in enumerate(cfg.methods)]
     results = {
         "recipe": cfg.name,
         "data": "synthetic" if domains.synthetic else "real",
@@ -601,8 +657,12 @@ def run_experiment(
         "skipped": _skipped(domains),
         "rows": rows,
     }
-    write_results(out_dir, results)
-    return results
+    if len(points) > 1:
+        results["curve"] = learning_curve(cfg, runs, points)
+        plot_learning_curve(results["curve"], out_dir / "plots" / "learning-curve.png", title=f"{cfg.name}: learning curve")
+    # the statistics are computed once, from the per-run files, as the files are written
+    write_results(out_dir, results, baseline=baseline or cfg.eval.baseline)
+    return load_results(out_dir)
 
 
 class Progress:
@@ -622,6 +682,21 @@ class Progress:
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes}:{secs:02d}"
+
+
+def learning_curve(cfg: ExperimentConfig, runs: dict, points: list[int | str]) -> dict[str, Any]:
+    """UA and subject accuracy per method and point (mean, std and runs over folds x seeds)."""
+    rows = []
+    for row, spec in enumerate(cfg.methods):
+        per_point = {}
+        for point in points:
+            point_runs = runs[row, point]
+            per_point[str(point)] = {
+                "n_train_subjects": float(np.mean([r["n_train_subjects"] for r in point_runs])),
+                **{m: summarize_runs([float(r["metrics"][m]) for r in point_runs]) for m in ("uar", "subject_accuracy")},
+            }
+        rows.append({"method": spec.label, "points": per_point})
+    return {"points": [str(p) for p in points], "rows": rows}
 
 
 def _fold_data(cfg: ExperimentConfig, domains: Domains, fold: Any, device: torch.device) -> FoldData:
@@ -688,7 +763,9 @@ def _row(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec, runs: list[d
         }
     # a classical row's "backbone" is its linear model
     backbone = spec.backbone_label(cfg.model) if is_torch_method(spec) else {**METHODS.options(spec.name), **spec.method_options}["model"]
-    return {"method": spec.label, "backbone": backbone, "metrics": metrics, "confusion": confusion.tolist(), **extra}
+    return {
+        "method": spec.label, "key": key, "backbone": backbone, "metrics": metrics, "confusion": confusion.tolist(), **extra
+    }
 
 
 #: a run whose selected validation UA is below chance (1/K) + this margin has not learned

@@ -20,6 +20,9 @@ from domadapt.registry import import_modules
 BANNER = "=" * 78
 
 
+#: the learning-curve points of --curve: labelled target training subjects per fold
+CURVE_POINTS = (4, 8, 16, "all")
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m domadapt.recipe",
@@ -50,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smoke-sized run (the recipe's [quick] overrides)")
     p.add_argument("--seeds", type=int, help="seeds per fold (eval.seeds)")
     p.add_argument("--folds", type=int, help="folds (eval.folds)")
+    p.add_argument(
+        "--curve",
+        action="store_true",
+        help=f"a learning curve: train with {', '.join(map(str, CURVE_POINTS))} labelled target subjects per fold "
+        "(eval.target_subjects); writes plots/learning-curve.png and the table per point",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument(
         "--sequential-seeds",
@@ -124,6 +133,8 @@ def _run(args: argparse.Namespace) -> int:
         overrides["eval.seeds"] = args.seeds
     if args.folds is not None:
         overrides["eval.folds"] = args.folds
+    if args.curve:
+        overrides["eval.target_subjects"] = list(CURVE_POINTS)
     if args.sequential_seeds:
         overrides["train.vmap_seeds"] = False
     if args.compile:

@@ -1200,3 +1200,25 @@ def plot_feature_space(
     fig.suptitle(title)
     fig.tight_layout()
     return _save_png(fig, path)
+
+
+def plot_learning_curve(curve: Mapping[str, Any], path: str | os.PathLike, *, title: str) -> Path:
+    """UA and subject accuracy against the labelled target subjects, one line per method with
+    a band of ± one std over folds x seeds (``curve`` as the runner's ``results["curve"]``)."""
+    fig, axes = _figure(1, 2, size=(10.0, 4.0))
+    for ax, metric, name in ((axes[0][0], "uar", "UA"), (axes[0][1], "subject_accuracy", "subject accuracy")):
+        for row in curve["rows"]:
+            pts = [row["points"][p] for p in curve["points"]]
+            x = np.array([p["n_train_subjects"] for p in pts])
+            mean = np.array([100 * p[metric]["mean"] for p in pts])
+            std = np.array([100 * (p[metric]["std"] or 0.0) for p in pts])
+            ax.plot(x, mean, marker="o", label=row["method"])
+            ax.fill_between(x, mean - std, mean + std, alpha=0.15)
+        ax.set_xlabel("labelled target training subjects per fold")
+        ax.set_ylabel(f"{name} (%)")
+        ax.grid(alpha=0.3)
+    axes[0][1].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save_png(fig, path)
+

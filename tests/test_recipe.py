@@ -7,7 +7,7 @@ import pytest
 
 from domadapt import recipe as recipe_cli
 from domadapt.config import build_config, list_recipes, load_recipe
-from domadapt.corpora.synthetic import MARKER_NAME, write_casia, write_iemocap, write_modma
+from domadapt.corpora.synthetic import MARKER_NAME, write_casia, write_casia_target, write_iemocap, write_modma
 
 TINY = ["--quick", "--quiet", "--set", "train.epochs=1", "--set", "train.pretrain_epochs=1", "--set", "train.batch_size=16"]
 
@@ -21,6 +21,7 @@ def tiny_trees(tmp_path_factory):
         "casia": write_casia(base / "CASIA database", files_per_class=3),
         "iemocap": write_iemocap(base / "IEMOCAP", sessions=2, utterances_per_speaker=12, dialogs_per_session=1),
         "modma": write_modma(base / "MODMA", n_mdd=5, n_hc=5, duration_scale=0.3),
+        "casia_target": write_casia_target(base / "CASIA target database", files_per_class=2, n_speakers=4),
     }
     for root in roots.values():
         (root / MARKER_NAME).unlink(missing_ok=True)
@@ -38,7 +39,14 @@ def _roots_args(name, roots):
 @pytest.mark.parametrize("name", list_recipes())
 def test_every_recipe_runs_on_real_layout_trees(name, tiny_trees, tmp_path, capsys):
     out = tmp_path / "out"
-    assert recipe_cli.main([name, *TINY, "--out", str(out), *_roots_args(name, tiny_trees)]) == 0
+    extra = []
+    if build_config(load_recipe(name)).features.kind == "ssl":  # no real checkpoint here: a tiny random one
+        from domadapt.features.ssl import save_random_checkpoint
+
+        checkpoint = tmp_path / "tiny.pt"
+        save_random_checkpoint(checkpoint, builder="wavlm_model")
+        extra = ["--set", f'features.checkpoint="{checkpoint}"', "--set", "features.layer=2"]
+    assert recipe_cli.main([name, *TINY, "--out", str(out), *_roots_args(name, tiny_trees), *extra]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["recipe"] == name
     assert results["data"] == "real"
@@ -52,6 +60,13 @@ def test_every_recipe_runs_on_real_layout_trees(name, tiny_trees, tmp_path, caps
     for fname in ("results.md", "results.csv", "config.json"):
         assert (out / fname).is_file()
     assert any(r["method"].startswith("baseline:") for r in results["rows"])  # the classical reference row
+    if cfg.eval.target_subjects:  # a learning-curve recipe: every method at every point
+        curve = results["curve"]
+        assert curve["points"] == [str(p) for p in cfg.eval.target_subjects]
+        assert [r["method"] for r in curve["rows"]] == [m.label for m in cfg.methods]
+        subjects = [curve["rows"][0]["points"][p]["n_train_subjects"] for p in curve["points"]]
+        assert subjects == sorted(subjects) and subjects[0] <= int(curve["points"][0])  # the tiny trees have few subjects
+        assert (out / "plots" / "learning-curve.png").is_file()
     deep = [m for m in cfg.methods if not m.label.startswith("baseline:")]
     assert len(list((out / "plots").glob("*-confusion.png"))) == len(cfg.methods)
     for kind in ("curves", "features"):  # what a trained network has

@@ -55,3 +55,27 @@ def test_utterance_kfold_never_splits_the_windows_of_one_utterance(tmp_path):
     for f in folds:
         assert not set(utterance[f.train]) & set(utterance[f.test])
         assert f.subject_overlap  # speakers are on both sides: the protocol says so
+
+
+def test_target_subject_subsets_are_nested_stratified_and_leave_validation_and_test_alone():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tiny import domain, tiny_fold
+
+    from domadapt.experiment import with_target_subjects
+
+    fold = tiny_fold()
+    fold.target_train = domain("target", 60, 2, seed=3, subjects=12)  # subject s has label s % 2
+    kept = {}
+    for n in (2, 4, 8, "all"):
+        sub = with_target_subjects(fold, n, seed=7)
+        kept[n] = set(np.unique(sub.target_train.groups))
+        assert sub.target_val is fold.target_val and sub.target_test is fold.target_test
+        labels = {int(g) % 2 for g in kept[n]}
+        assert labels == {0, 1}  # both classes from 2 subjects on
+    assert [len(kept[n]) for n in (2, 4, 8, "all")] == [2, 4, 8, 12]
+    assert kept[2] < kept[4] < kept[8] < kept["all"]  # nested
+    again = with_target_subjects(fold, 4, seed=7)
+    assert set(np.unique(again.target_train.groups)) == kept[4]  # the same subsets for every method and seed
