@@ -58,10 +58,6 @@ def test_utterance_kfold_never_splits_the_windows_of_one_utterance(tmp_path):
 
 
 def test_target_subject_subsets_are_nested_stratified_and_leave_validation_and_test_alone():
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tiny import domain, tiny_fold
 
     from domadapt.experiment import with_target_subjects

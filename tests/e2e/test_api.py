@@ -11,7 +11,7 @@ from domadapt.corpora import load_corpus
 from domadapt.corpora.synthetic import MARKER_NAME, write_casia, write_modma
 from domadapt.errors import DomadaptError
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _readme_example() -> str:

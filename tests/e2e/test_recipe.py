@@ -9,6 +9,9 @@ from domadapt import recipe as recipe_cli
 from domadapt.config import build_config, list_recipes, load_recipe
 from domadapt.corpora.synthetic import MARKER_NAME, write_casia, write_casia_target, write_iemocap, write_modma
 
+
+pytestmark = pytest.mark.slow  # whole recipes, end to end (kept in CI)
+
 TINY = ["--quick", "--quiet", "--set", "train.epochs=1", "--set", "train.pretrain_epochs=1", "--set", "train.batch_size=16"]
 
 
