@@ -31,8 +31,16 @@ def joint_stage(method: Method, data: FoldData, *, align: Aligner | None, use_ta
         params += model.task_parameters(task)
 
     def step(batch: StepBatch, p: float) -> StepOutput:
-        loss_s, outs_s = method.source_ce(batch)
-        out_t = model(batch.x_t, TARGET_TASK)
+        # One forward of all domains together: BatchNorm normalises source and target with
+        # shared statistics, as at test time. Separate forwards would standardise each domain
+        # with its own batch statistics, which aligns the batches' first two moments for free
+        # in training (a distance loss then reads ~0) and leaves the features unaligned under
+        # the running statistics used for prediction.
+        xs = [sb.x for sb in batch.sources] + [batch.x_t]
+        general = model.general(torch.cat(xs)).split([len(x) for x in xs])
+        outs_s = [model.from_general(g, sb.task) for g, sb in zip(general, batch.sources)]
+        out_t = model.from_general(general[-1], TARGET_TASK)
+        loss_s = sum(F.cross_entropy(o.logits, sb.y) for o, sb in zip(outs_s, batch.sources))
         task_loss = loss_s
         if use_target_labels:
             task_loss = task_loss + F.cross_entropy(out_t.logits, batch.y_t)
