@@ -19,14 +19,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, uninstalled
 
 from bench_training_step import describe, random_fold, set_threads, standard_main, tim_model
 
-from domadapt.align import LOSSES
 from domadapt.config import MethodSpec, TrainConfig
 from domadapt.device import resolve_device
 from domadapt.diagnostics import gradient_norm_ratio

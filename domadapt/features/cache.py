@@ -141,21 +141,26 @@ def load_segments(path: str | Path) -> SegmentSet | None:
 
 
 def save_segments(segs: SegmentSet, path: str | Path) -> bool:
-    """Write ``segs`` to ``path`` atomically (temp file + ``os.replace``). A cache that
-    cannot be written is logged and skipped: caching never fails an experiment."""
+    """Write ``segs`` to ``path`` atomically (see :func:`save_cache_entry`)."""
+    return save_cache_entry(_to_payload(segs), path, what="feature cache")
+
+
+def save_cache_entry(payload: object, path: str | Path, *, what: str) -> bool:
+    """``torch.save`` ``payload`` to ``path`` atomically (temp file + fsync + ``os.replace``).
+    A cache that cannot be written is logged and skipped: caching never fails an experiment."""
     path = Path(path)
     tmp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
-            torch.save(_to_payload(segs), fh)
+            torch.save(payload, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_name, path)
         return True
     except OSError as exc:
-        log.warning("could not write feature cache %s (%s); continuing without it", path, exc)
+        log.warning("could not write %s %s (%s); continuing without it", what, path, exc)
         if tmp_name is not None and os.path.exists(tmp_name):
             os.unlink(tmp_name)
         return False

@@ -49,9 +49,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,23 +262,7 @@ def _load(path: Path) -> UtteranceFeatures | None:
 
 
 def _save(f: UtteranceFeatures, path: Path) -> bool:
-    """Atomic write (temp file in the same folder + ``os.replace``), as
-    ``features.cache.save_segments`` does for segments; a failed write is logged, not raised."""
-    tmp_name = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(_to_payload(f), fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-        return True
-    except OSError as exc:
-        log.warning("could not write functionals cache %s (%s); continuing without it", path, exc)
-        if tmp_name is not None and os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        return False
+    return feature_cache.save_cache_entry(_to_payload(f), path, what="functionals cache")
 
 
 # ---------------------------------------------------------------------------- extraction

@@ -35,13 +35,13 @@ class DDG(Method):
 
     def stages(self, data: FoldData) -> list[Stage]:
         mmd_after_specific = feature_aligner(self.mmd, at="specific", shared_labels=self.shared_labels)
-        align = mmd_after_specific
-        if self.dann is not None:
-            dann_on_general = feature_aligner(self.dann, at="general", shared_labels=self.shared_labels)
+        if self.dann is None:
+            return [self.pretrain_stage(data), joint_stage(self, data, align=mmd_after_specific)]
+        dann_on_general = feature_aligner(self.dann, at="general", shared_labels=self.shared_labels)
 
-            def align(outs_s, out_t, batch):
-                mmd, stats = mmd_after_specific(outs_s, out_t, batch)
-                adv, adv_stats = dann_on_general(outs_s, out_t, batch)
-                return mmd + adv, {**stats, **{f"dann_{k}": v for k, v in adv_stats.items()}}
+        def mmd_and_dann(outs_s, out_t, batch):
+            mmd, stats = mmd_after_specific(outs_s, out_t, batch)
+            adv, adv_stats = dann_on_general(outs_s, out_t, batch)
+            return mmd + adv, {**stats, **{f"dann_{k}": v for k, v in adv_stats.items()}}
 
-        return [self.pretrain_stage(data), joint_stage(self, data, align=align)]
+        return [self.pretrain_stage(data), joint_stage(self, data, align=mmd_and_dann)]
