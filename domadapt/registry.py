@@ -334,7 +334,9 @@ class _Entry:
         }
 
     def accepts(self, name: str) -> bool:
-        return any(p.name == name or p.kind is p.VAR_KEYWORD for p in self.parameters)
+        # by name only: a bare ``**kwargs`` (an nn.Module subclass without its own __init__
+        # inherits one) does not mean the entry wants the caller's feature_dim
+        return any(p.name == name and p.kind is not p.VAR_KEYWORD for p in self.parameters)
 
     def required(self, n_args: int) -> list[str]:
         """Parameters without a default that ``n_args`` positional arguments do not fill."""

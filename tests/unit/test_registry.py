@@ -200,3 +200,24 @@ def test_import_modules_by_name_and_by_path(tmp_path, monkeypatch):
         import_modules(["no_such_module_x"])
     with pytest.raises(DomadaptError, match="no such file"):
         import_modules([str(tmp_path / "missing.py")])
+
+
+def test_a_loss_class_without_its_own_init_builds_through_the_registry():
+    # the README's example: an nn.Module subclass inherits __init__(*args, **kwargs), which
+    # must not be handed the caller's feature_dim
+    import torch
+
+    from domadapt.align import LOSSES, AlignmentLoss, build_loss
+
+    @LOSSES.register("test_mean_shift")
+    class MeanShiftLoss(AlignmentLoss):
+        """Squared distance between the batch means."""
+
+        def _compute(self, f_s, f_t, **context):
+            return (f_s.mean(0) - f_t.mean(0)).pow(2).sum(), {}
+
+    try:
+        loss = build_loss("test_mean_shift", feature_dim=4)
+        assert float(loss(torch.zeros(3, 4), torch.ones(5, 4))) == 4.0
+    finally:
+        LOSSES.unregister("test_mean_shift")
