@@ -172,8 +172,9 @@ def load_casia(root: str | Path, *, layout: Literal["auto", "speaker", "flat"] =
 
 
 def load_casia_target(root: str | Path, *, layout: Literal["auto", "speaker", "flat"] = "auto") -> Corpus:
-    """A CASIA-layout corpus of *other* speakers, named apart from the source: the target
-    side of a closed-set (same emotions) adaptation pair, e.g. the synthetic DA testbed."""
+    """CASIA's layout (``<root>/<speaker>/<emotion>/<n>.wav``) spoken by *other* speakers,
+    named apart from the source: the target of a closed-set (same emotions) adaptation
+    pair, e.g. the synthetic DA testbed."""
     corpus = load_casia(root, layout=layout)
     utterances = [dataclasses.replace(u, domain="casia_target") for u in corpus.utterances]
     return dataclasses.replace(corpus, name="casia_target", utterances=utterances)
