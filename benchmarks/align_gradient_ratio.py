@@ -56,7 +56,7 @@ def run(quick: bool = False, device: str = "auto", threads: int | None = None) -
         weight = type(method.loss).default_weight
         ratio = gradient_norm_ratio(out.task, weight * out.align, method.model.general.parameters())
         ratios[name, norm] = ratio
-        print(f"{name:<11} model.general_norm={norm:<9} λ={weight:<6g} align={float(out.align):.4g}  task={float(out.task):.4g}")
+        print(f"{name:<11} model.general_norm={norm:<9} λ={weight:<6g} align={out.align.item():.4g}  task={out.task.item():.4g}")
         print(f"align_grad_ratio_{name}_{norm} ratio={ratio:.4g}")
     worst = min(r for (_, norm), r in ratios.items() if norm == "batchnorm")  # the default model
     print(f"{NAME} ratio={worst:.4g}")
