@@ -32,28 +32,31 @@ def draw_batches(
     stage: Stage, data: FoldData, batch_size: int, generator: torch.Generator, device: torch.device
 ) -> Iterator[IndexBatch]:
     """One epoch of ``stage``'s index batches. An epoch is one pass over the driving domain
-    (the target for target and joint stages, the largest source for source stages); the
-    other domains cycle alongside."""
+    (the target for target stages, the largest source for source stages, the largest of
+    all for joint stages, so a joint epoch sees every source row once like a source epoch
+    does); the other domains cycle alongside."""
     if stage.draw not in DRAWS:
         raise DomadaptError(f"stage {stage.name!r}: unknown draw {stage.draw!r}; expected one of {', '.join(DRAWS)}")
     if stage.draw == "target":
         for idx in index_batches(len(data.target_train), batch_size, generator=generator, device=device):
             yield IndexBatch(target=idx)
         return
-    sources = data.sources
-    driver = max(range(len(sources)), key=lambda i: len(sources[i])) if stage.draw == "source" else None
-    lead_n = len(sources[driver]) if driver is not None else len(data.target_train)
-    lead = index_batches(lead_n, batch_size, generator=generator, device=device)
-    cycles = [cycle_batches(len(s), batch_size, generator=generator, device=device) for s in sources]
+    domains = [*data.sources, data.target_train] if stage.draw == "joint" else list(data.sources)
+    driver = max(range(len(domains)), key=lambda i: len(domains[i]))
+    lead = index_batches(len(domains[driver]), batch_size, generator=generator, device=device)
+    cycles = [cycle_batches(len(d), batch_size, generator=generator, device=device) for d in domains]
     for idx in lead:
-        yield IndexBatch(
-            target=idx if driver is None else None,
-            sources=[idx if i == driver else next(cycles[i]) for i in range(len(sources))],
-        )
+        rows = [idx if i == driver else next(cycles[i]) for i in range(len(domains))]
+        if stage.draw == "joint":
+            yield IndexBatch(target=rows[-1], sources=rows[:-1])
+        else:
+            yield IndexBatch(sources=rows)
 
 
 def count_batches(stage: Stage, data: FoldData, batch_size: int) -> int:
     """Steps per epoch: batches of the domain that drives the stage (partial ones of < 2 dropped)."""
-    n = max(len(s) for s in data.sources) if stage.draw == "source" else len(data.target_train)
+    lengths = {"target": [len(data.target_train)], "source": [len(s) for s in data.sources]}
+    lengths["joint"] = lengths["source"] + lengths["target"]
+    n = max(lengths[stage.draw])
     full, rest = divmod(n, batch_size)
     return full + (1 if rest >= 2 else 0)
