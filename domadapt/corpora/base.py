@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from domadapt.errors import DomadaptError
+
 
 @dataclass(frozen=True)
 class Utterance:
@@ -80,3 +82,25 @@ class Corpus:
             official_split=self.official_split,
             synthetic=self.synthetic,
         )
+
+
+def wav_files(folder: Path) -> list[Path]:
+    """The ``.wav`` files directly in ``folder``, sorted; macOS AppleDouble files (``._x.wav``)
+    are never audio."""
+    return sorted(
+        p for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() == ".wav" and not p.name.startswith("._")
+    )
+
+
+def require_every_class(title: str, root: Path, classes: tuple[str, ...], utterances: list, expected: str) -> None:
+    """Raise naming the root and the layout when a class has no utterance (an empty class
+    folder, a wrong root): a corpus is read whole or not at all."""
+    found = {u.label for u in utterances}
+    missing = [c for c in classes if c not in found]
+    if missing:
+        raise DomadaptError(
+            f"{title} root {root}: no utterances for emotion(s) {', '.join(missing)} "
+            f"(empty class; expected {expected})"
+        )
+

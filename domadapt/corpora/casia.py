@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from domadapt.corpora.base import Corpus, SkippedFile, Utterance
+from domadapt.corpora.base import Corpus, SkippedFile, Utterance, require_every_class, wav_files
 from domadapt.errors import DomadaptError
 
 NAME = "casia"
@@ -44,12 +44,6 @@ def _subdirs(folder: Path) -> list[Path]:
         if p.is_dir() and not p.name.startswith((".", "_"))
     )
 
-
-def _wavs(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() == ".wav" and not p.name.startswith("._")
-    )
 
 
 def _emotion_of(folder: Path) -> str | None:
@@ -84,7 +78,7 @@ def _load_speaker_layout(root: Path) -> tuple[list[Utterance], list[SkippedFile]
     for speaker_dir in _subdirs(root):
         for emotion_dir in _subdirs(speaker_dir):
             emotion = _check_emotion_folder(emotion_dir)
-            wavs = _wavs(emotion_dir)
+            wavs = wav_files(emotion_dir)
             if not wavs:
                 raise DomadaptError(
                     f"CASIA: emotion folder {emotion_dir} holds no .wav files (empty class "
@@ -103,7 +97,7 @@ def _load_flat_layout(root: Path) -> tuple[list[Utterance], list[SkippedFile]]:
     skipped: list[SkippedFile] = []
     for emotion_dir in _subdirs(root):
         emotion = _check_emotion_folder(emotion_dir)
-        wavs = _wavs(emotion_dir)
+        wavs = wav_files(emotion_dir)
         if not wavs:
             raise DomadaptError(
                 f"CASIA: emotion folder {emotion_dir} holds no .wav files (empty class "
@@ -160,13 +154,7 @@ def load_casia(root: str | Path, *, layout: Literal["auto", "speaker", "flat"] =
         expected = _FLAT_LAYOUT
     if not utterances:
         raise DomadaptError(f"CASIA root {root}: no utterances found (expected {expected})")
-    found = {u.label for u in utterances}
-    missing = [e for e in EMOTIONS if e not in found]
-    if missing:
-        raise DomadaptError(
-            f"CASIA root {root}: no utterances for emotion(s) {', '.join(missing)} "
-            f"(empty class; expected {expected})"
-        )
+    require_every_class("CASIA", root, EMOTIONS, utterances, expected)
     return Corpus(name=NAME, root=root, classes=EMOTIONS, utterances=utterances,
                   skipped=skipped)
 

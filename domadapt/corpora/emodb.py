@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from domadapt.corpora.base import Corpus, SkippedFile, Utterance
+from domadapt.corpora.base import Corpus, SkippedFile, Utterance, require_every_class, wav_files
 from domadapt.errors import DomadaptError
 
 NAME = "emodb"
@@ -64,13 +64,6 @@ _FILE_NAME = re.compile(
     r"^(?P<speaker>\d\d)(?P<text>[a-z]\d\d)(?P<emotion>[A-Z])(?P<version>[a-z])$"
 )
 
-
-def _wavs(folder: Path) -> list[Path]:
-    # macOS AppleDouble files (._x.wav) are never audio.
-    return sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() == ".wav" and not p.name.startswith("._")
-    )
 
 
 def parse_name(stem: str) -> dict[str, str] | str:
@@ -111,7 +104,7 @@ def load_emodb(root: str | Path) -> Corpus:
     folder = root / "wav" if (root / "wav").is_dir() else root
     utterances: list[Utterance] = []
     skipped: list[SkippedFile] = []
-    for wav in _wavs(folder):
+    for wav in wav_files(folder):
         codes = parse_name(wav.stem)
         if isinstance(codes, str):
             skipped.append(SkippedFile(str(wav), codes))
@@ -129,12 +122,6 @@ def load_emodb(root: str | Path) -> Corpus:
         raise DomadaptError(
             f"EMODB root {root}: no EMODB .wav files found in {folder} (expected {_LAYOUT})"
         )
-    found = {u.label for u in utterances}
-    missing = [c for c in CLASSES if c not in found]
-    if missing:
-        raise DomadaptError(
-            f"EMODB root {root}: no utterances for emotion(s) {', '.join(missing)} "
-            f"(empty class; expected {_LAYOUT})"
-        )
+    require_every_class("EMODB", root, CLASSES, utterances, _LAYOUT)
     return Corpus(name=NAME, root=root, classes=CLASSES, utterances=utterances,
                   skipped=skipped)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from domadapt.corpora.base import Corpus, SkippedFile, Utterance
+from domadapt.corpora.base import Corpus, SkippedFile, Utterance, require_every_class, wav_files
 from domadapt.errors import DomadaptError
 
 NAME = "emovo"
@@ -49,12 +49,6 @@ _GENDER = {"f": "female", "m": "male"}
 _ACTOR_DIR = re.compile(r"^[fm]\d+$")
 _FILE_NAME = re.compile(r"^(?P<emotion>[a-z]+)-(?P<actor>[a-z]\d+)-(?P<sentence>[a-z]\d+)$")
 
-
-def _wavs(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() == ".wav" and not p.name.startswith("._")
-    )
 
 
 def parse_name(stem: str, folder: str) -> dict[str, str] | str:
@@ -101,7 +95,7 @@ def load_emovo(root: str | Path) -> Corpus:
     utterances: list[Utterance] = []
     skipped: list[SkippedFile] = []
     for actor_dir in actor_dirs:
-        for wav in _wavs(actor_dir):
+        for wav in wav_files(actor_dir):
             codes = parse_name(wav.stem, actor_dir.name)
             if isinstance(codes, str):
                 skipped.append(SkippedFile(str(wav), codes))
@@ -118,12 +112,6 @@ def load_emovo(root: str | Path) -> Corpus:
         raise DomadaptError(
             f"EMOVO root {root}: no actor folder with EMOVO .wav files (expected {_LAYOUT})"
         )
-    found = {u.label for u in utterances}
-    missing = [c for c in CLASSES if c not in found]
-    if missing:
-        raise DomadaptError(
-            f"EMOVO root {root}: no utterances for emotion(s) {', '.join(missing)} "
-            f"(empty class; expected {_LAYOUT})"
-        )
+    require_every_class("EMOVO", root, CLASSES, utterances, _LAYOUT)
     return Corpus(name=NAME, root=root, classes=CLASSES, utterances=utterances,
                   skipped=skipped)

@@ -31,7 +31,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from domadapt.corpora.base import Corpus, SkippedFile, Utterance
+from domadapt.corpora.base import Corpus, SkippedFile, Utterance, wav_files
 from domadapt.errors import DomadaptError
 
 NAME = "ravdess"
@@ -72,12 +72,6 @@ _FILE_NAME = re.compile(
     r"(?P<statement>\d\d)-(?P<repetition>\d\d)-(?P<actor>\d\d)$"
 )
 
-
-def _wavs(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() == ".wav" and not p.name.startswith("._")
-    )
 
 
 def _actor_dirs(root: Path) -> list[Path]:
@@ -159,7 +153,7 @@ def load_ravdess(
     first_copy: dict[str, Path] = {}
     for actor_dir in _actor_dirs(root):
         folder_actor = f"{int(_ACTOR_DIR.match(actor_dir.name)[1]):02d}"
-        for wav in _wavs(actor_dir):
+        for wav in wav_files(actor_dir):
             codes = parse_name(wav.stem)
             if isinstance(codes, str):
                 skipped.append(SkippedFile(str(wav), codes))

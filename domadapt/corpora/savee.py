@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from domadapt.corpora.base import Corpus, SkippedFile, Utterance
+from domadapt.corpora.base import Corpus, SkippedFile, Utterance, require_every_class, wav_files
 from domadapt.errors import DomadaptError
 
 NAME = "savee"
@@ -41,12 +41,6 @@ SPEAKERS: tuple[str, ...] = ("DC", "JE", "JK", "KL")
 _SPEAKER_DIR = re.compile(r"^[A-Z]{2}$")
 _FILE_NAME = re.compile(r"^(?P<emotion>[a-z]+)(?P<sentence>\d\d)$")
 
-
-def _wavs(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() == ".wav" and not p.name.startswith("._")
-    )
 
 
 def parse_name(stem: str) -> dict[str, str] | str:
@@ -88,7 +82,7 @@ def load_savee(root: str | Path) -> Corpus:
     skipped: list[SkippedFile] = []
     for speaker_dir in speaker_dirs:
         speaker = speaker_dir.name
-        for wav in _wavs(speaker_dir):
+        for wav in wav_files(speaker_dir):
             if speaker not in SPEAKERS:
                 skipped.append(SkippedFile(
                     str(wav), f"unknown speaker folder '{speaker}' (known: {' '.join(SPEAKERS)})"))
@@ -109,12 +103,6 @@ def load_savee(root: str | Path) -> Corpus:
         raise DomadaptError(
             f"SAVEE root {root}: no speaker folder with SAVEE .wav files (expected {_LAYOUT})"
         )
-    found = {u.label for u in utterances}
-    missing = [c for c in CLASSES if c not in found]
-    if missing:
-        raise DomadaptError(
-            f"SAVEE root {root}: no utterances for emotion(s) {', '.join(missing)} "
-            f"(empty class; expected {_LAYOUT})"
-        )
+    require_every_class("SAVEE", root, CLASSES, utterances, _LAYOUT)
     return Corpus(name=NAME, root=root, classes=CLASSES, utterances=utterances,
                   skipped=skipped)
