@@ -76,8 +76,11 @@ class TrainConfig:
     grad_clip: float = option(5.0, min=0.0)  # max grad norm; 0 disables
     amp: bool = True  # bf16 autocast on CUDA only; ignored on CPU
     # share of the training subjects held out for model selection (carve_validation needs
-    # at least one subject on each side)
-    val_fraction: float = option(0.2, gt=0.0, lt=1.0)
+    # at least one subject on each side). 0: none held out - every training subject trains
+    # and each stage keeps its last epoch; for target corpora of a few dozen subjects, where
+    # a handful of validation subjects rank epochs no better than chance
+    # (benchmarks/diagnose_small_corpus.py, benchmarks/RESULTS.md)
+    val_fraction: float = option(0.2, min=0.0, lt=1.0)
     # lambda of the alignment term and its warm-up lambda(p) (a name of list_schedules());
     # unset = each loss family's own (AlignmentLoss.default_weight / default_schedule)
     align_weight: float | None = option(None, min=0.0)

@@ -212,13 +212,16 @@ def build_fold(domains: Domains, fold: Any, *, val_fraction: float, seed: int, d
     """Device tensors of one fold; features standardised with training-only statistics.
 
     The validation subjects come from the fold (an official dev set) or are carved out of
-    the fold's training subjects.
+    the fold's training subjects; with ``val_fraction == 0`` there are none (the target
+    validation set is empty and the training stages keep their last epoch).
     """
     tseg = domains.target_segments
     y = tseg.y.numpy()
     groups = tseg.subject.numpy()
     if fold.val is not None:
         fit_idx, val_idx = fold.train, fold.val
+    elif val_fraction == 0:
+        fit_idx, val_idx = np.asarray(fold.train), np.zeros(0, dtype=np.int64)
     else:
         fit_idx, val_idx = carve_validation(fold.train, y, groups, fraction=val_fraction, seed=seed)
     train = domain_from_segments(tseg, TARGET_TASK, fit_idx, device)

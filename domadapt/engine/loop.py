@@ -79,7 +79,8 @@ def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[di
     """Train the replicas through their method's stages; one per-epoch history per replica.
 
     At the end of each stage every replica holds the weights of its own best validation
-    epoch (model selection never sees the test fold).
+    epoch (model selection never sees the test fold), or of its last epoch when the stage
+    has no validation rows.
     """
     run = run or Run()
     if run.writers is not None and len(run.writers) != replicas.k:
@@ -190,15 +191,19 @@ def _check_finite(replicas: Replicas, stage: Stage, epoch: int, b: int, loss: Te
 
 
 def validate(replicas: Replicas, stage: Stage) -> list[dict[str, float]]:
-    """Each replica's validation scores of ``stage`` (on ``stage.monitor``)."""
+    """Each replica's validation scores of ``stage`` (on ``stage.monitor``); none when the
+    monitor holds no rows (``train.val_fraction = 0``), so the stage keeps its last epoch."""
+    if len(stage.monitor) == 0:
+        return [{} for _ in range(replicas.k)]
     replicas.eval_mode()
     return [score_probs(stage, probs) for probs in replicas.predict(stage.predict, stage.monitor.x)]
 
 
 @torch.no_grad()
 def keep_best(replicas: Replicas, state: StageState, val: list[dict[str, float]]) -> None:
-    """Replicas whose score improved keep their current state as their best (NaN never improves)."""
-    score = torch.tensor([v["score"] for v in val], dtype=torch.float64)
+    """Replicas whose score improved keep their current state as their best (NaN, or no
+    score at all, never improves)."""
+    score = torch.tensor([v.get("score", math.nan) for v in val], dtype=torch.float64)
     improved = score > state.best_score
     if not bool(improved.any()):
         return

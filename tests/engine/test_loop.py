@@ -3,6 +3,7 @@
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 from tiny import CPU, spec, tiny_fold, tiny_method, tiny_train, train
@@ -58,6 +59,20 @@ def test_best_validation_epoch_is_restored():
     uar = segment_metrics(fold.target_val.y.numpy(), probs.argmax(1).numpy(), num_classes=2)["uar"]
     scores = history["target/val/score"]
     assert uar == pytest.approx(max(scores))
+
+
+@pytest.mark.parametrize("seeds", [[0], [0, 1]], ids=["eager", "vmapped"])
+def test_no_validation_rows_keep_the_last_epoch(tmp_path, seeds):
+    # train.val_fraction = 0: the target validation set is empty, nothing is scored and
+    # every replica ends on its last epoch, as the checkpoint of that epoch holds it.
+    fold = tiny_fold()
+    fold = dataclasses.replace(fold, target_val=fold.target_val.subset(np.zeros(0, dtype=np.int64)))
+    checkpoint = tmp_path / "ckpt.pt"
+    histories, _, replicas = train(fold, spec("target_only"), tiny_train(epochs=4), seeds=seeds, run=Run(checkpoint=checkpoint))
+    assert not any("/val/" in key for key in histories[0])
+    last = torch.load(checkpoint, weights_only=False)["state"]
+    for key, value in replicas.state().items():
+        assert torch.equal(value, last[key]), key
 
 
 def test_information_maximization_prefers_confident_diverse_predictions():

@@ -75,3 +75,19 @@ def test_target_subject_subsets_are_nested_stratified_and_leave_validation_and_t
     assert kept[2] < kept[4] < kept[8] < kept["all"]  # nested
     again = with_target_subjects(fold, 4, seed=7)
     assert set(np.unique(again.target_train.groups)) == kept[4]  # the same subsets for every method and seed
+
+
+def test_val_fraction_zero_trains_on_every_training_subject(tmp_path):
+    from domadapt.experiment import build_fold
+
+    casia = load_corpus("casia", write_casia(tmp_path / "CASIA database", files_per_class=2))
+    cfg = build_config({"data": {"target": "casia"}, "eval": {"folds": 2}, "train": {"val_fraction": 0.0}})
+    domains = _domains(cfg, casia, casia)
+    fold = split_target(cfg, domains)[0]
+    data = build_fold(domains, fold, val_fraction=cfg.train.val_fraction, seed=0, device="cpu")
+    assert len(data.target_val) == 0
+    assert len(data.target_train) == len(fold.train)  # no subject carved out
+    carved = build_fold(domains, fold, val_fraction=0.5, seed=0, device="cpu")
+    assert len(carved.target_val) > 0 and len(carved.target_train) < len(fold.train)
+    with pytest.raises(Exception, match="val_fraction"):
+        build_config({"train": {"val_fraction": -0.1}})
