@@ -665,7 +665,7 @@ def compare(
                     alpha=alpha, n_boot=n_boot, seed=seed)
 
 
-def _with_statistics(results, row_runs, baseline, *, alpha, n_boot, seed) -> dict[str, Any]:
+def _with_statistics(results, row_runs, baseline, *, alpha, n_boot, seed, run_dir=None) -> dict[str, Any]:
     out = dict(results)
     out["rows"] = [dict(r) for r in results["rows"]]
     for row, iv in zip(out["rows"], _rows_intervals(results, row_runs, n_boot=n_boot, seed=seed, alpha=alpha)):
@@ -676,7 +676,21 @@ def _with_statistics(results, row_runs, baseline, *, alpha, n_boot, seed) -> dic
             out["comparison"] = _compare(results, row_runs, baseline, alpha=alpha, n_boot=n_boot, seed=seed)
         except DomadaptError as e:  # keep the results; the tables say what went wrong
             out["comparison"] = {"baseline": baseline, "error": str(e), "rows": {}}
+        if results.get("curve"):
+            out["curve"] = dict(results["curve"])
+            out["curve"]["comparisons"] = {
+                point: _compare_or_error(results, load_row_runs(results, run_dir, point=point), baseline,
+                                         alpha=alpha, n_boot=n_boot, seed=seed)
+                for point in results["curve"]["points"]
+            }
     return out
+
+
+def _compare_or_error(results, row_runs, baseline, **kw) -> dict[str, Any]:
+    try:
+        return _compare(results, row_runs, baseline, **kw)
+    except DomadaptError as e:
+        return {"baseline": baseline, "error": str(e), "rows": {}}
 
 
 def add_statistics(
@@ -701,7 +715,7 @@ def add_statistics(
     _validate(clean)
     baseline = baseline or (clean.get("comparison") or {}).get("baseline")
     row_runs = load_row_runs(clean, run_dir)
-    return _with_statistics(clean, row_runs, baseline, alpha=alpha, n_boot=n_boot, seed=seed)
+    return _with_statistics(clean, row_runs, baseline, alpha=alpha, n_boot=n_boot, seed=seed, run_dir=run_dir)
 
 
 # --------------------------------------------------------------------------- writing
@@ -781,7 +795,7 @@ def write_results(
     out = Path(out_dir)
     baseline = baseline or (clean.get("comparison") or {}).get("baseline")
     row_runs = load_row_runs(clean, out)
-    clean = _jsonable(_with_statistics(clean, row_runs, baseline, alpha=ALPHA, n_boot=N_BOOT, seed=BOOT_SEED))
+    clean = _jsonable(_with_statistics(clean, row_runs, baseline, alpha=ALPHA, n_boot=N_BOOT, seed=BOOT_SEED, run_dir=out))
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "results.json", "csv": out / "results.csv",
              "summary_csv": out / "results_summary.csv", "md": out / "results.md"}
@@ -967,6 +981,36 @@ def _comparison_markdown(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _curve_markdown(results: Mapping[str, Any]) -> list[str]:
+    """One table per learning-curve point: each method's UA and subject accuracy with the
+    labelled target subjects it trained on, and its paired Δ UA against the baseline there."""
+    curve = results.get("curve")
+    if not curve:
+        return []
+    comparisons = curve.get("comparisons") or {}
+    lines = ["", "## Learning curve: labelled target subjects per training fold", ""]
+    lines.append("Percent, mean ± sample std over folds × seeds; plots/learning-curve.png draws the same.")
+    for point in curve["points"]:
+        comparison = comparisons.get(point)
+        compared = comparison is not None and "error" not in comparison
+        lines += ["", f"### {point} labelled subject(s)" if point != "all" else "### all labelled subjects", ""]
+        if comparison is not None and not compared:
+            lines += [f"Comparison not computed: {comparison['error']}", ""]
+        head = ["Method", "Labelled subjects", "UA", "Subject acc."]
+        if compared:
+            head += [f"Δ UA vs {comparison['baseline']} [95% CI]", "Sig."]
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|---|" + "|".join(["---:"] * (len(head) - 1)) + "|")
+        for row, rid in zip(curve["rows"], row_ids(results)):
+            at = row["points"][point]
+            cells = [rid, f"{at['n_train_subjects']:.4g}"]
+            cells += [f"{_pct(at[m]['mean'])} ± {_pct(at[m]['std'])}" for m in ("uar", "subject_accuracy")]
+            if compared:
+                cells += _comparison_cells(rid, comparison)
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return lines
+
+
 def format_markdown(results: Mapping[str, Any]) -> str:
     """The ``results.md`` text: title with its warnings, the table (with the comparison
     columns when ``results["comparison"]`` exists), the comparison details, the skipped
@@ -995,6 +1039,7 @@ def format_markdown(results: Mapping[str, Any]) -> str:
     for row, rid in zip(results["rows"], row_ids(results)):
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(row, rid, comparison)) + " |")
     lines += _comparison_markdown(results)
+    lines += _curve_markdown(results)
     skipped = results["skipped"]
     if skipped:
         lines += ["", f"## Skipped files ({len(skipped)})", ""]

@@ -449,3 +449,24 @@ def test_learning_curve_points_are_kept_apart(tmp_path):
     assert c["rows"]["align:mmd"]["n_pairs"] == FOLDS * SEEDS
     at4 = compare(results, tmp_path, "target_only", point=4)
     assert "needs at least 2 paired" in at4["rows"]["align:mmd"]["reason"]
+
+
+def test_learning_curve_table_per_point_compares_at_that_point(tmp_path):
+    rows = {"target_only": _table(("target_only", _ua)), "align:mmd": _table(("align:mmd", _better))}
+    results = _write_run(tmp_path, "r", rows, write=False)
+    for f in range(FOLDS):  # at 4 labelled subjects align:mmd is *worse*, by 5 points
+        for s in range(SEEDS):
+            for label, uar in (("target_only", _ua(f, s)), ("align:mmd", _ua(f, s) - 0.05)):
+                (tmp_path / "runs" / label.replace(":", "-") / f"fold{f}-n4-seed{s}.json").write_text(
+                    json.dumps({**_run_file(label, f, s, uar=uar), "n_train_subjects": 4}))
+    summary = {"n_train_subjects": 4.0, "uar": summarize_runs([0.5, 0.6]), "subject_accuracy": summarize_runs([0.5, 0.6])}
+    results["curve"] = {"points": ["4", "all"],
+                        "rows": [{"method": label, "points": {"4": summary, "all": summary}} for label in rows]}
+    paths = write_results(tmp_path, results, baseline="target_only")
+    saved = json.loads(paths["json"].read_text())["curve"]["comparisons"]
+    assert saved["4"]["rows"]["align:mmd"]["uar"]["mean_diff"] == pytest.approx(-0.05)
+    assert saved["all"]["rows"]["align:mmd"]["uar"]["mean_diff"] > 0.09
+    md = paths["md"].read_text()
+    at4 = md.split("### 4 labelled subject(s)")[1].split("###")[0]
+    assert "| align:mmd | 4 | 55.00 ± 7.07 | 55.00 ± 7.07 | -5.00 [" in at4
+    assert "| target_only | 4 | 55.00 ± 7.07 | 55.00 ± 7.07 | (baseline) |" in at4
