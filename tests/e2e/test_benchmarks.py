@@ -37,3 +37,16 @@ def test_seeds_benchmark_runs_and_prints_its_ratio_line(run_all, capsys):
     assert math.isfinite(ratio) and ratio > 0
     assert f"{bench_seeds.NAME} ratio=" in out.splitlines()[-1]
     assert "method=align (dann), K=2 seeds" in out
+
+
+def test_small_corpus_diagnosis_runs_and_all_last_keeps_the_last_epoch(run_all, capsys):
+    diagnose = importlib.import_module("diagnose_small_corpus")
+    diagnose.main(["--quick", "--protocols", "recipe,all_last", "--no-probe", "--no-baseline", "--quiet"])
+    out = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): line.split("|") for line in out.splitlines() if line.startswith("| TIM")}
+    assert set(rows) == {"TIM target_only, recipe", "TIM target_only, all_last"}
+    val_ua, kept_epoch = 6, 7  # cells after the row name: window UA, utterance UA, subject acc., train UA, ...
+    assert rows["TIM target_only, all_last"][kept_epoch].strip() == "3.000 ± 0.000"  # --quick: 3 epochs, the last kept
+    assert rows["TIM target_only, all_last"][val_ua].strip() == "–"  # no validation subjects, no validation UA
+    assert rows["TIM target_only, recipe"][val_ua].strip() != "–"
+    assert "small_corpus_all_last_over_recipe_ua ratio=" in out.splitlines()[-1]
