@@ -587,8 +587,28 @@ def _finish(
         "test_subjects": _test_subjects(ctx, probs.numpy(), test),
         **(extra or {}),
     }
+    if writer is not None:
+        writer.add_hparams(*run_hparams(ctx.cfg, spec, result), run_name=".")  # "." = this run's own folder
     _write_json(_result_path(ctx, spec, fold.index, seed, point), result)
     return result
+
+
+def run_hparams(cfg: ExperimentConfig, spec: MethodSpec, result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+    """One run's row of tensorboard's HParams tab: what may differ between runs (method, its
+    options, backbone, training settings, fold, seed) and what it scored (test and selected
+    validation UA; NaN when selected without target labels). Values tensorboard cannot show
+    (None, lists, tables) go in as their JSON text."""
+    train = cfg.train
+    hparams = {
+        "method": spec.label, "backbone": spec.backbone_label(cfg.model), "fold": result["fold"], "seed": result["seed"],
+        "target_subjects": str(result["target_subjects"]), "lr": train.lr, "epochs": train.epochs,
+        "pretrain_epochs": train.pretrain_epochs, "batch_size": train.batch_size, "align_weight": train.align_weight,
+        **{f"option.{key}": value for key, value in spec.method_options.items()},
+    }
+    hparams = {k: v if isinstance(v, (bool, int, float, str)) else json.dumps(v) for k, v in hparams.items()}
+    val_ua = selected_validation_ua(result)
+    metrics = {"hparam/test_uar": float(result["metrics"]["uar"]), "hparam/val_uar": float("nan") if val_ua is None else val_ua}
+    return hparams, metrics
 
 
 def _test_subjects(ctx: RunContext, probs: np.ndarray, test: DomainData) -> dict[str, list]:
