@@ -8,6 +8,7 @@ lines a log file can show, from the same counts.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -94,8 +95,9 @@ class Progress:
         spent = time.monotonic() - self.start
         pct = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
         parts = [f"{self.desc}: {self.done}/{self.total} {self.unit}{pct}"]
-        if spent > 0 and self.done:
-            parts.append(f"{self.done / spent:.1f} {self.unit}/s")
+        if spent > 0 and self.done:  # as tqdm: items per second, or seconds per item when slower
+            rate = self.done / spent
+            parts.append(f"{rate:.1f} {self.unit}/s" if rate >= 1 else f"{1 / rate:.1f} s each")
         parts.append(f"{clock(spent)} spent")
         if self.done < self.total:
             left = spent / self.done * (self.total - self.done) if self.done else None
@@ -135,10 +137,17 @@ class Progress:
 
 
 def _is_terminal(stream: TextIO) -> bool:
+    """A terminal with a width: a pseudo-terminal of no size (``script`` or ``ssh`` without
+    a terminal of their own) gets the plain lines, on which tqdm would draw empty bars."""
     try:
-        return stream.isatty()
+        if not stream.isatty():
+            return False
     except (AttributeError, ValueError):  # a closed or stream-like object
         return False
+    try:
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (OSError, ValueError):  # no file descriptor (a test's stand-in): trust isatty
+        return True
 
 
 def progress_bar(iterable: Any, *, total: int, desc: str, enabled: bool) -> Any:

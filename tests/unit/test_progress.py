@@ -89,3 +89,22 @@ def test_no_progress_no_output(tmp_path, capsys):
     root = write_casia(tmp_path / "CASIA database", files_per_class=1)
     extract_segments(load_corpus("casia", root), FeatureConfig(), cache_dir=False)
     assert "features:" not in capsys.readouterr().err
+
+
+def test_a_pseudo_terminal_of_no_size_gets_plain_lines():
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    main_fd, sub_fd = pty.openpty()  # as under `script` or `ssh` with no terminal: 0 x 0
+    with os.fdopen(sub_fd, "w") as stream:
+        try:
+            assert Progress(3, "x", stream=stream).bar is None
+            fcntl.ioctl(sub_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a real window
+            bar = Progress(3, "x", stream=stream)
+            assert bar.bar is not None
+            bar.close()
+        finally:
+            os.close(main_fd)
