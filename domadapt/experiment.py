@@ -16,7 +16,6 @@ import logging
 import os
 import random
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
