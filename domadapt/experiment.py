@@ -659,8 +659,9 @@ def run_experiment(
     units = plan_units(cfg, domains, folds, say=say)
     points = curve_points(cfg)
     runs: dict[tuple[int, int | str], list[dict[str, Any]]] = {}
-    # one line per unit as well as the bar: the record a terminal's scrollback and a log keep
-    with Progress(len(units), "units (method x fold x seeds)", unit="units", enabled=progress) as clock:
+    # a line per unit (said), the record a log and a terminal's scrollback keep; a bar besides on a terminal
+    progress_units = Progress(len(units), "units (method x fold x seeds)", unit="units", enabled=progress, log_lines=False)
+    with progress_units as clock:
         say_above = clock.above(say)
         for fold in folds:
             data = _fold_data(cfg, domains, fold, device)  # once per fold, shared by its units

@@ -38,6 +38,8 @@ class Progress:
         enabled: ``False`` shows nothing (``--quiet``).
         stream: where it shows (default ``sys.stderr``); a bar when it is a terminal.
         every_s: seconds between two plain lines (no terminal).
+        log_lines: ``False`` where the caller writes its own line per item (the unit loop):
+            then only a terminal shows anything (the bar).
 
     Example::
 
@@ -55,10 +57,12 @@ class Progress:
         enabled: bool = True,
         stream: TextIO | None = None,
         every_s: float = EVERY_S,
+        log_lines: bool = True,
     ) -> None:
         self.total, self.desc, self.unit, self.every_s = int(total), desc, unit, every_s
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
+        self.log_lines = log_lines
         self.done = 0
         self.extra: dict[str, Any] = {}
         self.start = self.last_line = time.monotonic()
@@ -76,7 +80,7 @@ class Progress:
             if extra:
                 self.bar.set_postfix(extra, refresh=False)
             self.bar.update(n)
-        elif self.enabled and time.monotonic() - self.last_line >= self.every_s and self.done < self.total:
+        elif self.enabled and self.log_lines and time.monotonic() - self.last_line >= self.every_s and self.done < self.total:
             self._print(self.line())
 
     def track(self, items: Iterable[T], extra: Callable[[], dict[str, Any]] | None = None) -> Iterator[T]:
@@ -121,7 +125,7 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        elif self.enabled:
+        elif self.enabled and self.log_lines:
             self._print(self.line())
         self.enabled = False
 
