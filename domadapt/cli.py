@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 from domadapt.errors import DomadaptError
+from domadapt.recipe import add_verbosity, set_log_level
 from domadapt.registry import Registry, import_modules
 
 
@@ -64,16 +66,20 @@ def _registries() -> dict[str, Registry]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from domadapt.config import list_recipes
+    from domadapt.config import list_recipes, recipes_location
 
     registries = _registries()
+    folder, origin = recipes_location()
     if args.kind is None:
         for title, registry in registries.items():
             print(f"{title}: {', '.join(sorted(registry))}")
-        print(f"recipes: {', '.join(list_recipes())}")
+        print(f"recipes ({origin}, {folder}): {', '.join(list_recipes())}")
         return 0
     if args.kind == "recipes":
-        print("\n".join(list_recipes()))
+        print(f"# {origin}: {folder} (a recipe of your own: python -m domadapt.recipe PATH.toml)")
+        for name in list_recipes():
+            print(f"{name}: {_recipe_description(name)}")
+            print(f"    {folder / (name + '.toml')}")
         return 0
     registry = registries[args.kind]
     for name in sorted(registry):
@@ -85,8 +91,15 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipe_description(name: str) -> str:
+    from domadapt.config import load_recipe
+
+    return str(load_recipe(name).get("recipe", {}).get("description", ""))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="domadapt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbosity(p)
     p.add_argument(
         "--import",
         dest="imports",
@@ -133,12 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    imports = _leading_imports(argv)  # domadapt --import m recipe NAME: forwarded to the recipe
+    leading = _leading_options(argv)  # domadapt -v --import m recipe NAME: forwarded to the recipe
     if argv[:1] == ["recipe"]:
         from domadapt.recipe import main as recipe_main
 
-        return recipe_main([*argv[1:], *(a for m in imports for a in ("--import", m))])
-    args = build_parser().parse_args([*(a for m in imports for a in ("--import", m)), *argv])
+        return recipe_main([*argv[1:], *leading])
+    args = build_parser().parse_args([*leading, *argv])
+    set_log_level(args.verbose)
     try:
         import_modules(args.imports)
         return args.func(args)
@@ -147,19 +161,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _leading_imports(argv: list[str]) -> list[str]:
-    """Remove the ``--import MODULE`` / ``--import=MODULE`` options before the command from
-    ``argv`` (in place) and return their modules."""
-    modules = []
+def _leading_options(argv: list[str]) -> list[str]:
+    """Remove the options before the command that a recipe takes too (``--import MODULE``,
+    ``--import=MODULE``, ``-v``, ``-vv``, ``--verbose``, ``-q``, ``--quiet``) from ``argv``
+    (in place) and return them."""
+    options = []
     while argv:
         if argv[0] == "--import" and len(argv) > 1:
-            modules.append(argv[1])
+            options += argv[:2]
             del argv[:2]
-        elif argv[0].startswith("--import="):
-            modules.append(argv.pop(0).split("=", 1)[1])
+        elif argv[0].startswith("--import=") or argv[0] in ("--verbose", "--quiet", "-q") or re.fullmatch(r"-v+", argv[0]):
+            options.append(argv.pop(0))
         else:
             break
-    return modules
+    return options
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ registries, so that a wrong value fails before any audio is read.
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -357,9 +358,20 @@ def _import_list(value: Any) -> list[str]:
     return items
 
 
+def recipes_location() -> tuple[Path, str]:
+    """The shipped recipes' folder and how it was found: ``"package data"`` is
+    ``domadapt.recipes`` (setup.cfg/setup.py install the top-level ``recipes/`` folder
+    there), which a wheel and an editable install both provide; ``"checkout"`` is the
+    ``recipes/`` folder beside the package of a checkout that is not installed."""
+    try:
+        return Path(str(importlib.resources.files("domadapt.recipes"))), "package data"
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "recipes", "checkout"
+
+
 def recipes_dir() -> Path:
-    """The repository's ``recipes/`` folder (next to the package)."""
-    return Path(__file__).resolve().parent.parent / "recipes"
+    """The shipped recipes' folder (:func:`recipes_location`)."""
+    return recipes_location()[0]
 
 
 def list_recipes() -> list[str]:

@@ -16,7 +16,6 @@ import logging
 import os
 import random
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -39,6 +38,7 @@ from domadapt.methods import METHODS, build_method, is_torch_method, method_clas
 from domadapt.models import build_backbone
 from domadapt.methods.base import Method
 from domadapt.models.transfer import TransferModel
+from domadapt.progress import Progress
 from domadapt.report import load_results, plot_confusion, plot_curves, plot_feature_space, plot_learning_curve, write_results
 from domadapt.splits import build_splitter, carve_validation
 
@@ -104,9 +104,11 @@ def load_corpora(
     source_roots: list[Path | None],
     target_root: Path | None,
     cache_dir: Path | None = None,
+    progress: bool = False,
 ) -> tuple[list[Corpus], Corpus]:
     """Load the recipe's corpora; a missing root means the embedded synthetic stand-in of that
-    corpus (generated once into the cache). ``data.max_*`` limits are applied here."""
+    corpus (generated once into the cache, its files counted when ``progress``). ``data.max_*``
+    limits are applied here."""
     names = list(cfg.data.source)
     if len(source_roots) not in (0, len(names)):
         raise DomadaptError(
@@ -120,7 +122,7 @@ def load_corpora(
     def load(name: str, root: Path | None) -> Corpus:
         options = dict(cfg.data.options.get(name, {}))
         if root is None:
-            corpus = load_corpus(name, synthetic_root(name, cache_dir=cache_dir), **options)
+            corpus = load_corpus(name, synthetic_root(name, cache_dir=cache_dir, progress=progress), **options)
             corpus.synthetic = True
         else:
             corpus = load_corpus(name, root, **options)
@@ -587,8 +589,28 @@ def _finish(
         "test_subjects": _test_subjects(ctx, probs.numpy(), test),
         **(extra or {}),
     }
+    if writer is not None:
+        writer.add_hparams(*run_hparams(ctx.cfg, spec, result), run_name=".")  # "." = this run's own folder
     _write_json(_result_path(ctx, spec, fold.index, seed, point), result)
     return result
+
+
+def run_hparams(cfg: ExperimentConfig, spec: MethodSpec, result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+    """One run's row of tensorboard's HParams tab: what may differ between runs (method, its
+    options, backbone, training settings, fold, seed) and what it scored (test and selected
+    validation UA; NaN when selected without target labels). Values tensorboard cannot show
+    (None, lists, tables) go in as their JSON text."""
+    train = cfg.train
+    hparams = {
+        "method": spec.label, "backbone": spec.backbone_label(cfg.model), "fold": result["fold"], "seed": result["seed"],
+        "target_subjects": str(result["target_subjects"]), "lr": train.lr, "epochs": train.epochs,
+        "pretrain_epochs": train.pretrain_epochs, "batch_size": train.batch_size, "align_weight": train.align_weight,
+        **{f"option.{key}": value for key, value in spec.method_options.items()},
+    }
+    hparams = {k: v if isinstance(v, (bool, int, float, str)) else json.dumps(v) for k, v in hparams.items()}
+    val_ua = selected_validation_ua(result)
+    metrics = {"hparam/test_uar": float(result["metrics"]["uar"]), "hparam/val_uar": float("nan") if val_ua is None else val_ua}
+    return hparams, metrics
 
 
 def _test_subjects(ctx: RunContext, probs: np.ndarray, test: DomainData) -> dict[str, list]:
@@ -640,15 +662,19 @@ def run_experiment(
     units = plan_units(cfg, domains, folds, say=say)
     points = curve_points(cfg)
     runs: dict[tuple[int, int | str], list[dict[str, Any]]] = {}
-    clock = Progress(len(units))
-    for fold in folds:
-        data = _fold_data(cfg, domains, fold, device)  # once per fold, shared by its units
-        for unit in (u for u in units if u.fold == fold.index):
-            point_data = with_target_subjects(data, unit.point, seed=cfg.eval.seed + fold.index)
-            for result in run_unit(ctx, unit, point_data, fold):
-                runs.setdefault((unit.row, unit.point), []).append(result)
-                _say_result(say, unit.spec.key(cfg.model), result)
-            say(f"  {clock.step()}")
+    # a line per unit (said), the record a log and a terminal's scrollback keep; a bar besides on a terminal
+    progress_units = Progress(len(units), "units (method x fold x seeds)", unit="units", enabled=progress, log_lines=False)
+    with progress_units as clock:
+        say_above = clock.above(say)
+        for fold in folds:
+            data = _fold_data(cfg, domains, fold, device)  # once per fold, shared by its units
+            for unit in (u for u in units if u.fold == fold.index):
+                point_data = with_target_subjects(data, unit.point, seed=cfg.eval.seed + fold.index)
+                for result in run_unit(ctx, unit, point_data, fold):
+                    runs.setdefault((unit.row, unit.point), []).append(result)
+                    _say_result(say_above, unit.spec.key(cfg.model), result)
+                clock.update(last=f"{unit.spec.label} fold {unit.fold}")
+                say_above(f"  [{clock.line()}]")
     rows = [_row(cfg, domains, spec, runs[row, points[-1]], out_dir) for row, spec in enumerate(cfg.methods)]
     results = {
         "recipe": cfg.name,
@@ -666,25 +692,6 @@ def run_experiment(
     # the statistics are computed once, from the per-run files, as the files are written
     write_results(out_dir, results, baseline=baseline or cfg.eval.baseline)
     return load_results(out_dir)
-
-
-class Progress:
-    """Units done, time spent and the time left at the mean pace so far (one line per unit,
-    so a terminal, a CI log and a nohup file all show where a long run is)."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.start = total, 0, time.monotonic()
-
-    def step(self) -> str:
-        self.done += 1
-        spent = time.monotonic() - self.start
-        left = spent / self.done * (self.total - self.done)
-        return f"[{self.done}/{self.total} units, {_clock(spent)} spent, about {_clock(left)} left]"
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}:{secs:02d}"
 
 
 def learning_curve(cfg: ExperimentConfig, runs: dict, points: list[int | str]) -> dict[str, Any]:

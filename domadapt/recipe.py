@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 import time
 from pathlib import Path
 
+from domadapt import __version__
 from domadapt.config import build_config, list_recipes, load_recipe, parse_value
-from domadapt.device import resolve_device
 from domadapt.errors import DomadaptError
 from domadapt.registry import import_modules
 
@@ -23,6 +24,36 @@ BANNER = "=" * 78
 #: the learning-curve points of --curve: labelled target training subjects per fold
 CURVE_POINTS = (4, 8, 16, "all")
 
+#: the exit status of a run ended by Ctrl-C (128 + SIGINT, as a shell reports it)
+EXIT_INTERRUPTED = 130
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: an int >= 1, else a usage error naming the value."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive whole number")
+    return value
+
+
+def add_verbosity(p: argparse.ArgumentParser) -> None:
+    """``--version``, ``-v/--verbose`` and ``-q/--quiet``, the same on every entry point."""
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument(
+        "-v", "--verbose", action="count", default=0,
+        help="more log lines: -v info (cache hits, summaries), -vv debug",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or lines and no per-run lines")
+
+
+def set_log_level(verbose: int) -> None:
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m domadapt.recipe",
@@ -30,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name", nargs="?", help=f"recipe name or path to a .toml ({', '.join(list_recipes())})")
     p.add_argument("--list", action="store_true", help="list the recipes and exit")
+    add_verbosity(p)
     p.add_argument(
         "--import",
         dest="imports",
@@ -51,15 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-root", type=Path, metavar="DIR", help="root of the real target corpus")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default runs/NAME-TIMESTAMP)")
     p.add_argument("--quick", action="store_true", help="smoke-sized run (the recipe's [quick] overrides)")
-    p.add_argument("--seeds", type=int, help="seeds per fold (eval.seeds)")
-    p.add_argument("--folds", type=int, help="folds (eval.folds)")
+    p.add_argument("--seeds", type=positive_int, help="seeds per fold (eval.seeds)")
+    p.add_argument("--folds", type=positive_int, help="folds (eval.folds)")
     p.add_argument(
         "--curve",
         action="store_true",
         help=f"a learning curve: train with {', '.join(map(str, CURVE_POINTS))} labelled target subjects per fold "
         "(eval.target_subjects); writes plots/learning-curve.png and the table per point",
     )
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when present")
     p.add_argument(
         "--sequential-seeds",
         action="store_true",
@@ -74,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="CPU threads for torch (default: torch's choice); 1 is faster when other jobs share the cores",
     )
@@ -96,7 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out (finished runs are kept)")
     p.add_argument("--cache-dir", type=Path, help="synthetic corpora and feature cache (default ~/.cache/domadapt)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
     return p
 
 
@@ -111,20 +142,48 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.list or not args.name:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list:
         print("\n".join(list_recipes()))
-        return 0 if args.list else 2
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        return 0
+    if not args.name:
+        parser.error("a recipe NAME or path to a .toml is required (--list shows the recipes)")
+    set_log_level(args.verbose)
     try:
         return _run(args)
     except DomadaptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\n{interrupted(args.out, argv, prog=parser.prog)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def interrupted(out: Path | None, argv: list[str], *, prog: str) -> str:
+    """The line a Ctrl-C ends with: what ``out`` kept and the command that resumes it."""
+    if out is None or not out.is_dir():
+        return "interrupted before any run started: nothing kept"
+    finished = len(list((out / "runs").rglob("*.json")))
+    partial = len(list((out / "checkpoints").rglob("*.pt")))
+    kept = f"{finished} finished run{'s' * (finished != 1)} kept in {out}/runs"
+    if partial:
+        kept += f" and {partial} checkpoint{'s' * (partial != 1)} of unfinished ones"
+    rest, skip = [], False
+    for arg in argv:  # the same command with --out OUT --resume in place of its own
+        if skip:
+            skip = False
+        elif arg == "--out":
+            skip = True
+        elif not (arg.startswith("--out=") or arg == "--resume"):
+            rest.append(arg)
+    return f"interrupted: {kept}; resume with: {prog} {shlex.join([*rest, '--out', str(out), '--resume'])}"
 
 
 def _run(args: argparse.Namespace) -> int:
-    from domadapt.experiment import extract_domains, load_corpora, run_experiment  # heavy imports
+    from domadapt.device import resolve_device  # heavy imports (torch): not for --help / --version
+    from domadapt.experiment import extract_domains, load_corpora, run_experiment
     from domadapt.report import format_table
 
     import_modules(args.imports)
@@ -140,8 +199,6 @@ def _run(args: argparse.Namespace) -> int:
     if args.compile:
         overrides["train.compile"] = True
     if args.threads is not None:
-        if args.threads < 1:
-            raise DomadaptError(f"--threads {args.threads}: expected a positive number of threads")
         import torch
 
         torch.set_num_threads(args.threads)
@@ -158,7 +215,7 @@ def _run(args: argparse.Namespace) -> int:
             f"--baseline {args.baseline}: not a method of this run ({', '.join(m.label for m in cfg.methods)})"
         )
     device = resolve_device(args.device)
-    out = args.out or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out = args.out or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"  # for a Ctrl-C's line
     synthetic = not args.source_root and args.target_root is None
     say = (lambda *a, **k: None) if args.quiet else print
     print(BANNER)
@@ -171,9 +228,10 @@ def _run(args: argparse.Namespace) -> int:
     print(f"output: {out}")
     print(BANNER)
     start = time.time()
-    progress = not args.quiet and sys.stderr.isatty()
+    progress = not args.quiet  # a bar on a terminal, plain lines in a log (domadapt/progress.py)
     sources, target = load_corpora(
-        cfg, source_roots=list(args.source_root), target_root=args.target_root, cache_dir=args.cache_dir
+        cfg, source_roots=list(args.source_root), target_root=args.target_root, cache_dir=args.cache_dir,
+        progress=progress,
     )
     domains = extract_domains(cfg, sources, target, device=device, cache_dir=args.cache_dir, progress=progress)
     results = run_experiment(

@@ -73,6 +73,7 @@ import soundfile as sf
 from scipy import signal
 
 from domadapt.errors import DomadaptError
+from domadapt.progress import Progress
 
 #: Bump on any change to the generated audio or layout: the cache path carries it, so a new
 #: generator never reuses an old corpus.
@@ -438,7 +439,7 @@ def _limit(y: np.ndarray, peak: float = 0.95) -> np.ndarray:
 # --------------------------------------------------------------------------- CASIA
 
 
-def write_casia(root: Path, *, seed: int = 0, files_per_class: int = 20) -> Path:
+def write_casia(root: Path, *, seed: int = 0, files_per_class: int = 20, progress: bool = False) -> Path:
     """Write a CASIA-shaped corpus: ``<root>/<speaker>/<emotion>/<n>.wav``, 16 kHz 16-bit.
 
     ``root`` is the ``CASIA database`` folder itself. Four speakers (two female, two male,
@@ -450,6 +451,8 @@ def write_casia(root: Path, *, seed: int = 0, files_per_class: int = 20) -> Path
     if files_per_class < 1:
         raise DomadaptError(f"files_per_class must be >= 1, got {files_per_class}")
     texts = [_random_text(_rng(seed, _CASIA, 0, j), 6, 11) for j in range(files_per_class)]
+    n_files = len(CASIA_SPEAKERS) * len(CASIA_EMOTIONS) * files_per_class
+    bar = Progress(n_files, "synthetic casia", unit="files", enabled=progress)
     for si, (speaker, gender) in enumerate(CASIA_SPEAKERS):
         spk_rng = _rng(seed, _CASIA, 10 + si)
         voice = _random_voice(spk_rng, gender, level_db=-27.0)
@@ -465,6 +468,8 @@ def write_casia(root: Path, *, seed: int = 0, files_per_class: int = 20) -> Path
                 y = synthesize(rng, texts[j], voice, expr, sr=_CASIA_SR)
                 y = y + 10 ** (-75 / 20) * rng.standard_normal(len(y))  # a clean studio
                 sf.write(folder / f"{201 + j}.wav", _limit(y), _CASIA_SR, subtype="PCM_16")
+                bar.update()
+    bar.close()
     _write_marker(root, "casia", seed, {"files_per_class": files_per_class})
     return root
 
@@ -526,6 +531,7 @@ def write_iemocap(
     sessions: int = 5,
     utterances_per_speaker: int = 50,
     dialogs_per_session: int = 4,
+    progress: bool = False,
 ) -> Path:
     """Write an IEMOCAP-shaped corpus (16 kHz 16-bit) under ``root``; returns ``root``.
 
@@ -543,6 +549,7 @@ def write_iemocap(
         raise DomadaptError("sessions, utterances_per_speaker and dialogs_per_session must be >= 1")
     labels = list(IEMOCAP_LABELS)  # 'xxx' last: it has no profile of its own
     junk_done = 0
+    bar = Progress(sessions * 2 * utterances_per_speaker, "synthetic iemocap", unit="files", enabled=progress)
     for session in range(1, sessions + 1):
         voices, styles = {}, {}
         for gi, gender in enumerate("FM"):
@@ -584,6 +591,7 @@ def write_iemocap(
                 y = signal.fftconvolve(y, ir)[: len(y)]
                 y = y + 10 ** (-58 / 20) * rng.standard_normal(len(y))
                 sf.write(wav_dir / f"{utt}.wav", _limit(y), _IEMOCAP_SR, subtype="PCM_16")
+                bar.update()
                 if session == 1 and junk_done < 2 and (ti == 0 or dialogs_per_session == 1):
                     (wav_dir / f"._{utt}.wav").write_bytes(_APPLE_DOUBLE + rng.bytes(8))
                     junk_done += 1
@@ -591,6 +599,7 @@ def write_iemocap(
                 clock = end + rng.uniform(0.2, 2.0)
                 lines += _iemocap_block(rng, start, end, utt, label) + [""]
             (eval_dir / f"{dialog}.txt").write_text("\n".join(lines), encoding="utf-8")
+    bar.close()
     _write_marker(root, "iemocap", seed, {
         "sessions": sessions, "utterances_per_speaker": utterances_per_speaker,
         "dialogs_per_session": dialogs_per_session,
@@ -725,6 +734,7 @@ def write_modma(
     n_mdd: int = 23,
     n_hc: int = 29,
     duration_scale: float = 1.0,
+    progress: bool = False,
 ) -> Path:
     """Write a MODMA-shaped corpus (44.1 kHz, 24-bit, very quiet) under ``root``.
 
@@ -741,6 +751,7 @@ def write_modma(
     subjects = modma_subjects(seed=seed, n_mdd=n_mdd, n_hc=n_hc)
     reading = make_text(_rng(seed, _MODMA, 2, 0), max(1, round(14 * duration_scale)))
     words = {k: make_text(_rng(seed, _MODMA, 2, k), 2) for k in range(20, 26)}
+    bar = Progress(len(subjects) * len(MODMA_TASKS), "synthetic modma", unit="files", enabled=progress)
     for subject in subjects:
         i = int(subject.subject_id)  # seeds by id: independent of the order of the subjects
         s_rng = _rng(seed, _MODMA, 3, i)
@@ -763,6 +774,8 @@ def write_modma(
             y = synthesize(rng, text, voice, expr, sr=_MODMA_SYN_SR, lead_s=lead, tail_s=tail)
             y = _modma_channel(rng, y, hum_db=hum_db, floor_db=floor_db)
             sf.write(folder / f"{k:02d}.wav", _limit(y), _MODMA_SR, subtype="PCM_24")
+            bar.update()
+    bar.close()
     _write_modma_sheet(root / MODMA_SHEET_FILE, subjects)
     params = {"n_mdd": n_mdd, "n_hc": n_hc, "duration_scale": duration_scale}
     _write_marker(root, "modma", seed, params)
@@ -838,7 +851,7 @@ def _target_voice(rng: np.random.Generator, gender: str) -> Voice:
 
 
 def write_casia_target(
-    root: Path, *, seed: int = 0, files_per_class: int = 20, n_speakers: int = 8
+    root: Path, *, seed: int = 0, files_per_class: int = 20, n_speakers: int = 8, progress: bool = False
 ) -> Path:
     """Write the target side of the closed-set DA pair ``casia -> casia_target``.
 
@@ -864,6 +877,8 @@ def write_casia_target(
         raise DomadaptError(
             f"n_speakers must be 1..{len(CASIA_TARGET_SPEAKERS)}, got {n_speakers}")
     texts = [_random_text(_rng(seed, _CASIA_TARGET, 0, j), 6, 11) for j in range(files_per_class)]
+    n_files = n_speakers * len(CASIA_EMOTIONS) * files_per_class
+    bar = Progress(n_files, "synthetic casia_target", unit="files", enabled=progress)
     for si, (speaker, gender) in enumerate(CASIA_TARGET_SPEAKERS[:n_speakers]):
         spk_rng = _rng(seed, _CASIA_TARGET, 10 + si)
         voice = _target_voice(spk_rng, gender)
@@ -880,6 +895,8 @@ def write_casia_target(
                 y = synthesize(rng, texts[j], voice, expr, sr=_MODMA_SYN_SR)
                 y = _modma_channel(rng, y, hum_db=hum_db, floor_db=floor_db) * _TARGET_GAIN
                 sf.write(folder / f"{201 + j}.wav", _limit(y), _MODMA_SR, subtype="PCM_24")
+                bar.update()
+    bar.close()
     _write_marker(root, "casia_target", seed,
                   {"files_per_class": files_per_class, "n_speakers": n_speakers})
     return root
@@ -923,7 +940,7 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "domadapt"
 
 
-def synthetic_root(kind: str, *, seed: int = 0, cache_dir: Path | None = None) -> Path:
+def synthetic_root(kind: str, *, seed: int = 0, cache_dir: Path | None = None, progress: bool = False) -> Path:
     """The root of the cached synthetic corpus ``kind`` (one of CORPUS_KINDS), built if missing.
 
     Read it with the loader ``LOADERS[kind]`` (``casia_target`` is read by ``casia``).
@@ -933,7 +950,8 @@ def synthetic_root(kind: str, *, seed: int = 0, cache_dir: Path | None = None) -
     The corpus is written into a temporary sibling and renamed into place when complete, so
     a half-written corpus is never returned; when two processes race, the first rename wins
     and the other discards its copy. Temporary folders left by a crash are ignored (and
-    removed once a day old).
+    removed once a day old). ``progress``: show the files as they are written
+    (:class:`domadapt.progress.Progress`).
     """
     if kind not in _WRITERS:
         raise DomadaptError(f"unknown synthetic corpus {kind!r}; known: {', '.join(CORPUS_KINDS)}")
@@ -946,7 +964,7 @@ def synthetic_root(kind: str, *, seed: int = 0, cache_dir: Path | None = None) -
     _remove_stale_temps(base)
     temp = Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{kind}-", dir=base))
     try:
-        _WRITERS[kind](temp, seed=seed)
+        _WRITERS[kind](temp, seed=seed, progress=progress)
         try:
             os.replace(temp, final)  # atomic; fails if another process already put one there
         except OSError:

@@ -28,6 +28,7 @@ from domadapt.engine.replicas import Replicas
 from domadapt.engine.scoring import score_probs
 from domadapt.errors import DomadaptError
 from domadapt.methods.base import Stage
+from domadapt.progress import progress_bar
 
 log = logging.getLogger("domadapt")
 
@@ -148,11 +149,8 @@ def train_epoch(
     amp = cfg.amp and replicas.device.type == "cuda"
     draws = [draw_batches(stage, replicas.data, cfg.batch_size, g, replicas.device) for g in replicas.generators]
     batches: Any = zip(*draws)
-    if progress:
-        from tqdm.auto import tqdm
-
-        desc = f"{stage.name} {epoch + 1}/{stage.epochs}" + (f" x{replicas.k} seeds" if replicas.k > 1 else "")
-        batches = tqdm(batches, total=n_batches, desc=desc, leave=False)
+    desc = f"{stage.name} {epoch + 1}/{stage.epochs}" + (f" x{replicas.k} seeds" if replicas.k > 1 else "")
+    batches = progress_bar(batches, total=n_batches, desc=desc, enabled=progress)
     sums: dict[str, Tensor] = {}
     for b, per_replica in enumerate(batches):
         p = (epoch * n_batches + b) / max(1, stage.epochs * n_batches)  # training progress in [0, 1)

@@ -41,6 +41,7 @@ from domadapt.errors import DomadaptError
 from domadapt.features import cache as feature_cache
 from domadapt.features.config import FeatureConfig
 from domadapt.features.segments import SegmentSet, gather_windows, window_plan
+from domadapt.progress import Progress
 
 log = logging.getLogger("domadapt")
 
@@ -326,11 +327,12 @@ class _Extraction:
             raise DomadaptError(
                 f"corpus {corpus.name}: labels {bad} are not among its classes {list(corpus.classes)}"
             )
-        for i, u in enumerate(utts):
-            self.read(i, u)
-            if self.progress and (i + 1) % 100 == 0:
-                log.info("%s: read %d/%d utterances", corpus.name, i + 1, len(utts))
-        self.flush()
+        with Progress(len(utts), f"{corpus.name}: features", unit="utterances", enabled=self.progress) as bar:
+            for i, u in enumerate(utts):
+                self.read(i, u)
+                bar.update(skipped=len(self.skipped))
+            self.flush()
+            bar.update(0, skipped=len(self.skipped))  # with the files too short for one window
 
         if not self.feats:
             reasons = "; ".join(f"{s.path}: {s.reason}" for s in self.skipped[:3])

@@ -64,6 +64,7 @@ from domadapt.errors import DomadaptError
 from domadapt.features import cache as feature_cache
 from domadapt.features.config import FeatureConfig
 from domadapt.features.frontend import SILENCE_PEAK, compute_features, resample_packed
+from domadapt.progress import Progress
 
 log = logging.getLogger("domadapt")
 
@@ -340,9 +341,8 @@ def utterance_functionals(
 
     rows: list[np.ndarray] = []
     kept: list[Utterance] = []
-    for i, u in enumerate(utts):
-        if progress and i and i % 100 == 0:
-            log.info("%s: %s functionals %d/%d", corpus.name, kind, i, len(utts))
+    bar = Progress(len(utts), f"{corpus.name}: {kind} functionals", unit="utterances", enabled=progress)
+    for u in bar.track(utts, lambda: {"skipped": len(skipped)}):
         try:
             wav, sr = read_audio(u.path, u.start, u.end)  # raises on unreadable / empty / NaN
         except DomadaptError as exc:

@@ -216,8 +216,10 @@ def test_threads_option(tiny_trees, tmp_path, capsys):
     threads = torch.get_num_threads()
     try:
         base = ["casia2modma", *TINY, "--methods", "target_only", "--folds", "2", *_roots_args("casia2modma", tiny_trees)]
-        assert recipe_cli.main(base + ["--out", str(tmp_path / "a"), "--threads", "0"]) == 2
-        assert "--threads 0: expected a positive number of threads" in capsys.readouterr().err
+        with pytest.raises(SystemExit) as exit_:  # a usage error, from the parser
+            recipe_cli.main(base + ["--out", str(tmp_path / "a"), "--threads", "0"])
+        assert exit_.value.code == 2
+        assert "argument --threads: '0': expected a positive whole number" in capsys.readouterr().err
         wanted = 2 if threads != 2 else 1  # the suite pins 1 thread: ask for another count
         assert recipe_cli.main(base + ["--out", str(tmp_path / "b"), "--threads", str(wanted)]) == 0
         assert torch.get_num_threads() == wanted
@@ -241,3 +243,78 @@ def test_baseline_row_is_scored_on_the_deep_rows_test_windows(tiny_trees, tmp_pa
     rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
     assert rows["baseline:egemaps"]["backbone"] == "logreg"
     assert len(rows["baseline:egemaps"]["metrics"]["uar"]["runs"]) == 4
+
+
+def _hparams_sessions(tensorboard_dir):
+    """Each run folder's HParams-tab row: {folder: (hparams, {metric tag: value})}."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    sessions = {}
+    for events in sorted(tensorboard_dir.rglob("events.out.tfevents.*")):
+        hparams, metrics = sessions.setdefault(events.parent.relative_to(tensorboard_dir).as_posix(), ({}, {}))
+        for event in EventFileLoader(str(events)).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                    if data.HasField("session_start_info"):
+                        for key, v in data.session_start_info.hparams.items():
+                            hparams[key] = v.string_value if v.HasField("string_value") else v.number_value
+                elif value.tag.startswith("hparam/"):
+                    metrics[value.tag] = value.tensor.float_val[0] if value.tensor.float_val else value.simple_value
+    return sessions
+
+
+def test_every_run_has_a_row_in_the_hparams_tab(tiny_trees, tmp_path):
+    out = tmp_path / "out"
+    args = ["casia2modma", *TINY, "--out", str(out), "--methods", "target_only,align:mmd", "--set", "train.lr=2e-3"]
+    assert recipe_cli.main(args + _roots_args("casia2modma", tiny_trees)) == 0
+    sessions = _hparams_sessions(out / "tensorboard")
+    runs = sorted((out / "runs").rglob("*.json"))
+    assert len(runs) == 2 * 2  # two methods x two folds (--quick)
+    for path in runs:
+        result = json.loads(path.read_text())
+        hparams, metrics = sessions[f"{path.parent.name}/{path.stem}"]
+        assert (hparams["method"], hparams["fold"], hparams["seed"]) == (result["method"], result["fold"], result["seed"])
+        assert hparams["lr"] == pytest.approx(2e-3) and hparams["epochs"] == 1
+        assert metrics["hparam/test_uar"] == pytest.approx(result["metrics"]["uar"])
+        val = max(result["history"][f"{list(result['history'])[-1].split('/')[0]}/val/uar"])
+        assert metrics["hparam/val_uar"] == pytest.approx(val)
+    assert sessions["align-mmd/fold0-seed0"][0]["option.loss"] == "mmd"  # the method's own options
+
+
+def test_ctrl_c_keeps_finished_runs_and_prints_the_resume_command(tiny_trees, tmp_path):
+    import os
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    out = tmp_path / "out"
+    argv = ["casia2modma", "--quick", "--methods", "target_only", "--seeds", "3", "--sequential-seeds",
+            "--set", "train.epochs=8", "--set", "train.batch_size=16", "--threads", "1",
+            "--out", str(out), *_roots_args("casia2modma", tiny_trees)]
+    root = Path(recipe_cli.__file__).resolve().parents[1]  # this checkout's domadapt
+    proc = subprocess.Popen([sys.executable, "-m", "domadapt.recipe", *argv], cwd=root, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})
+    deadline = time.monotonic() + 240
+    while not list((out / "runs").rglob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    last = stderr.strip().splitlines()[-1]
+    assert "Traceback" not in stderr
+    finished = sorted((out / "runs").rglob("*.json"))
+    assert 1 <= len(finished) < 2 * 3 and not (out / "results.json").exists()
+    assert last.startswith(f"interrupted: {len(finished)} finished run")
+    assert f"kept in {out}/runs" in last
+    assert "units (method x fold x seeds): 1/6 units" in stdout  # the unit lines of a log (no terminal)
+    command = shlex.split(last.split("; resume with: ")[1])
+    assert command[:3] == ["python", "-m", "domadapt.recipe"] and command[-3:] == ["--out", str(out), "--resume"]
+    stamps = {p: p.stat().st_mtime_ns for p in finished}
+    assert recipe_cli.main(command[3:]) == 0  # the printed command, as it is, finishes the run
+    assert json.loads((out / "results.json").read_text())["rows"][0]["metrics"]["uar"]["runs"].__len__() == 2 * 3
+    assert {p: p.stat().st_mtime_ns for p in finished} == stamps  # the kept runs were not recomputed
