@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from domadapt.config import build_config, list_recipes, load_recipe, parse_value
+from domadapt.config import build_config, list_recipes, load_recipe, parse_value, recipe_protocols
 from domadapt.device import resolve_device
 from domadapt.errors import DomadaptError
 from domadapt.registry import import_modules
@@ -124,9 +124,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from domadapt.experiment import extract_domains, load_corpora, run_experiment  # heavy imports
-    from domadapt.report import format_table
-
     import_modules(args.imports)
     overrides = parse_overrides(args.overrides)
     if args.seeds is not None:
@@ -145,7 +142,39 @@ def _run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    cfg = build_config(load_recipe(args.name), overrides=overrides, quick=args.quick)
+    recipe = load_recipe(args.name)
+    protocols = recipe_protocols(recipe)
+    cfgs = [build_config(recipe, overrides=overrides, quick=args.quick, protocol=p) for p in protocols or [None]]
+    name = str(recipe.get("recipe", {}).get("name", cfgs[0].name))
+    out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if len(cfgs) == 1:
+        return _run_one(args, cfgs[0], out)
+    # One run per protocol on the same data (features cached once), then one merged table.
+    start = time.time()
+    dirs = [out / _slug(p) for p in protocols]
+    for cfg, run_dir in zip(cfgs, dirs):
+        code = _run_one(args, cfg, run_dir)
+        if code:
+            return code
+    from domadapt.report import add_statistics, format_table, merge_results, write_results
+
+    merged = add_statistics(merge_results(dirs))
+    merged["title"] = f"{name}: {len(dirs)} protocols on the same data"
+    write_results(out, merged)
+    print(f"\n{BANNER}\n{format_table(merged)}")
+    print(f"\n{len(dirs)} protocols in {time.time() - start:.0f} s; merged results in {out}/results.{{json,md,csv}}")
+    return 0
+
+
+def _slug(text: str) -> str:
+    """A folder name for a protocol label."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text).strip("-")
+
+
+def _run_one(args: argparse.Namespace, cfg, out: Path) -> int:
+    from domadapt.experiment import extract_domains, load_corpora, run_experiment  # heavy imports
+    from domadapt.report import format_table
+
     if args.methods:
         wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
         known = [m.label for m in cfg.methods]
@@ -158,14 +187,13 @@ def _run(args: argparse.Namespace) -> int:
             f"--baseline {args.baseline}: not a method of this run ({', '.join(m.label for m in cfg.methods)})"
         )
     device = resolve_device(args.device)
-    out = args.out or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     synthetic = not args.source_root and args.target_root is None
     say = (lambda *a, **k: None) if args.quiet else print
     print(BANNER)
     if synthetic:
         print("domadapt: NO DATA PATHS GIVEN - running on SYNTHETIC stand-in corpora.")
         print("These numbers say nothing about real speech; pass --source-root/--target-root for real data.")
-    elif not args.source_root or args.target_root is None:
+    elif (cfg.data.source and not args.source_root) or args.target_root is None:
         print("domadapt: PART of the data is SYNTHETIC (a root was given for only one side).")
     print(f"recipe {cfg.name}{' (--quick)' if args.quick else ''}: {cfg.description}")
     print(f"output: {out}")
