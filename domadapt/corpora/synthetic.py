@@ -449,6 +449,16 @@ def _limit(y: np.ndarray, peak: float = 0.95) -> np.ndarray:
 # --------------------------------------------------------------------------- CASIA
 
 
+def _acted_utterance(
+    rng: np.random.Generator, style: Expression, text: Text, voice: Voice, *, sr: int, floor_db: float
+) -> np.ndarray:
+    """One acted utterance of a speaker's emotion ``style``: the style scaled and perturbed
+    for this utterance, synthesised, plus a white noise floor at ``floor_db`` dBFS."""
+    expr = style * rng.uniform(0.7, 1.15) + Expression.noise(rng, 0.4)
+    y = synthesize(rng, text, voice, expr, sr=sr)
+    return y + 10 ** (floor_db / 20) * rng.standard_normal(len(y))
+
+
 def write_casia(root: Path, *, seed: int = 0, files_per_class: int = 20) -> Path:
     """Write a CASIA-shaped corpus: ``<root>/<speaker>/<emotion>/<n>.wav``, 16 kHz 16-bit.
 
@@ -471,10 +481,9 @@ def write_casia(root: Path, *, seed: int = 0, files_per_class: int = 20) -> Path
             folder = root / speaker / emotion
             folder.mkdir(parents=True, exist_ok=True)
             for j in range(files_per_class):
-                rng = _rng(seed, _CASIA, 10 + si, 100 + ei, j)
-                expr = style * rng.uniform(0.7, 1.15) + Expression.noise(rng, 0.4)
-                y = synthesize(rng, texts[j], voice, expr, sr=_CASIA_SR)
-                y = y + 10 ** (-75 / 20) * rng.standard_normal(len(y))  # a clean studio
+                y = _acted_utterance(  # a clean studio
+                    _rng(seed, _CASIA, 10 + si, 100 + ei, j), style, texts[j], voice, sr=_CASIA_SR, floor_db=-75.0
+                )
                 sf.write(folder / f"{201 + j}.wav", _limit(y), _CASIA_SR, subtype="PCM_16")
     _write_marker(root, "casia", seed, {"files_per_class": files_per_class})
     return root
@@ -514,10 +523,9 @@ def write_emodb(root: Path, *, seed: int = 0, texts: int = 8) -> Path:
             style_rng = _rng(seed, _EMODB, 10 + si, 100 + ei)
             style = EMOTION_PROFILES[emotion] * expressiveness + Expression.noise(style_rng, 0.35)
             for j, text in enumerate(TEXTS[:texts]):
-                rng = _rng(seed, _EMODB, 10 + si, 100 + ei, j)
-                expr = style * rng.uniform(0.7, 1.15) + Expression.noise(rng, 0.4)
-                y = synthesize(rng, sentences[j], voice, expr, sr=_EMODB_SR)
-                y = y + 10 ** (-70 / 20) * rng.standard_normal(len(y))  # an anechoic room
+                y = _acted_utterance(  # an anechoic room
+                    _rng(seed, _EMODB, 10 + si, 100 + ei, j), style, sentences[j], voice, sr=_EMODB_SR, floor_db=-70.0
+                )
                 sf.write(folder / f"{speaker}{text}{letter[emotion]}a.wav", _limit(y), _EMODB_SR, subtype="PCM_16")
     _write_marker(root, "emodb", seed, {"texts": texts})
     return root
