@@ -97,3 +97,12 @@ def test_raw_features_reach_the_fold_unstandardised():
     assert abs(scaled.target_train.x.mean().item()) < 1e-4  # the default still z-scores
     # the utterance split keeps every speaker in training: validation is carved by utterance
     assert set(raw.target_train.groups.tolist()) == {0, 1, 2, 3}
+
+
+def test_cache_key_follows_the_clip_not_the_standardisation(tmp_path):
+    from domadapt.features.cache import cache_key
+
+    corpus = Corpus(name="toy", root=tmp_path, classes=("a",), utterances=[])
+    base = FeatureConfig()
+    assert cache_key(corpus, base) == cache_key(corpus, base.replace(standardize=False))  # applied after the cache
+    assert cache_key(corpus, base) != cache_key(corpus, base.replace(clip_samples=88_000))
