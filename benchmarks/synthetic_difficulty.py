@@ -150,8 +150,7 @@ def main() -> None:
         else:
             by_session = kind == "iemocap"
             s = leave_one_group_out(x, y, np.array([v[0] for v in g]) if by_session else g)
-            what = "4 classes, leave-one-session-out" if by_session else \
-                "6 emotions, leave-one-speaker-out"
+            what = f"{len(np.unique(y))} classes, leave-one-{'session' if by_session else 'speaker'}-out"
             print(f"[{kind}] {what}: acc {s['acc']:.3f}, UA {s['ua']:.3f} "
                   f"(folds {s['fold_min']:.3f}-{s['fold_max']:.3f})")
     if "casia" in sides and "casia_target" in sides:

@@ -17,6 +17,8 @@ A recipe file looks like::
     loss = "mmd"
     [quick]                # applied on top with --quick
     "train.epochs" = 2
+    [protocols."leave-one-speaker-out"]   # optional: one run per protocol, one table
+    "eval.splitter" = "leave_one_subject_out"
 
 The whole configuration is checked when it is built (:func:`build_config`): every key, type
 and range declared on the dataclasses below, and every name and option against the
@@ -43,6 +45,10 @@ class DataConfig:
     target: str = "modma"
     # Loader options per corpus name, e.g. {"modma": {"tasks": ["interview"]}}.
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Per corpus name, its classes renamed onto shared classes, the unmapped dropped (closed-set
+    # cross-corpus emotion), e.g. {"emodb": {"angry": "angry", "happy": "happy"}}: see
+    # domadapt.corpora.labels.
+    label_map: dict[str, dict[str, str]] = field(default_factory=dict)
     # Keep at most this many utterances per subject (None = all); --quick uses it to stay small.
     max_utterances_per_subject: int | None = option(None, min=1)
     # Keep at most this many source utterances per class (None = all).
@@ -59,6 +65,17 @@ class ModelConfig:
     # alignment loss reads (TIM's fused features start at std ~0.002, where a scale-free
     # alignment loss's gradient dwarfs the task's: benchmarks/align_gradient_ratio.py).
     general_norm: Literal["none", "batchnorm"] = "batchnorm"
+    # "mlp": each task's specific extractor (Linear+ReLU+Dropout, specific_dim wide) before its
+    # head, as in the notes; "none": the head reads the general features directly (the
+    # official TIM-Net: one Dense(K) on the fused 39-d vector).
+    specific: Literal["mlp", "none"] = "mlp"
+    # "torch": PyTorch's default initialisation; "keras": Glorot-uniform weights and zero
+    # biases in every conv and linear layer (Keras' defaults, which the official TIM-Net used).
+    init: Literal["torch", "keras"] = "torch"
+    # Every BatchNorm's running-average momentum and eps, in PyTorch's terms (new = (1 - m) *
+    # old + m * batch). PyTorch's defaults; Keras' momentum 0.99, eps 1e-3 are 0.01, 1e-3 here.
+    batchnorm_momentum: float = option(0.1, gt=0.0, max=1.0)
+    batchnorm_eps: float = option(1e-5, gt=0.0)
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,11 @@ class TrainConfig:
     # the notes used 0.2-0.5 as Adam "regularisation"; AdamW-scale here
     weight_decay: float = option(1e-4, min=0.0)
     optimizer: str = option("adam", choices=("adam", "adamw"))
+    # Adam's (beta1, beta2): PyTorch's defaults; the official TIM-Net trained with (0.93, 0.98).
+    betas: tuple[float, ...] = (0.9, 0.999)
+    # Cross-entropy label smoothing of every supervised task term (the official TIM-Net: 0.1,
+    # the same (1 - e) * one_hot + e / K targets as its smooth_labels).
+    label_smoothing: float = option(0.0, min=0.0, lt=1.0)
     scheduler: str = option("step", choices=("step", "cosine", "none"))
     step_size: int = option(20, min=1)  # StepLR, notes: 20-30
     gamma: float = option(0.3, gt=0.0, max=1.0)  # StepLR, notes: 0.3-0.4; > 1 would grow the lr
@@ -93,6 +115,10 @@ class TrainConfig:
     # back its one-off compile (about two minutes per process on a 2-core CPU) only on long runs:
     # see benchmarks/bench_compile.py. Not applied to vmapped seeds.
     compile: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise DomadaptError(f"train.betas = {list(self.betas)!r}: expected two numbers in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -225,15 +251,33 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
 RECIPE_KEYS = ("name", "description", "extends", "import")
 
 
+def recipe_protocols(recipe: dict[str, Any]) -> list[str]:
+    """The labels of a recipe's ``[protocols.LABEL]`` tables, in order ([] = none).
+
+    A protocol is a set of dotted overrides (``"eval.splitter" = ...``): the recipe runs once
+    per protocol on the same data and prints one table (``python -m domadapt.recipe``).
+    """
+    tree = recipe
+    if "extends" in tree.get("recipe", {}):
+        tree = resolve_extends(tree, recipes_dir())
+    protocols = tree.get("protocols", {})
+    if not isinstance(protocols, dict) or not all(isinstance(v, dict) for v in protocols.values()):
+        raise DomadaptError("[protocols]: expected tables [protocols.\"LABEL\"] of \"section.key\" = value")
+    return list(protocols)
+
+
 def build_config(
     recipe: dict[str, Any],
     *,
     overrides: dict[str, Any] | None = None,
     quick: bool = False,
     check_corpora: bool = True,
+    protocol: str | None = None,
 ) -> ExperimentConfig:
-    """Defaults <- recipe TOML tree <- ``[quick]`` (if ``quick``) <- ``overrides`` (dotted keys),
-    then checked whole (:func:`check_config`) before anything is loaded.
+    """Defaults <- recipe TOML tree <- its ``[protocols.PROTOCOL]`` (if ``protocol``) <-
+    ``[quick]`` (if ``quick``) <- ``overrides`` (dotted keys), then checked whole
+    (:func:`check_config`) before anything is loaded. With a protocol, the name becomes
+    ``NAME [PROTOCOL]``, so that every title and merged row carries it.
 
     The modules of ``[recipe] import`` are imported first, so that what they register is
     known to the check. ``check_corpora=False`` skips the corpus names and options (the
@@ -242,6 +286,12 @@ def build_config(
     tree = {k: (dict(v) if isinstance(v, dict) else v) for k, v in recipe.items()}
     if "extends" in tree.get("recipe", {}):
         tree = resolve_extends(tree, recipes_dir())
+    protocols = tree.pop("protocols", {})
+    if protocol is not None:
+        if protocol not in protocols:
+            raise DomadaptError(f"protocol {protocol!r}: not in this recipe ({', '.join(protocols) or 'none'})")
+        for dotted, value in protocols[protocol].items():
+            _set_dotted(tree, dotted, value)
     quick_over = tree.pop("quick", {})
     if quick:
         for dotted, value in quick_over.items():
@@ -260,7 +310,7 @@ def build_config(
     unknown = sorted(set(tree) - set(_SECTIONS))
     if unknown:
         raise DomadaptError(
-            f"unknown recipe section(s) {', '.join(unknown)}; valid: recipe, methods, quick, "
+            f"unknown recipe section(s) {', '.join(unknown)}; valid: recipe, methods, quick, protocols, "
             + ", ".join(_SECTIONS)
         )
     sections = {name: _build_section(name, cls, tree.get(name, {})) for name, cls in _SECTIONS.items()}
@@ -273,8 +323,9 @@ def build_config(
             entry = dict(entry)
             specs.append(MethodSpec(name=entry.pop("name"), options=entry))
         methods = tuple(specs)
+    name = str(head.get("name", "experiment"))
     cfg = ExperimentConfig(
-        name=str(head.get("name", "experiment")),
+        name=name if protocol is None else f"{name} [{protocol}]",
         description=str(head.get("description", "")),
         methods=methods,
         **sections,
@@ -294,6 +345,7 @@ def check_config(cfg: ExperimentConfig, *, corpora: bool = True) -> None:
     # imported here: the registries import torch and the models, and methods import this module
     from domadapt.align.schedule import SCHEDULES
     from domadapt.corpora import CORPORA
+    from domadapt.corpora.labels import check_label_map, corpus_labels
     from domadapt.methods import METHODS
     from domadapt.models import BACKBONES
     from domadapt.splits import SPLITTERS
@@ -304,6 +356,14 @@ def check_config(cfg: ExperimentConfig, *, corpora: bool = True) -> None:
         _check_name(CORPORA, "data.target", cfg.data.target)
         for name, options in cfg.data.options.items():
             _prefixed(f"data.options.{name}", CORPORA.check, name, options)
+        used = (*cfg.data.source, cfg.data.target)
+        for name, mapping in cfg.data.label_map.items():
+            if name not in used:
+                raise DomadaptError(
+                    f"data.label_map.{name}: not a corpus of this recipe (source {', '.join(cfg.data.source) or '-'}, "
+                    f"target {cfg.data.target})"
+                )
+            check_label_map(f"data.label_map.{name}", mapping, corpus_labels(name))
     _check_name(SPLITTERS, "eval.splitter", cfg.eval.splitter)
     for point in cfg.eval.target_subjects:
         if point != "all" and not (isinstance(point, int) and not isinstance(point, bool) and point >= 2):

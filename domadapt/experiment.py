@@ -27,6 +27,7 @@ from torch import nn
 from domadapt.config import ExperimentConfig, MethodSpec
 from domadapt.corpora import load_corpus
 from domadapt.corpora.base import Corpus
+from domadapt.corpora.labels import apply_label_map
 from domadapt.corpora.synthetic import synthetic_root
 from domadapt.data import TARGET_TASK, DomainData, FoldData, domain_from_segments, standardize
 from domadapt.errors import DomadaptError
@@ -37,7 +38,7 @@ from domadapt.engine import Replicas, Run, build_replicas, fit, vmap_support
 from domadapt.methods import METHODS, build_method, is_torch_method, method_class
 from domadapt.models import build_backbone
 from domadapt.methods.base import Method
-from domadapt.models.transfer import TransferModel
+from domadapt.models.transfer import TransferModel, apply_init
 from domadapt.progress import Progress
 from domadapt.report import load_results, plot_confusion, plot_curves, plot_feature_space, plot_learning_curve, write_results
 from domadapt.splits import build_splitter, carve_validation
@@ -107,8 +108,8 @@ def load_corpora(
     progress: bool = False,
 ) -> tuple[list[Corpus], Corpus]:
     """Load the recipe's corpora; a missing root means the embedded synthetic stand-in of that
-    corpus (generated once into the cache, its files counted when ``progress``). ``data.max_*``
-    limits are applied here."""
+    corpus (generated once into the cache, its files counted when ``progress``).
+    ``data.label_map`` and then the ``data.max_*`` limits are applied here."""
     names = list(cfg.data.source)
     if len(source_roots) not in (0, len(names)):
         raise DomadaptError(
@@ -126,6 +127,8 @@ def load_corpora(
             corpus.synthetic = True
         else:
             corpus = load_corpus(name, root, **options)
+        if name in cfg.data.label_map:
+            corpus = apply_label_map(corpus, cfg.data.label_map[name], key=f"data.label_map.{name}")
         return corpus
 
     sources = [
@@ -210,12 +213,17 @@ def _sessions(domains: Domains) -> np.ndarray:
     return per_utterance[tseg.utterance.numpy()]
 
 
-def build_fold(domains: Domains, fold: Any, *, val_fraction: float, seed: int, device: torch.device) -> FoldData:
-    """Device tensors of one fold; features standardised with training-only statistics.
+def build_fold(
+    domains: Domains, fold: Any, *, val_fraction: float, seed: int, device: torch.device, standardize_features: bool = True
+) -> FoldData:
+    """Device tensors of one fold; features standardised with training-only statistics
+    (unless ``standardize_features`` is false: raw features, as TIM-Net fed them).
 
     The validation subjects come from the fold (an official dev set) or are carved out of
     the fold's training subjects; with ``val_fraction == 0`` there are none (the target
-    validation set is empty and the training stages keep their last epoch).
+    validation set is empty and the training stages keep their last epoch). A fold whose
+    subjects overlap by design (the utterance k-fold) carves whole *utterances* instead:
+    carving subjects there would take speakers out of training that its test side still holds.
     """
     tseg = domains.target_segments
     y = tseg.y.numpy()
@@ -225,11 +233,13 @@ def build_fold(domains: Domains, fold: Any, *, val_fraction: float, seed: int, d
     elif val_fraction == 0:
         fit_idx, val_idx = np.asarray(fold.train), np.zeros(0, dtype=np.int64)
     else:
-        fit_idx, val_idx = carve_validation(fold.train, y, groups, fraction=val_fraction, seed=seed)
+        carve_by = tseg.utterance.numpy() if getattr(fold, "subject_overlap", False) else groups
+        fit_idx, val_idx = carve_validation(fold.train, y, carve_by, fraction=val_fraction, seed=seed)
     train = domain_from_segments(tseg, TARGET_TASK, fit_idx, device)
     val = domain_from_segments(tseg, TARGET_TASK, val_idx, device)
     test = domain_from_segments(tseg, TARGET_TASK, fold.test, device)
-    train.x, val.x, test.x = standardize(train.x, val.x, test.x)
+    scale = standardize if standardize_features else (lambda *xs: list(xs))
+    train.x, val.x, test.x = scale(train.x, val.x, test.x)
 
     shared = domains.shared_labels
     sources, source_val = [], []
@@ -239,7 +249,7 @@ def build_fold(domains: Domains, fold: Any, *, val_fraction: float, seed: int, d
         n_val = max(2, int(round(SOURCE_VAL_FRACTION * len(order))))
         s_train = domain_from_segments(seg, source_task(corpus, shared), np.sort(order[n_val:]), device)
         s_val = domain_from_segments(seg, source_task(corpus, shared), np.sort(order[:n_val]), device)
-        s_train.x, s_val.x = standardize(s_train.x, s_val.x)
+        s_train.x, s_val.x = scale(s_train.x, s_val.x)
         sources.append(s_train)
         source_val.append(s_val)
     return FoldData(sources, source_val, train, val, test, shared_labels=shared)
@@ -260,9 +270,11 @@ def build_model(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec) -> Tr
     tasks = {TARGET_TASK: len(domains.target.classes)}
     for corpus in domains.sources:
         tasks.setdefault(source_task(corpus, domains.shared_labels), len(corpus.classes))
-    return TransferModel(
-        general, tasks, specific_dim=cfg.model.specific_dim, dropout=cfg.model.dropout, general_norm=cfg.model.general_norm
+    m = cfg.model
+    model = TransferModel(
+        general, tasks, specific_dim=m.specific_dim, dropout=m.dropout, general_norm=m.general_norm, specific=m.specific
     )
+    return apply_init(model, m.init, batchnorm_momentum=m.batchnorm_momentum, batchnorm_eps=m.batchnorm_eps)
 
 
 def make_method(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec) -> Method:
@@ -484,16 +496,16 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
         lambda: make_method(cfg, ctx.domains, spec), seeds, data, ctx.device,
         vmap=len(seeds) > 1, compile=cfg.train.compile,
     )
-    held = HeldOut.of(data)
-    before = measure_gap(replicas, held, cfg.eval.seed)
-    picture = unit.fold == 0 and cfg.eval.seed in seeds and unit.point == curve_points(cfg)[-1]  # one per row
+    held = HeldOut.of(data) if data.source_val else None  # no source (one corpus): no domain gap
+    before = measure_gap(replicas, held, cfg.eval.seed) if held else None
+    picture = held is not None and unit.fold == 0 and cfg.eval.seed in seeds and unit.point == curve_points(cfg)[-1]
     first_features = held.features(replicas, "general") if picture else None
     writers = [_writer(ctx.out_dir, key, f"fold{unit.fold}{at}-seed{s}") for s in seeds]
     try:
-        run = Run(checkpoint, ctx.resume, writers, ctx.progress, epoch_probe=gap_probe(held))
+        run = Run(checkpoint, ctx.resume, writers, ctx.progress, epoch_probe=gap_probe(held) if held else None)
         histories = fit(replicas, cfg.train, run)
         probs = replicas.predict(replicas.method.target_logits, data.target_test.x)
-        after = measure_gap(replicas, held, cfg.eval.seed)
+        after = measure_gap(replicas, held, cfg.eval.seed) if held else None
         if picture:
             i = seeds.index(cfg.eval.seed)
             _picture(ctx, spec, unit.fold, cfg.eval.seed, first_features, held.features(replicas, "general"), i, (before[i], after[i]))
@@ -502,7 +514,7 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
             done.get(seed)
             or _finish(
                 ctx, spec, fold, seed, data, probs[i], histories[i], writer=writers[i], trained=trained,
-                point=unit.point, extra={"domain_gap": {"before": before[i], "after": after[i]}},
+                point=unit.point, extra={"domain_gap": {"before": before[i], "after": after[i]}} if held else {},
             )
             for i, seed in enumerate(seeds)
         ]
@@ -679,7 +691,7 @@ def run_experiment(
     results = {
         "recipe": cfg.name,
         "data": "synthetic" if domains.synthetic else "real",
-        "title": f"{cfg.name}: {'+'.join(cfg.data.source)} -> {cfg.data.target}",
+        "title": f"{cfg.name}: " + (f"{'+'.join(cfg.data.source)} -> " if cfg.data.source else "") + cfg.data.target,
         "subject_overlap": overlap,
         "config": cfg.to_dict(),
         "git": git_hash(),
@@ -713,7 +725,10 @@ def _fold_data(cfg: ExperimentConfig, domains: Domains, fold: Any, device: torch
     """The fold's tensors. The validation subjects and the source hold-out are carved with
     ``eval.seed``, the same for every seed: seeds vary initialisation, batch order and
     dropout on one split (so K seeds can train as one vmapped model); folds vary the split."""
-    return build_fold(domains, fold, val_fraction=cfg.train.val_fraction, seed=cfg.eval.seed, device=device)
+    return build_fold(
+        domains, fold, val_fraction=cfg.train.val_fraction, seed=cfg.eval.seed, device=device,
+        standardize_features=cfg.features.standardize,
+    )
 
 
 def _write_config(ctx: RunContext) -> None:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from domadapt import __version__
-from domadapt.config import build_config, list_recipes, load_recipe, parse_value
+from domadapt.config import build_config, list_recipes, load_recipe, parse_value, recipe_protocols
 from domadapt.errors import DomadaptError
 from domadapt.registry import import_modules
 
@@ -165,8 +165,9 @@ def interrupted(out: Path | None, argv: list[str], *, prog: str) -> str:
     """The line a Ctrl-C ends with: what ``out`` kept and the command that resumes it."""
     if out is None or not out.is_dir():
         return "interrupted before any run started: nothing kept"
-    finished = len(list((out / "runs").rglob("*.json")))
-    partial = len(list((out / "checkpoints").rglob("*.pt")))
+    # runs/ and checkpoints/ of the run, or of each protocol's run below it
+    finished = sum(1 for p in out.rglob("*.json") if "runs" in p.relative_to(out).parts[:-1])
+    partial = len(list(out.rglob("*.pt")))
     kept = f"{finished} finished run{'s' * (finished != 1)} kept in {out}/runs"
     if partial:
         kept += f" and {partial} checkpoint{'s' * (partial != 1)} of unfinished ones"
@@ -182,10 +183,6 @@ def interrupted(out: Path | None, argv: list[str], *, prog: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from domadapt.device import resolve_device  # heavy imports (torch): not for --help / --version
-    from domadapt.experiment import extract_domains, load_corpora, run_experiment
-    from domadapt.report import format_table
-
     import_modules(args.imports)
     overrides = parse_overrides(args.overrides)
     if args.seeds is not None:
@@ -202,7 +199,40 @@ def _run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    cfg = build_config(load_recipe(args.name), overrides=overrides, quick=args.quick)
+    recipe = load_recipe(args.name)
+    protocols = recipe_protocols(recipe)
+    cfgs = [build_config(recipe, overrides=overrides, quick=args.quick, protocol=p) for p in protocols or [None]]
+    name = str(recipe.get("recipe", {}).get("name", cfgs[0].name))
+    out = args.out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"  # for a Ctrl-C's line
+    if len(cfgs) == 1:
+        return _run_one(args, cfgs[0], out)
+    # One run per protocol on the same data (features cached once), then one merged table.
+    start = time.time()
+    dirs = [out / _slug(p) for p in protocols]
+    for cfg, run_dir in zip(cfgs, dirs):
+        code = _run_one(args, cfg, run_dir)
+        if code:
+            return code
+    from domadapt.report import add_statistics, format_table, merge_results, write_results
+
+    merged = add_statistics(merge_results(dirs))
+    merged["title"] = f"{name}: {len(dirs)} protocols on the same data"
+    write_results(out, merged)
+    print(f"\n{BANNER}\n{format_table(merged)}")
+    print(f"\n{len(dirs)} protocols in {time.time() - start:.0f} s; merged results in {out}/results.{{json,md,csv}}")
+    return 0
+
+
+def _slug(text: str) -> str:
+    """A folder name for a protocol label."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text).strip("-")
+
+
+def _run_one(args: argparse.Namespace, cfg, out: Path) -> int:
+    from domadapt.device import resolve_device  # heavy imports (torch): not for --help / --version
+    from domadapt.experiment import extract_domains, load_corpora, run_experiment
+    from domadapt.report import format_table
+
     if args.methods:
         wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
         known = [m.label for m in cfg.methods]
@@ -215,14 +245,13 @@ def _run(args: argparse.Namespace) -> int:
             f"--baseline {args.baseline}: not a method of this run ({', '.join(m.label for m in cfg.methods)})"
         )
     device = resolve_device(args.device)
-    out = args.out = args.out or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"  # for a Ctrl-C's line
     synthetic = not args.source_root and args.target_root is None
     say = (lambda *a, **k: None) if args.quiet else print
     print(BANNER)
     if synthetic:
         print("domadapt: NO DATA PATHS GIVEN - running on SYNTHETIC stand-in corpora.")
         print("These numbers say nothing about real speech; pass --source-root/--target-root for real data.")
-    elif not args.source_root or args.target_root is None:
+    elif (cfg.data.source and not args.source_root) or args.target_root is None:
         print("domadapt: PART of the data is SYNTHETIC (a root was given for only one side).")
     print(f"recipe {cfg.name}{' (--quick)' if args.quick else ''}: {cfg.description}")
     print(f"output: {out}")

@@ -38,6 +38,11 @@ trained on CASIA alone loses clearly there, one trained on the target's speakers
 mean+std and logistic regression, seed 0: source-only 0.25 UA on the target, target-only
 leave-one-speaker-out 0.78, chance 0.17).
 
+A fifth kind, ``emodb``, is EMODB in its release layout (``wav/03a01Wa.wav``): the ten
+speaker codes, seven emotions (CASIA's profiles plus boredom and disgust), read by the
+``emodb`` loader, so that TIM-Net's EMODB protocol and the cross-corpus emotion recipes
+(``emodb2casia``) run without data paths.
+
 Sizes (defaults) and why: CASIA 4 speakers x 6 emotions x 20 files (480 files, 1.5-3 s);
 IEMOCAP 5 sessions x 2 speakers x 50 utterances (500, ~1.5-4 s); MODMA 52 subjects
 (23 MDD, 29 HC) x all 29 tasks, kept short so that feature extraction and training stay
@@ -45,6 +50,7 @@ fast on a CPU (10th-90th percentiles): interview 01-18 1.5-3.7 s, reading 19 3.1
 words 20-25 1.2-1.7 s, picture description 26-29 2.6-5.9 s; about 65 s of audio per
 subject (~57 min, ~435 MB in all). All three default corpora generate in ~35 s on 2 cores.
 casia_target: 8 speakers x 6 emotions x 20 files (960 files, ~40 min), ~11 s.
+emodb: 10 speakers x 7 emotions x 8 texts (560 files).
 
 Every file has its own ``numpy.random.Generator`` seeded from ``(seed, corpus, speaker,
 item, ...)``, so the output is byte-identical for a seed and independent of the order of
@@ -78,7 +84,7 @@ from domadapt.progress import Progress
 #: Bump on any change to the generated audio or layout: the cache path carries it, so a new
 #: generator never reuses an old corpus.
 GENERATOR_VERSION = 1
-CORPUS_KINDS = ("casia", "iemocap", "modma", "casia_target")
+CORPUS_KINDS = ("casia", "iemocap", "modma", "casia_target", "emodb")
 #: Folder name of each corpus root, as the real releases name them (casia_target: no
 #: release; a name of its own next to CASIA's in the same cache folder).
 ROOT_NAMES = {
@@ -86,9 +92,10 @@ ROOT_NAMES = {
     "iemocap": "IEMOCAP_full_release",
     "modma": "audio_lanzhou_2015",
     "casia_target": "CASIA target database",
+    "emodb": "emodb",
 }
 #: The loader (``domadapt.corpora.CORPORA`` name) that reads each kind.
-LOADERS = {"casia": "casia", "iemocap": "iemocap", "modma": "modma", "casia_target": "casia"}
+LOADERS = {"casia": "casia", "iemocap": "iemocap", "modma": "modma", "casia_target": "casia", "emodb": "emodb"}
 #: Written last into every generated root; its presence means "complete and synthetic".
 MARKER_NAME = ".domadapt-synthetic.json"
 _GENERATOR_ID = "domadapt.corpora.synthetic"
@@ -103,8 +110,8 @@ MODMA_COLUMNS = (
 )
 
 # Corpus codes in the seed keys (never Python's salted hash()).
-_CASIA, _IEMOCAP, _MODMA, _CASIA_TARGET = 1, 2, 3, 4
-_CASIA_SR, _IEMOCAP_SR = 16_000, 16_000
+_CASIA, _IEMOCAP, _MODMA, _CASIA_TARGET, _EMODB = 1, 2, 3, 4, 5
+_CASIA_SR, _IEMOCAP_SR, _EMODB_SR = 16_000, 16_000, 16_000
 _MODMA_SR, _MODMA_UP = 44_100, 3  # synthesised at 14.7 kHz: the channel is band-limited anyway
 _MODMA_SYN_SR = _MODMA_SR // _MODMA_UP
 
@@ -183,6 +190,10 @@ EMOTION_PROFILES: dict[str, Expression] = {
     "fear": Expression(8.8, -0.32, 0.32, 1.6, 0.32, 0.96, 0.19, 0.08, 2.4, 0.03, -0.08),
     "surprise": Expression(8.0, 0.96, -0.08, 6.4, -0.16, 0.16, 0.05, -0.16, 8.0, 0.05, 0.24),
     "sad": Expression(-4.0, -0.96, -0.4, -8.0, 0.96, 0.48, 0.24, 0.4, -2.4, -0.05, -0.48),
+    # EMODB's two classes beyond CASIA's. Boredom: low, flat, slow and quiet, but without
+    # sadness' breathiness and trembling; disgust: lower, slow, creaky, falling, duller.
+    "boredom": Expression(-2.4, -0.8, -0.3, -5.0, 0.4, 0.0, 0.0, 0.2, -1.6, -0.03, -0.4),
+    "disgust": Expression(-2.0, 0.3, -0.25, 2.0, 0.3, 0.64, 0.02, 0.24, -4.0, -0.04, -0.16),
 }
 #: Depression, per unit of severity: lower and flatter pitch, slower, quieter, longer pauses,
 #: more jitter, breathier and duller, centralised vowels: the direction of "sad", at about
@@ -439,6 +450,16 @@ def _limit(y: np.ndarray, peak: float = 0.95) -> np.ndarray:
 # --------------------------------------------------------------------------- CASIA
 
 
+def _acted_utterance(
+    rng: np.random.Generator, style: Expression, text: Text, voice: Voice, *, sr: int, floor_db: float
+) -> np.ndarray:
+    """One acted utterance of a speaker's emotion ``style``: the style scaled and perturbed
+    for this utterance, synthesised, plus a white noise floor at ``floor_db`` dBFS."""
+    expr = style * rng.uniform(0.7, 1.15) + Expression.noise(rng, 0.4)
+    y = synthesize(rng, text, voice, expr, sr=sr)
+    return y + 10 ** (floor_db / 20) * rng.standard_normal(len(y))
+
+
 def write_casia(root: Path, *, seed: int = 0, files_per_class: int = 20, progress: bool = False) -> Path:
     """Write a CASIA-shaped corpus: ``<root>/<speaker>/<emotion>/<n>.wav``, 16 kHz 16-bit.
 
@@ -463,14 +484,55 @@ def write_casia(root: Path, *, seed: int = 0, files_per_class: int = 20, progres
             folder = root / speaker / emotion
             folder.mkdir(parents=True, exist_ok=True)
             for j in range(files_per_class):
-                rng = _rng(seed, _CASIA, 10 + si, 100 + ei, j)
-                expr = style * rng.uniform(0.7, 1.15) + Expression.noise(rng, 0.4)
-                y = synthesize(rng, texts[j], voice, expr, sr=_CASIA_SR)
-                y = y + 10 ** (-75 / 20) * rng.standard_normal(len(y))  # a clean studio
+                y = _acted_utterance(  # a clean studio
+                    _rng(seed, _CASIA, 10 + si, 100 + ei, j), style, texts[j], voice, sr=_CASIA_SR, floor_db=-75.0
+                )
                 sf.write(folder / f"{201 + j}.wav", _limit(y), _CASIA_SR, subtype="PCM_16")
                 bar.update()
     bar.close()
     _write_marker(root, "casia", seed, {"files_per_class": files_per_class})
+    return root
+
+
+# --------------------------------------------------------------------------- EMODB
+
+
+def write_emodb(root: Path, *, seed: int = 0, texts: int = 8) -> Path:
+    """Write an EMODB-shaped corpus: ``<root>/wav/<speaker><text><emotion>a.wav``, 16 kHz 16-bit.
+
+    ``root`` is the folder holding ``wav/`` (as the release's download.zip unpacks). The ten
+    real speaker codes with their genders (``emodb.SPEAKERS``), the first ``texts`` of the
+    ten text codes (``a..`` short sentences, ``b..`` long ones) and the seven emotions named
+    by their German letters; every speaker says every text once in every emotion (version
+    ``a``): 10 x 7 x ``texts`` files (560 by default; the release has 535). Voices,
+    expressiveness and noise are drawn as for CASIA, from EMODB's own seed keys. Returns
+    ``root``.
+    """
+    from domadapt.corpora.emodb import CLASSES, EMOTIONS, SPEAKERS, TEXTS  # its codes, one place
+
+    root = Path(root)
+    if not 1 <= texts <= len(TEXTS):
+        raise DomadaptError(f"texts must be 1..{len(TEXTS)}, got {texts}")
+    letter = {label: code for code, label in EMOTIONS.items()}
+    sentences = [
+        _random_text(_rng(seed, _EMODB, 0, j), *((5, 9) if code.startswith("a") else (9, 14)))
+        for j, code in enumerate(TEXTS[:texts])
+    ]
+    folder = root / "wav"
+    folder.mkdir(parents=True, exist_ok=True)
+    for si, (speaker, (gender, _age)) in enumerate(SPEAKERS.items()):
+        spk_rng = _rng(seed, _EMODB, 10 + si)
+        voice = _random_voice(spk_rng, "F" if gender == "female" else "M", level_db=-26.0)
+        expressiveness = spk_rng.uniform(0.85, 1.15)
+        for ei, emotion in enumerate(CLASSES):
+            style_rng = _rng(seed, _EMODB, 10 + si, 100 + ei)
+            style = EMOTION_PROFILES[emotion] * expressiveness + Expression.noise(style_rng, 0.35)
+            for j, text in enumerate(TEXTS[:texts]):
+                y = _acted_utterance(  # an anechoic room
+                    _rng(seed, _EMODB, 10 + si, 100 + ei, j), style, sentences[j], voice, sr=_EMODB_SR, floor_db=-70.0
+                )
+                sf.write(folder / f"{speaker}{text}{letter[emotion]}a.wav", _limit(y), _EMODB_SR, subtype="PCM_16")
+    _write_marker(root, "emodb", seed, {"texts": texts})
     return root
 
 
@@ -926,6 +988,7 @@ _WRITERS: dict[str, Callable[..., Path]] = {
     "iemocap": write_iemocap,
     "modma": write_modma,
     "casia_target": write_casia_target,
+    "emodb": write_emodb,
 }
 _TEMP_PREFIX = ".tmp-"
 _STALE_TEMP_S = 24 * 3600.0
@@ -1009,6 +1072,7 @@ __all__ = [
     "synthetic_root",
     "write_casia",
     "write_casia_target",
+    "write_emodb",
     "write_iemocap",
     "write_modma",
 ]

@@ -65,7 +65,7 @@ class StageState:
 
 def build_optimizer(replicas: Replicas, stage: Stage, cfg: TrainConfig) -> torch.optim.Optimizer:
     groups = replicas.param_groups(stage, cfg.lr)
-    return OPTIMIZERS[cfg.optimizer](groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return OPTIMIZERS[cfg.optimizer](groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
 
 
 def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, epochs: int) -> Any:

@@ -39,7 +39,9 @@ log = logging.getLogger("domadapt")
 FRONTEND_VERSION = 1
 # Fields added to FeatureConfig after version 1 and their defaults: at the default they stay
 # out of the key, so that entries written before they existed remain valid.
-_LATER_FIELDS = {"model": None, "checkpoint": None, "layer": -1}
+_LATER_FIELDS = {"model": None, "checkpoint": None, "layer": -1, "clip_samples": None}
+# Settings of what happens to the features after the cache (build_fold), never in the key.
+_AFTER_CACHE_FIELDS = ("standardize",)
 
 
 def default_cache_dir() -> Path:
@@ -63,7 +65,11 @@ def cache_key(corpus: Corpus, cfg: FeatureConfig, extra: dict[str, Any] | None =
     an SSL front-end by the checkpoint's bytes instead of its path.
     """
     h = hashlib.sha256()
-    config = {k: v for k, v in cfg.to_dict().items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
+    config = {
+        k: v
+        for k, v in cfg.to_dict().items()
+        if k not in _AFTER_CACHE_FIELDS and (k not in _LATER_FIELDS or v != _LATER_FIELDS[k])
+    }
     config.update(extra or {})
     head = {
         "frontend_version": FRONTEND_VERSION,

@@ -25,6 +25,19 @@ PAD_POLICIES = ("zeros", "repeat", "drop")
 NORMALIZATIONS = ("none", "utterance", "corpus")
 STFT_PAD_MODES = ("constant", "reflect")
 
+#: TIM-Net's fixed clip length per corpus in samples at 22,050 Hz (its extract_feature.py
+#: ``mean_signal_length``; README: "almost the same as the maximum length" of each corpus).
+#: ``clip_samples = "timnet_paper"`` reads this table by corpus name.
+TIMNET_CLIP_SAMPLES = {
+    "casia": 88_000,
+    "emodb": 96_000,
+    "emovo": 96_000,
+    "iemocap": 310_000,
+    "ravdess": 110_000,
+    "savee": 130_000,
+}
+CLIP_TABLES = {"timnet_paper": TIMNET_CLIP_SAMPLES}
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -60,6 +73,13 @@ class FeatureConfig:
     # Audio shorter than this is skipped with a reason; a partial tail shorter than this
     # is dropped (a window of mostly padding carries no information).
     min_seconds: float = 0.5
+    # One clip per utterance instead of windows: None = windows of segment_seconds; a number =
+    # that many samples, the utterance centre-cropped or centre-padded with zeros (TIM-Net's
+    # extract_feature.py); "timnet_paper" = TIM-Net's length for the corpus (TIMNET_CLIP_SAMPLES).
+    clip_samples: int | str | None = None
+    # z-score every coefficient with the training fold's statistics before the network
+    # (build_fold), per domain; false feeds the raw MFCCs, as TIM-Net did.
+    standardize: bool = True
     # Cap per utterance (None = all), windows spread evenly over the utterance: keeps one
     # 10-minute interview from outweighing everything else.
     max_segments_per_utterance: int | None = None
@@ -106,6 +126,16 @@ class FeatureConfig:
             raise DomadaptError(
                 f"features.n_mfcc={self.n_mfcc} exceeds n_mels={self.n_mels} (DCT of the mel bands)"
             )
+        clip = self.clip_samples
+        if clip is not None:
+            if isinstance(clip, str) and clip not in CLIP_TABLES:
+                raise DomadaptError(
+                    f"features.clip_samples={clip!r}: expected a number of samples or one of {', '.join(CLIP_TABLES)}"
+                )
+            if not isinstance(clip, str) and (isinstance(clip, bool) or not isinstance(clip, int) or clip < 1):
+                raise DomadaptError(f"features.clip_samples={clip!r}: expected a number of samples >= 1")
+            if self.pad != "zeros":
+                raise DomadaptError(f"features.pad={self.pad!r}: a centred clip (clip_samples) pads with zeros")
         cap = self.max_segments_per_utterance
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise DomadaptError(f"features.max_segments_per_utterance={cap!r}: must be None or >= 1")
@@ -169,8 +199,28 @@ class FeatureConfig:
         self._computed_here("channels")
         return self.n_mfcc if self.kind == "mfcc" else self.n_mels
 
+    def for_corpus(self, name: str) -> "FeatureConfig":
+        """This configuration for corpus ``name``: a named clip table (``"timnet_paper"``)
+        resolved to that corpus' number of samples; otherwise unchanged."""
+        if not isinstance(self.clip_samples, str):
+            return self
+        table = CLIP_TABLES[self.clip_samples]
+        if name not in table:
+            raise DomadaptError(
+                f"features.clip_samples={self.clip_samples!r}: no clip length for corpus {name!r} "
+                f"(known: {', '.join(table)}); give a number of samples instead"
+            )
+        return dataclasses.replace(self, clip_samples=table[name])
+
     @property
     def segment_samples(self) -> int:
+        """Samples of one window, or of the one clip per utterance with ``clip_samples``."""
+        if isinstance(self.clip_samples, str):
+            raise DomadaptError(
+                f"features.clip_samples={self.clip_samples!r} depends on the corpus: use for_corpus(name) first"
+            )
+        if self.clip_samples is not None:
+            return self.clip_samples
         return int(round(self.segment_seconds * self.sample_rate))
 
     @property

@@ -481,7 +481,7 @@ def extract_segments(
     ``cache_dir``: the cache root (``None``: ``$DOMADAPT_CACHE`` or ``~/.cache/domadapt``;
     ``False``: no cache). See ``domadapt.features.cache``.
     """
-    cfg = cfg or FeatureConfig()
+    cfg = (cfg or FeatureConfig()).for_corpus(corpus.name)
     dev = _device(device)
     frontend = _Frontend(cfg, dev, extractor)
     path = None

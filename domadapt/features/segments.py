@@ -9,7 +9,10 @@ Window policy (``FeatureConfig``: ``segment_seconds`` = W, ``segment_hop_seconds
 * an utterance with M <= L < W gets one window, padded to W;
 * ``pad="zeros"`` pads with zeros (TIM-Net's choice), ``"repeat"`` tiles the audio,
   ``"drop"`` drops partial tails, and an utterance shorter than one window is then skipped;
-* ``max_segments_per_utterance`` keeps that many windows spread evenly over the utterance.
+* ``max_segments_per_utterance`` keeps that many windows spread evenly over the utterance;
+* with ``clip_samples`` (TIM-Net's front-end) each utterance is one window of that length
+  instead, its centre: a longer utterance is cropped to its middle, a shorter one padded
+  with zeros on both sides (the odd sample on the right), as TIM-Net's extract_feature.py.
 
 So with the defaults (W = H = 3 s, M = 0.5 s): 7 s -> 3 windows (0-3, 3-6, 6-7 padded),
 6.2 s -> 2 windows (the 0.2 s tail is dropped), 2 s -> 1 padded window, 0.3 s -> skipped.
@@ -39,6 +42,8 @@ def window_starts(n_samples: int, cfg: FeatureConfig) -> tuple[np.ndarray, int]:
     seg, hop, min_len = cfg.segment_samples, cfg.segment_hop_samples, cfg.min_samples
     if n_samples < max(min_len, 1):
         return np.zeros(0, dtype=np.int64), 0
+    if cfg.clip_samples is not None:  # one centred clip: cropped (start > 0) or padded (start 0)
+        return np.array([max(0, (n_samples - seg) // 2)], dtype=np.int64), int(n_samples >= seg)
     n_full = 1 + (n_samples - seg) // hop if n_samples >= seg else 0
     starts = np.arange(n_full, dtype=np.int64) * hop
     covered = int(starts[-1]) + seg if n_full else 0
@@ -83,11 +88,19 @@ def gather_windows(
 
     ``start`` [W] is each window's first sample in ``flat`` and ``valid`` [W] its number of
     real samples; the rest is zeros (``pad="zeros"``/``"drop"``) or the window's own audio
-    tiled (``"repeat"``). Returns ``[W, segment_samples]`` on ``flat``'s device.
+    tiled (``"repeat"``). The real samples start the window, except for a centred clip
+    (``clip_samples``), where they sit in its middle. Returns ``[W, segment_samples]`` on
+    ``flat``'s device.
     """
+    centre = cfg.clip_samples is not None
     if cfg.pad != "repeat" and flat.device.type == "cpu":
-        return _copy_windows(flat, start, valid, cfg.segment_samples)
+        return _copy_windows(flat, start, valid, cfg.segment_samples, centre=centre)
     return _index_windows(flat, start, valid, cfg)
+
+
+def _lead(seg: int, valid: torch.Tensor, centre: bool) -> torch.Tensor:
+    """Zeros before the real samples of each window: half the padding of a centred clip."""
+    return (seg - valid) // 2 if centre else torch.zeros_like(valid)
 
 
 def _index_windows(flat: torch.Tensor, start: torch.Tensor, valid: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
@@ -98,17 +111,21 @@ def _index_windows(flat: torch.Tensor, start: torch.Tensor, valid: torch.Tensor,
     valid = valid.to(flat.device).unsqueeze(1)
     if cfg.pad == "repeat":
         return flat[start + offs % valid]
-    idx = (start + offs).clamp_max(flat.shape[0] - 1)
-    return torch.where(offs < valid, flat[idx], flat.new_zeros(()))
+    lead = _lead(seg, valid, cfg.clip_samples is not None)
+    idx = (start + offs - lead).clamp(0, flat.shape[0] - 1)
+    return torch.where((offs >= lead) & (offs < lead + valid), flat[idx], flat.new_zeros(()))
 
 
-def _copy_windows(flat: torch.Tensor, start: torch.Tensor, valid: torch.Tensor, seg: int) -> torch.Tensor:
+def _copy_windows(
+    flat: torch.Tensor, start: torch.Tensor, valid: torch.Tensor, seg: int, *, centre: bool = False
+) -> torch.Tensor:
     """Zero-padded windows by slice copies: on a CPU ~15x faster than the index gather, which
     must build a 2 MB int64 index for 5 windows of 48,000 samples (64-110 us vs 1.0-2.0 ms;
     benchmarks/profile_frontend.py)."""
     out = flat.new_zeros((len(start), seg))
-    for row, (first, n) in enumerate(zip(start.tolist(), valid.tolist())):
-        out[row, :n] = flat[first : first + n]
+    lead = _lead(seg, valid, centre)
+    for row, (first, n, pad) in enumerate(zip(start.tolist(), valid.tolist(), lead.tolist())):
+        out[row, pad : pad + n] = flat[first : first + n]
     return out
 
 

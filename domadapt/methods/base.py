@@ -144,12 +144,17 @@ class Method(nn.Module):
         """Restore what :meth:`extra_state` returned."""
 
     # -- shared building blocks -------------------------------------------------------
+    def cross_entropy(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """A supervised task term: cross-entropy of ``logits`` [B, K] against ``y`` [B], with
+        the run's ``train.label_smoothing``."""
+        return F.cross_entropy(logits, y, label_smoothing=self.train_cfg.label_smoothing)
+
     def source_ce(self, batch: StepBatch) -> tuple[torch.Tensor, list]:
         """Summed cross-entropy over the step's source batches, and their forward outputs."""
         outs, loss = [], 0.0
         for sb in batch.sources:
             out = self.model(sb.x, sb.task)
-            loss = loss + F.cross_entropy(out.logits, sb.y)
+            loss = loss + self.cross_entropy(out.logits, sb.y)
             outs.append(out)
         return loss, outs
 
@@ -203,7 +208,7 @@ class Method(nn.Module):
         model = self.model
 
         def step(batch: StepBatch, p: float) -> StepOutput:
-            return StepOutput(task=F.cross_entropy(self.target_logits(batch.x_t), batch.y_t))
+            return StepOutput(task=self.cross_entropy(self.target_logits(batch.x_t), batch.y_t))
 
         groups = [(model.task_parameters(TARGET_TASK), 1.0)]
         if general_lr_mult > 0:

@@ -7,7 +7,6 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from domadapt.align import build_loss, build_schedule
 from domadapt.data import TARGET_TASK, FoldData
@@ -40,10 +39,10 @@ def joint_stage(method: Method, data: FoldData, *, align: Aligner | None, use_ta
         general = model.general(torch.cat(xs)).split([len(x) for x in xs])
         outs_s = [model.from_general(g, sb.task) for g, sb in zip(general, batch.sources)]
         out_t = model.from_general(general[-1], TARGET_TASK)
-        loss_s = sum(F.cross_entropy(o.logits, sb.y) for o, sb in zip(outs_s, batch.sources))
+        loss_s = sum(method.cross_entropy(o.logits, sb.y) for o, sb in zip(outs_s, batch.sources))
         task_loss = loss_s
         if use_target_labels:
-            task_loss = task_loss + F.cross_entropy(out_t.logits, batch.y_t)
+            task_loss = task_loss + method.cross_entropy(out_t.logits, batch.y_t)
         if align is None:
             return StepOutput(task=task_loss)
         align_loss, stats = align(outs_s, out_t, batch)

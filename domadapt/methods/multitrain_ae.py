@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from domadapt.align import build_loss
 from domadapt.data import TARGET_TASK, FoldData
@@ -82,7 +81,7 @@ class MultitrainAE(Method):
                 self._generator.manual_seed(epoch)
 
         def step(batch: StepBatch, p: float) -> StepOutput:
-            task_loss = F.cross_entropy(self.target_logits(batch.x_t), batch.y_t)
+            task_loss = self.cross_entropy(self.target_logits(batch.x_t), batch.y_t)
             bank_s, bank_t = self._banks["source"], self._banks["target"]
             i_s = torch.randint(len(bank_s), (bank_batch,), generator=self._generator).to(bank_s.device)
             i_t = torch.randint(len(bank_t), (bank_batch,), generator=self._generator).to(bank_t.device)

@@ -30,8 +30,8 @@ BACKBONES = Registry("backbone", passed=("in_channels",))
 _register = BACKBONES.register
 _register(
     "tim",
-    doc="TIM-Net as in the official code: 1x1 prepare, 8 bidirectional gated TABs (mul), "
-    "per-level GAP, weight-layer fusion; out_dim = filters (39)",
+    doc="TIM-Net's official graph without its head: 1x1 prepare, 8 bidirectional gated TABs "
+    "(mul), per-level GAP, weight-layer fusion; out_dim = filters (39)",
 )(TIM)
 _register(
     "delta_tim",

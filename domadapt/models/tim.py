@@ -411,7 +411,12 @@ def _attention_builder(opts: TABOptions) -> Callable[[int], nn.Module] | None:
 
 
 class TIM(nn.Module):
-    """``tim``: TIM-Net as in the official code (Ye et al., ICASSP 2023).
+    """``tim``: TIM-Net's official graph up to the fused vector (Ye et al., ICASSP 2023).
+
+    The same layers and 104,216 trainable parameters as the official Keras model without
+    its Dense(K) head; that head, Keras' BatchNorm settings and initialisation are model
+    options (``model.specific = "none"``, ``model.init = "keras"``, ``batchnorm_*``), set
+    by the ``timnet_paper`` recipes.
 
     prepare (1x1 conv per direction) -> ``levels`` bidirectional TABs (dilation 1..2^(L-1),
     gated ``mul`` residual, forward + time-reversed streams added per level) -> global

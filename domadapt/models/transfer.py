@@ -31,6 +31,8 @@ class SpecificExtractor(nn.Sequential):
 
 
 GENERAL_NORMS = ("none", "batchnorm")
+SPECIFIC_KINDS = ("mlp", "none")
+INITS = ("torch", "keras")
 
 
 class TransferModel(nn.Module):
@@ -43,6 +45,9 @@ class TransferModel(nn.Module):
         dropout: dropout of the specific extractors.
         general_norm: ``"batchnorm"`` puts a BatchNorm1d after the general extractor (a
             normalised bottleneck shared by every task and alignment loss); ``"none"``.
+        specific: ``"mlp"``: a specific extractor per task (Linear+ReLU+Dropout to
+            ``specific_dim``); ``"none"``: each head is one Linear on the general features
+            (the official TIM-Net's Dense(K)), and ``specific`` equals ``general``.
 
     Example:
         >>> model = TransferModel(build_backbone("tim", in_channels=39), {"target": 2},
@@ -53,11 +58,13 @@ class TransferModel(nn.Module):
 
     def __init__(
         self, general: nn.Module, tasks: dict[str, int], *, specific_dim: int, dropout: float,
-        general_norm: str = "none",
+        general_norm: str = "none", specific: str = "mlp",
     ) -> None:
         super().__init__()
         if general_norm not in GENERAL_NORMS:
             raise ValueError(f"general_norm {general_norm!r}: expected one of {', '.join(GENERAL_NORMS)}")
+        if specific not in SPECIFIC_KINDS:
+            raise ValueError(f"specific {specific!r}: expected one of {', '.join(SPECIFIC_KINDS)}")
         dim = int(general.out_dim)
         if general_norm == "batchnorm":
             # A normalised bottleneck: every task and every alignment loss sees the general
@@ -68,10 +75,12 @@ class TransferModel(nn.Module):
         self.general = general
         self.tasks = dict(tasks)
         # ModuleDict keys may not contain "."; task names are plain words plus ":".
-        self.specific = nn.ModuleDict(
-            {_key(t): SpecificExtractor(dim, specific_dim, dropout) for t in tasks}
-        )
-        self.heads = nn.ModuleDict({_key(t): nn.Linear(specific_dim, k) for t, k in tasks.items()})
+        if specific == "mlp":
+            self.specific = nn.ModuleDict({_key(t): SpecificExtractor(dim, specific_dim, dropout) for t in tasks})
+        else:
+            self.specific = nn.ModuleDict({_key(t): nn.Identity() for t in tasks})
+        head_in = specific_dim if specific == "mlp" else dim
+        self.heads = nn.ModuleDict({_key(t): nn.Linear(head_in, k) for t, k in tasks.items()})
 
     def specific_for(self, task: str) -> nn.Module:
         return self.specific[_key(task)]
@@ -91,6 +100,27 @@ class TransferModel(nn.Module):
     def from_general(self, general: torch.Tensor, task: str) -> TaskOutput:
         specific = self.specific_for(task)(general)
         return TaskOutput(general=general, specific=specific, logits=self.head_for(task)(specific))
+
+
+def apply_init(model: nn.Module, init: str, *, batchnorm_momentum: float, batchnorm_eps: float) -> nn.Module:
+    """Re-initialise ``model`` in place as ``init`` says and set every BatchNorm's momentum and eps.
+
+    ``"keras"``: Glorot-uniform weights and zero biases in every ``Conv1d`` and ``Linear``
+    (Keras' ``glorot_uniform`` / ``zeros`` defaults; torch's fans of a conv are Keras' too);
+    other parameters (TIM's weight layer, BatchNorm's ones and zeros) keep their own.
+    ``"torch"``: PyTorch's initialisation, unchanged. ``batchnorm_momentum`` is in PyTorch's
+    terms (Keras' 0.99 is 0.01 here).
+    """
+    if init not in INITS:
+        raise ValueError(f"init {init!r}: expected one of {', '.join(INITS)}")
+    for module in model.modules():
+        if init == "keras" and isinstance(module, (nn.Conv1d, nn.Linear)):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        if isinstance(module, nn.BatchNorm1d):
+            module.momentum, module.eps = batchnorm_momentum, batchnorm_eps
+    return model
 
 
 def _key(task: str) -> str:

@@ -112,3 +112,22 @@ def test_extends_deep_merges_tables_replaces_lists_and_adds_imports(tmp_path):
     (tmp_path / "d.toml").write_text('[recipe]\nextends = "nope"\n')
     with pytest.raises(DomadaptError, match=r"recipe.extends = 'nope': no file .*nope.toml"):
         load_recipe(str(tmp_path / "d.toml"))
+
+
+def test_protocols_are_overrides_applied_before_quick_and_named_in_the_config():
+    from domadapt.config import recipe_protocols
+
+    tree = load_recipe("timnet_paper_casia")
+    assert recipe_protocols(tree) == ["paper protocol (speakers on both sides)", "leave-one-speaker-out"]
+    paper = build_config(tree, protocol="paper protocol (speakers on both sides)")
+    assert paper.name == "timnet_paper_casia [paper protocol (speakers on both sides)]"
+    assert (paper.eval.splitter, paper.eval.folds, paper.eval.seed, paper.eval.allow_subject_overlap) == (
+        "utterance_kfold", 10, 32, True)
+    loso = build_config(tree, protocol="leave-one-speaker-out")
+    assert (loso.eval.splitter, loso.eval.allow_subject_overlap) == ("leave_one_subject_out", False)
+    assert build_config(tree, protocol="paper protocol (speakers on both sides)", quick=True).eval.folds == 2
+    plain = build_config(tree)  # without a protocol: the recipe as written
+    assert plain.name == "timnet_paper_casia" and plain.eval.splitter == "subject_kfold"
+    with pytest.raises(DomadaptError, match="protocol 'lopo': not in this recipe"):
+        build_config(tree, protocol="lopo")
+    assert recipe_protocols(load_recipe("casia2modma")) == []

@@ -29,6 +29,7 @@ from domadapt.corpora.synthetic import (
     synthetic_root,
     write_casia,
     write_casia_target,
+    write_emodb,
     write_iemocap,
     write_modma,
 )
@@ -103,6 +104,41 @@ def test_casia_is_read_by_the_real_loader(casia: Path) -> None:
     assert len(corpus.utterances) == 48
     assert set(corpus.subjects()) == CASIA_SPEAKERS
     assert set(corpus.label_counts().values()) == {8}
+
+
+# --------------------------------------------------------------------------- EMODB
+
+
+def test_emodb_layout_is_read_by_the_real_loader(tmp_path: Path) -> None:
+    from domadapt.corpora.emodb import CLASSES, SPEAKERS, parse_name
+
+    root = write_emodb(tmp_path / "emodb", texts=2)
+    wavs = sorted((root / "wav").glob("*.wav"))
+    assert len(wavs) == 10 * 7 * 2
+    assert all(isinstance(parse_name(w.stem), dict) for w in wavs)  # the release's name codes
+    assert {w.stem[2:5] for w in wavs} == {"a01", "a02"} and {w.stem[6] for w in wavs} == {"a"}
+    for wav in wavs[::17]:
+        info = sf.info(str(wav))
+        assert (info.samplerate, info.channels, info.subtype) == (16_000, 1, "PCM_16")
+        assert 0.5 < info.duration < 8.0
+        assert_speech_level(sf.read(str(wav))[0], peak_range=(0.03, 0.96))
+    corpus = load_corpus("emodb", root)
+    assert corpus.synthetic and corpus.classes == CLASSES and not corpus.skipped
+    assert sorted(corpus.subjects()) == sorted(SPEAKERS)
+    assert set(corpus.label_counts().values()) == {10 * 2}
+    assert {u.meta["gender"] for u in corpus.utterances if u.subject == "08"} == {"female"}
+    with pytest.raises(DomadaptError, match="texts must be 1..10"):
+        write_emodb(tmp_path / "bad", texts=11)
+
+
+def test_emodb_emotions_differ_in_prosody_like_casias(tmp_path: Path) -> None:
+    # boredom is low and quiet, anger loud: a speaker's mean level orders them
+    root = write_emodb(tmp_path / "emodb", texts=1)
+    level = {}
+    for letter in ("W", "L", "N"):
+        y = np.concatenate([sf.read(str(p))[0] for p in (root / "wav").glob(f"??a01{letter}a.wav")])
+        level[letter] = float(np.sqrt(np.mean(y**2)))
+    assert level["W"] > level["N"] > level["L"]
 
 
 # --------------------------------------------------------------------------- CASIA target
@@ -342,9 +378,9 @@ def test_cache_dir_resolution_and_errors(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("DOMADAPT_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "domadapt"
-    with pytest.raises(DomadaptError, match="casia, iemocap, modma, casia_target"):
-        synthetic_root("emodb", cache_dir=tmp_path)
-    assert CORPUS_KINDS == ("casia", "iemocap", "modma", "casia_target")
+    with pytest.raises(DomadaptError, match="casia, iemocap, modma, casia_target, emodb"):
+        synthetic_root("savee", cache_dir=tmp_path)
+    assert CORPUS_KINDS == ("casia", "iemocap", "modma", "casia_target", "emodb")
     assert set(LOADERS) == set(CORPUS_KINDS) == set(synthetic._WRITERS)
     assert not is_synthetic_root(tmp_path)
     (tmp_path / MARKER_NAME).write_text("not json")
