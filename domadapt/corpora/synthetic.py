@@ -497,7 +497,7 @@ def write_casia(root: Path, *, seed: int = 0, files_per_class: int = 20, progres
 # --------------------------------------------------------------------------- EMODB
 
 
-def write_emodb(root: Path, *, seed: int = 0, texts: int = 8) -> Path:
+def write_emodb(root: Path, *, seed: int = 0, texts: int = 8, progress: bool = False) -> Path:
     """Write an EMODB-shaped corpus: ``<root>/wav/<speaker><text><emotion>a.wav``, 16 kHz 16-bit.
 
     ``root`` is the folder holding ``wav/`` (as the release's download.zip unpacks). The ten
@@ -520,6 +520,7 @@ def write_emodb(root: Path, *, seed: int = 0, texts: int = 8) -> Path:
     ]
     folder = root / "wav"
     folder.mkdir(parents=True, exist_ok=True)
+    bar = Progress(len(SPEAKERS) * len(CLASSES) * texts, "synthetic emodb", unit="files", enabled=progress)
     for si, (speaker, (gender, _age)) in enumerate(SPEAKERS.items()):
         spk_rng = _rng(seed, _EMODB, 10 + si)
         voice = _random_voice(spk_rng, "F" if gender == "female" else "M", level_db=-26.0)
@@ -532,6 +533,8 @@ def write_emodb(root: Path, *, seed: int = 0, texts: int = 8) -> Path:
                     _rng(seed, _EMODB, 10 + si, 100 + ei, j), style, sentences[j], voice, sr=_EMODB_SR, floor_db=-70.0
                 )
                 sf.write(folder / f"{speaker}{text}{letter[emotion]}a.wav", _limit(y), _EMODB_SR, subtype="PCM_16")
+                bar.update()
+    bar.close()
     _write_marker(root, "emodb", seed, {"texts": texts})
     return root
 
