@@ -10,7 +10,6 @@ from torch import Tensor, nn
 
 from domadapt.align.base import Stats
 from domadapt.align.dann import AdversarialLoss, DomainDiscriminator, positive_int
-from domadapt.errors import DomadaptError
 
 __all__ = ["CDANELoss", "CDANLoss", "RandomizedMultilinearMap"]
 
@@ -129,13 +128,9 @@ class CDANLoss(AdversarialLoss):
 
     def _compute(self, f_s, f_t, *, logits_s, logits_t, **_) -> tuple[Tensor, Stats]:
         self._check_ready(f_s, self.feature_dim, "discriminator")
-        logits_s = self._require("logits_s", logits_s, "the conditioning predictions (one shared head)")
-        logits_t = self._require("logits_t", logits_t, "the conditioning predictions (one shared head)")
-        for arg, z in (("logits_s", logits_s), ("logits_t", logits_t)):
-            if z.shape[1] != self.num_classes:
-                raise DomadaptError(
-                    f"{self._name()}: {arg} has {z.shape[1]} classes, expected num_classes={self.num_classes}"
-                )
+        logits_s, logits_t = self._require_shared_head(
+            logits_s, logits_t, "the conditioning predictions", self.num_classes
+        )
         f = torch.cat([f_s, f_t])
         g = torch.softmax(torch.cat([logits_s, logits_t]), dim=1).detach()
         h = self.map(f, g) if self.randomized else multilinear_map(f, g)

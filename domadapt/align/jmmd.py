@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import torch
-from pytorch_adapt.layers import MMDLoss as _PAMMDLoss
 from torch import Tensor
 
-from domadapt.align.base import DistanceLoss, Normalize, Stats
-from domadapt.align.mmd import _check_bandwidth, _kernel_scales
-from domadapt.errors import DomadaptError
+from domadapt.align.base import Stats
+from domadapt.align.mmd import MMDLoss
 
 __all__ = ["JointMMDLoss"]
 
 
-class JointMMDLoss(DistanceLoss):
+class JointMMDLoss(MMDLoss):
     r"""Joint MMD (JMMD) of Joint Adaptation Networks over features and softmax predictions;
     wraps pytorch-adapt's ``MMDLoss`` called with lists (its JMMD mode).
 
@@ -36,11 +34,9 @@ class JointMMDLoss(DistanceLoss):
     Both domains must be predicted by one head (a shared label set): ``logits_s`` and
     ``logits_t`` have the same K.
 
-    Args:
-        kernel_low, kernel_high, num_kernels, kernel_base, bandwidth: the kernel of
-            :class:`~domadapt.align.mmd.MMDLoss`, used on both layers.
-        normalize: applied to the features only (predictions stay probabilities); see
-            :class:`~domadapt.align.base.DistanceLoss`.
+    Args: as :class:`~domadapt.align.mmd.MMDLoss` (whose options and pytorch-adapt module it
+        inherits); the kernel is used on both layers, ``normalize`` on the features only
+        (predictions stay probabilities).
 
     Inputs (keyword): ``logits_s``, ``logits_t`` (required).
 
@@ -59,33 +55,9 @@ class JointMMDLoss(DistanceLoss):
     default_weight = 1.0
 
     uses = frozenset({"f_s", "f_t", "logits_s", "logits_t"})
-    min_batch = 2
-
-    def __init__(
-        self,
-        *,
-        kernel_low: float = -3.0,
-        kernel_high: float = 3.0,
-        num_kernels: int = 5,
-        kernel_base: float = 2.0,
-        bandwidth: float | None = None,
-        normalize: Normalize = "standardize",
-    ) -> None:
-        super().__init__(normalize=normalize)
-        scales = _kernel_scales(kernel_low, kernel_high, num_kernels, kernel_base)
-        self.mmd = _PAMMDLoss(kernel_scales=scales, mmd_type="quadratic", bandwidth=_check_bandwidth(bandwidth))
-
-    def extra_repr(self) -> str:
-        return f"normalize={self.normalize!r}"
 
     def _compute(self, f_s, f_t, *, logits_s, logits_t, **_) -> tuple[Tensor, Stats]:
-        logits_s = self._require("logits_s", logits_s, "JMMD's prediction layer (one shared head)")
-        logits_t = self._require("logits_t", logits_t, "JMMD's prediction layer (one shared head)")
-        if logits_s.shape[1] != logits_t.shape[1]:
-            raise DomadaptError(
-                f"JointMMDLoss: logits_s has {logits_s.shape[1]} classes and logits_t "
-                f"{logits_t.shape[1]}; JMMD needs one head for both domains"
-            )
+        logits_s, logits_t = self._require_shared_head(logits_s, logits_t, "JMMD's prediction layer")
         f_s, f_t, stats = self._normalized(f_s, f_t)
         g_s, g_t = torch.softmax(logits_s, dim=1), torch.softmax(logits_t, dim=1)
         return self.mmd([f_s, g_s], [f_t, g_t]), stats

@@ -99,13 +99,9 @@ class MarginDisparityDiscrepancyLoss(AdversarialLoss):
 
     def _compute(self, f_s, f_t, *, logits_s, logits_t, **_) -> tuple[Tensor, Stats]:
         self._check_ready(f_s, self.feature_dim, "auxiliary classifier")
-        logits_s = self._require("logits_s", logits_s, "the main classifier's source predictions")
-        logits_t = self._require("logits_t", logits_t, "the main classifier's target predictions")
-        for arg, z in (("logits_s", logits_s), ("logits_t", logits_t)):
-            if z.shape[1] != self.num_classes:
-                raise DomadaptError(
-                    f"{self._name()}: {arg} has {z.shape[1]} classes, expected num_classes={self.num_classes}"
-                )
+        logits_s, logits_t = self._require_shared_head(
+            logits_s, logits_t, "the main classifier's predictions", self.num_classes
+        )
         n = f_s.shape[0]
         adv = self.adversary(self.grl(torch.cat([f_s, f_t])))
         adv_s, adv_t = adv[:n], adv[n:]

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import torch
 from pytorch_adapt.layers import EntropyLoss
 from torch import nn
 
@@ -16,7 +15,7 @@ from domadapt.errors import DomadaptError
 from domadapt.methods.base import Method, Stage, StepBatch, StepOutput
 from domadapt.models.transfer import TransferModel
 
-__all__ = ["AdaBN", "CumulativeStatistics", "Tent", "batchnorms", "dropouts"]
+__all__ = ["AdaBN", "BatchNormAdaptation", "CumulativeStatistics", "Tent", "batchnorms", "dropouts"]
 
 
 def batchnorms(model: nn.Module, method: str) -> list[nn.BatchNorm1d]:
@@ -67,14 +66,45 @@ class CumulativeStatistics:
             self.seen += 1
 
 
-class AdaBN(Method):
+class BatchNormAdaptation(Method):
+    """What AdaBN and Tent share: source training, then one stage over target rows whose
+    steps run with :class:`CumulativeStatistics`, the dropout layers held in eval mode, the
+    mean prediction entropy as the step's term and the label-free validator for selection.
+    Both need a shared label set (the source-trained head predicts the target)."""
+
+    needs_shared_labels = True
+
+    def __init__(self, model: TransferModel, train, options=None, *, name: str) -> None:
+        super().__init__(model, train, options)
+        self.layers = batchnorms(model, name)
+        self.statistics = CumulativeStatistics(self.layers)
+        self.entropy = EntropyLoss()
+
+    def adaptation_stage(self, *, name: str, draw: str, param_groups: list, monitor) -> Stage:
+        def step(batch: StepBatch, p: float) -> StepOutput:
+            with self.statistics.batch(first=p == 0.0):
+                logits = self.target_logits(batch.x_t)
+            return StepOutput(task=self.entropy(logits))
+
+        return Stage(
+            name=name,
+            epochs=int(self.options.passes),
+            draw=draw,
+            param_groups=param_groups,
+            step=step,
+            monitor=monitor,
+            predict=self.target_logits,
+            frozen=dropouts(self.model),
+            select="im",
+        )
+
+
+class AdaBN(BatchNormAdaptation):
     """Train on the labelled source, then re-estimate every 1-D BatchNorm's running
     statistics on the target's training data (forward passes only; no target label read,
     no parameter changed). Li et al., *Revisiting Batch Normalization For Practical Domain
     Adaptation* (ICLR-W 2017). Written by hand: pytorch-adapt's AdaBN handles BatchNorm2d
     only. Needs a shared label set (the source-trained head predicts the target)."""
-
-    needs_shared_labels = True
 
     @dataclass(frozen=True)
     class Options:
@@ -82,34 +112,17 @@ class AdaBN(Method):
         passes: int = field(default=1, metadata={"min": 1})
 
     def __init__(self, model: TransferModel, train, options=None) -> None:
-        super().__init__(model, train, options)
-        self.statistics = CumulativeStatistics(batchnorms(model, "adabn"))
-        self.entropy = EntropyLoss()
+        super().__init__(model, train, options, name="adabn")
 
     def stages(self, data: FoldData) -> list[Stage]:
         source = self.pretrain_stage(data, epochs=self.train_cfg.epochs, name="source")
-
-        def step(batch: StepBatch, p: float) -> StepOutput:
-            with self.statistics.batch(first=p == 0.0):
-                logits = self.target_logits(batch.x_t)
-            # the mean target entropy: a diagnostic only, nothing is optimised
-            return StepOutput(task=self.entropy(logits))
-
-        adapt = Stage(
-            name="adabn",
-            epochs=int(self.options.passes),
-            draw="target",
-            param_groups=[],  # forward only: BatchNorm statistics, no parameter
-            step=step,
-            monitor=data.target_val,
-            predict=self.target_logits,
-            frozen=dropouts(self.model),
-            select="im",
-        )
+        # forward only (no parameter groups): the steps move BatchNorm statistics, nothing else;
+        # the logged term is the mean target entropy, a diagnostic
+        adapt = self.adaptation_stage(name="adabn", draw="target", param_groups=[], monitor=data.target_val)
         return [source, adapt]
 
 
-class Tent(Method):
+class Tent(BatchNormAdaptation):
     """Test-time adaptation: train on the labelled source, then minimise the entropy of the
     predictions on the *test* batches over the BatchNorm affine parameters only. Wang et
     al., *Tent: Fully Test-Time Adaptation by Entropy Minimization* (ICLR 2021). Written by
@@ -122,10 +135,8 @@ class Tent(Method):
     in eval mode, use the test set's statistics and the adapted affine parameters (Tent
     predicts each batch during its own pass instead; with one pass the two differ by the
     updates made after a batch was seen). Model selection of the test-time stage is the
-    IM validator on the test predictions (no label).
+    label-free validator on the test predictions.
     """
-
-    needs_shared_labels = True
 
     @dataclass(frozen=True)
     class Options:
@@ -134,31 +145,17 @@ class Tent(Method):
         lr_mult: float = field(default=1.0, metadata={"gt": 0.0})
 
     def __init__(self, model: TransferModel, train, options=None) -> None:
-        super().__init__(model, train, options)
-        layers = batchnorms(model, "tent")
-        self.statistics = CumulativeStatistics(layers)
-        self.entropy = EntropyLoss()
-        self._affine = [p for bn in layers if bn.affine for p in (bn.weight, bn.bias)]
+        super().__init__(model, train, options, name="tent")
+        self._affine = [p for bn in self.layers if bn.affine for p in (bn.weight, bn.bias)]
         if not self._affine:
             raise DomadaptError("method tent trains BatchNorm affine parameters; the model's BatchNorms have none")
 
     def stages(self, data: FoldData) -> list[Stage]:
         source = self.pretrain_stage(data, epochs=self.train_cfg.epochs, name="source")
-
-        def step(batch: StepBatch, p: float) -> StepOutput:
-            with self.statistics.batch(first=p == 0.0):
-                logits = self.target_logits(batch.x_t)
-            return StepOutput(task=self.entropy(logits))
-
-        adapt = Stage(
+        adapt = self.adaptation_stage(
             name="tent",
-            epochs=int(self.options.passes),
             draw="test",  # the test rows only, without their labels
             param_groups=[(self._affine, float(self.options.lr_mult))],
-            step=step,
-            monitor=data.target_test,  # read through predictions and the IM score only
-            predict=self.target_logits,
-            frozen=dropouts(self.model),
-            select="im",
+            monitor=data.target_test,  # read through predictions and the label-free score only
         )
         return [source, adapt]

@@ -11,7 +11,7 @@ import torch
 from tiny import CPU, spec, tiny_fold, tiny_method, tiny_train, train
 
 from domadapt.data import TARGET_TASK, DomainData
-from domadapt.engine import EagerReplica, VmappedReplicas, build_replicas, fit, vmap_support
+from domadapt.engine import EagerReplica, fit, vmap_support
 from domadapt.errors import DomadaptError
 from domadapt.methods import build_method
 from domadapt.methods.self_training import pseudo_label_loss
@@ -158,8 +158,6 @@ def test_adabn_changes_batchnorm_statistics_only_and_to_the_targets():
 
 
 def test_adabn_and_tent_need_a_batchnorm():
-    fold = tiny_fold(shared=True)
-
     class NoNorm(torch.nn.Module):
         out_dim = 5
 
