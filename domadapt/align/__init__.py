@@ -29,9 +29,15 @@ from __future__ import annotations
 from torch import nn
 
 from domadapt.align.base import AlignmentLoss, Stats
+from domadapt.align.bnm import BatchNuclearNormLoss
+from domadapt.align.cdan import CDANELoss, CDANLoss
 from domadapt.align.coral import CORALLoss
 from domadapt.align.dann import DomainAdversarialLoss, DomainDiscriminator
 from domadapt.align.entropy import EntropyLoss, InformationMaximizationLoss
+from domadapt.align.homm import HoMMLoss
+from domadapt.align.jmmd import JointMMDLoss
+from domadapt.align.mcc import MinimumClassConfusionLoss
+from domadapt.align.mdd import MarginDisparityDiscrepancyLoss
 from domadapt.align.mmd import LinearMMDLoss, LMMDLoss, MMDLoss
 from domadapt.align.schedule import SCHEDULES, build_schedule, list_schedules
 from domadapt.align.sinkhorn import EnergyLoss, SinkhornLoss
@@ -41,15 +47,22 @@ __all__ = [
     "LOSSES",
     "SCHEDULES",
     "AlignmentLoss",
+    "BatchNuclearNormLoss",
+    "CDANELoss",
+    "CDANLoss",
     "CORALLoss",
     "DomainAdversarialLoss",
     "DomainDiscriminator",
     "EnergyLoss",
     "EntropyLoss",
+    "HoMMLoss",
     "InformationMaximizationLoss",
+    "JointMMDLoss",
     "LMMDLoss",
     "LinearMMDLoss",
     "MMDLoss",
+    "MarginDisparityDiscrepancyLoss",
+    "MinimumClassConfusionLoss",
     "SinkhornLoss",
     "Stats",
     "build_loss",
@@ -73,6 +86,16 @@ LOSSES.register("sinkhorn")(SinkhornLoss)  # debiased entropic OT (geomloss)
 LOSSES.register("energy")(EnergyLoss)  # energy distance (geomloss, ½ convention)
 LOSSES.register("entropy")(EntropyLoss)  # target prediction entropy; needs logits_t
 LOSSES.register("im")(InformationMaximizationLoss)  # entropy − diversity (SHOT); needs logits_t
+LOSSES.register("mcc")(MinimumClassConfusionLoss)  # minimum class confusion; needs logits_t
+LOSSES.register("bnm")(BatchNuclearNormLoss)  # batch nuclear-norm maximisation; needs logits_t
+LOSSES.register("homm")(HoMMLoss)  # third-order moment matching (AdaTime's HoMM)
+# joint MMD over features and predictions (JAN); needs logits_s, logits_t of one shared head
+LOSSES.register("jmmd")(JointMMDLoss)
+# conditional adversarial (f ⊗ g into a discriminator behind a GRL); shared head; owns parameters
+LOSSES.register("cdan")(CDANLoss)
+LOSSES.register("cdan_e")(CDANELoss)  # CDAN+E: CDAN with entropy-weighted rows
+# margin disparity discrepancy: adversarial auxiliary head behind a GRL; shared head; owns parameters
+LOSSES.register("mdd")(MarginDisparityDiscrepancyLoss)
 
 
 def list_losses() -> list[str]:

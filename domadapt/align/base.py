@@ -247,6 +247,22 @@ class AlignmentLoss(nn.Module):
             raise DomadaptError(f"{self._name()} needs {arg}= ({why}); it was not given")
         return value
 
+    def _require_shared_head(
+        self, logits_s: Tensor | None, logits_t: Tensor | None, why: str, num_classes: int | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(logits_s, logits_t)`` of one head shared by both domains (the same K, equal to
+        ``num_classes`` when given), or the error naming what is missing or mismatched."""
+        logits_s = self._require("logits_s", logits_s, why)
+        logits_t = self._require("logits_t", logits_t, why)
+        expected = logits_t.shape[1] if num_classes is None else num_classes
+        for arg, z in (("logits_s", logits_s), ("logits_t", logits_t)):
+            if z.shape[1] != expected:
+                raise DomadaptError(
+                    f"{self._name()}: {arg} has {z.shape[1]} classes, expected {expected} "
+                    f"(num_classes={num_classes}; one head for both domains)"
+                )
+        return logits_s, logits_t
+
 
 class DistanceLoss(AlignmentLoss):
     """An alignment loss that is a distance between the two feature batches (MMD, CORAL,

@@ -1,4 +1,8 @@
-"""DANN: a domain discriminator trained through a gradient reversal layer (GRL)."""
+"""DANN: a domain discriminator trained through a gradient reversal layer (GRL).
+
+:class:`AdversarialLoss` holds what every loss with an adversary behind a GRL shares
+(DANN, CDAN, MDD): the GRL, its coefficient schedule and the per-domain BCE.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from domadapt.align.base import AlignmentLoss, Stats, check_progress
 from domadapt.align.schedule import build_schedule
 from domadapt.errors import DomadaptError
 
-__all__ = ["DomainAdversarialLoss", "DomainDiscriminator", "GradientReversal"]
+__all__ = ["AdversarialLoss", "DomainAdversarialLoss", "DomainDiscriminator", "GradientReversal", "positive_int"]
 
 
 class GradientReversal(nn.Module):
@@ -65,7 +69,91 @@ class DomainDiscriminator(nn.Sequential):
         )
 
 
-class DomainAdversarialLoss(AlignmentLoss):
+def positive_int(owner: str, arg: str, value: object) -> int:
+    """``value`` as an int, or the one-line error naming ``owner`` and ``arg``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 1:
+        raise DomadaptError(f"{owner}: {arg} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class AdversarialLoss(AlignmentLoss):
+    """Base of the losses whose adversary sits behind a :class:`GradientReversal` (DANN,
+    CDAN, MDD): the GRL coefficient ``grl_scale · grl_schedule(p)`` and the rule that a
+    scheduled coefficient must be told the training progress before the first forward.
+
+    Subclasses build their adversary in ``__init__`` and call :meth:`_check_ready` first
+    thing in ``_compute``.
+    """
+
+    has_parameters = True
+    is_divergence = False  # the value is an adversary's loss, not a discrepancy estimate
+
+    def __init__(self, *, grl_schedule: str | Callable[[float], float] = "dann", grl_scale: float = 1.0) -> None:
+        super().__init__()
+        if isinstance(grl_schedule, str):
+            self._schedule_name = grl_schedule
+            self.grl_schedule = build_schedule(grl_schedule)
+        elif callable(grl_schedule):
+            self._schedule_name = None
+            self.grl_schedule = grl_schedule
+        else:
+            raise DomadaptError(
+                f"{self._name()}: grl_schedule must be a schedule name or a callable, "
+                f"got {grl_schedule!r}"
+            )
+        if not grl_scale > 0:
+            raise DomadaptError(f"{self._name()}: grl_scale must be > 0, got {grl_scale!r}")
+        self.grl_scale = float(grl_scale)
+        # The GRL's coefficient is a buffer: checkpoints carry it.
+        self.grl = GradientReversal(weight=self.grl_scale * float(self.grl_schedule(0.0)))
+        # A constant schedule needs no progress; any other must be told where training is.
+        self._progress_known = self._schedule_name == "constant"
+
+    @property
+    def grl_coeff(self) -> float:
+        """The current GRL coefficient λ (the reversed gradient is −λ × the gradient)."""
+        return float(self.grl.weight[0])
+
+    def set_progress(self, p: float) -> None:
+        """Set λ = grl_scale · grl_schedule(p) for the coming steps; ``p`` in [0, 1]."""
+        coeff = self.grl_scale * float(self.grl_schedule(check_progress(p)))
+        self.grl.update_weight(coeff)
+        self._progress_known = True
+
+    def _check_ready(self, f_s: Tensor, width: int, what: str) -> None:
+        if not self._progress_known:
+            raise DomadaptError(
+                f"{self._name()}: call set_progress(p) before the first forward "
+                f"(grl_schedule={self.grl_schedule!r} gives λ from the training progress), "
+                "or build it with grl_schedule='constant'"
+            )
+        if f_s.shape[1] != width:
+            raise DomadaptError(
+                f"{self._name()}: features have dimension {f_s.shape[1]}, "
+                f"the {what} was built for feature_dim={width}"
+            )
+
+    def _domain_bce(
+        self, d: Tensor, n: int, weights: Tensor | None = None
+    ) -> tuple[Tensor, Stats]:
+        """Source-is-1 BCE of discriminator logits ``d`` [N + M] (first ``n`` rows source),
+        each domain averaged over its own rows (weighted by ``weights`` [N + M] when
+        given), the two domains weighed equally; with the stats ``disc_acc`` and
+        ``grl_coeff``."""
+        d_s, d_t = d[:n], d[n:]  # split by size: N and M may differ
+        bce_s = F.binary_cross_entropy_with_logits(d_s, torch.ones_like(d_s), reduction="none")
+        bce_t = F.binary_cross_entropy_with_logits(d_t, torch.zeros_like(d_t), reduction="none")
+        if weights is None:
+            loss = 0.5 * (bce_s.mean() + bce_t.mean())
+        else:
+            w_s, w_t = weights[:n], weights[n:]
+            loss = 0.5 * ((w_s * bce_s).sum() / w_s.sum() + (w_t * bce_t).sum() / w_t.sum())
+        with torch.no_grad():
+            acc = 0.5 * ((d_s > 0).float().mean() + (d_t <= 0).float().mean())
+        return loss, {"disc_acc": acc, "grl_coeff": self.grl.weight[0].detach().clone()}
+
+
+class DomainAdversarialLoss(AdversarialLoss):
     r"""Domain-adversarial loss (DANN): discriminator BCE behind a gradient reversal layer.
 
     Ganin et al., *Domain-Adversarial Training of Neural Networks* (ICML 2015 / JMLR 2016,
@@ -119,9 +207,6 @@ class DomainAdversarialLoss(AlignmentLoss):
     default_weight = 1.0
     default_schedule = "constant"
 
-    has_parameters = True
-    is_divergence = False  # its value is a discriminator's BCE, not a discrepancy estimate
-
     def __init__(
         self,
         feature_dim: int,
@@ -129,63 +214,15 @@ class DomainAdversarialLoss(AlignmentLoss):
         hidden_dim: int = 256,
         grl_schedule: str | Callable[[float], float] = "dann",
     ) -> None:
-        super().__init__()
-        for arg, value in (("feature_dim", feature_dim), ("hidden_dim", hidden_dim)):
-            if int(value) != value or value < 1:
-                raise DomadaptError(
-                    f"DomainAdversarialLoss: {arg} must be a positive integer, got {value!r}"
-                )
-        self.feature_dim = int(feature_dim)
-        self.discriminator = DomainDiscriminator(self.feature_dim, int(hidden_dim))
-        if isinstance(grl_schedule, str):
-            self._schedule_name = grl_schedule
-            self.grl_schedule = build_schedule(grl_schedule)
-        elif callable(grl_schedule):
-            self._schedule_name = None
-            self.grl_schedule = grl_schedule
-        else:
-            raise DomadaptError(
-                f"DomainAdversarialLoss: grl_schedule must be a schedule name or a callable, "
-                f"got {grl_schedule!r}"
-            )
-        # The GRL's coefficient is a buffer: checkpoints carry it.
-        self.grl = GradientReversal(weight=float(self.grl_schedule(0.0)))
-        # A constant schedule needs no progress; any other must be told where training is.
-        self._progress_known = self._schedule_name == "constant"
-
-    @property
-    def grl_coeff(self) -> float:
-        """The current GRL coefficient λ (the reversed gradient is −λ × the gradient)."""
-        return float(self.grl.weight[0])
-
-    def set_progress(self, p: float) -> None:
-        """Set λ = grl_schedule(p) for the coming steps; ``p`` = training progress in [0, 1]."""
-        coeff = float(self.grl_schedule(check_progress(p)))
-        self.grl.update_weight(coeff)
-        self._progress_known = True
+        super().__init__(grl_schedule=grl_schedule)
+        self.feature_dim = positive_int(self._name(), "feature_dim", feature_dim)
+        hidden_dim = positive_int(self._name(), "hidden_dim", hidden_dim)
+        self.discriminator = DomainDiscriminator(self.feature_dim, hidden_dim)
 
     def extra_repr(self) -> str:
         return f"feature_dim={self.feature_dim}, grl_schedule={self.grl_schedule!r}"
 
     def _compute(self, f_s, f_t, **_) -> tuple[Tensor, Stats]:
-        if not self._progress_known:
-            raise DomadaptError(
-                "DomainAdversarialLoss: call set_progress(p) before the first forward "
-                f"(grl_schedule={self.grl_schedule!r} gives λ from the training progress), "
-                "or build it with grl_schedule='constant'"
-            )
-        if f_s.shape[1] != self.feature_dim:
-            raise DomadaptError(
-                f"DomainAdversarialLoss: features have dimension {f_s.shape[1]}, "
-                f"the discriminator was built for feature_dim={self.feature_dim}"
-            )
-        n = f_s.shape[0]
+        self._check_ready(f_s, self.feature_dim, "discriminator")
         d = self.discriminator(self.grl(torch.cat([f_s, f_t], dim=0))).squeeze(1)
-        d_s, d_t = d[:n], d[n:]  # split by size: N and M may differ
-        loss = 0.5 * (
-            F.binary_cross_entropy_with_logits(d_s, torch.ones_like(d_s))
-            + F.binary_cross_entropy_with_logits(d_t, torch.zeros_like(d_t))
-        )
-        with torch.no_grad():
-            acc = 0.5 * ((d_s > 0).float().mean() + (d_t <= 0).float().mean())
-        return loss, {"disc_acc": acc, "grl_coeff": self.grl.weight[0].detach().clone()}
+        return self._domain_bce(d, f_s.shape[0])

@@ -27,6 +27,7 @@ __all__ = [
     "DANNSchedule",
     "LinearWarmupSchedule",
     "Schedule",
+    "StepSchedule",
     "build_schedule",
     "list_schedules",
 ]
@@ -93,6 +94,23 @@ class LinearWarmupSchedule:
         if self.warmup == 0.0:
             return float(self.value)
         return float(self.value) * min(1.0, p / self.warmup)
+
+
+@SCHEDULES.register("step")
+@dataclass(frozen=True)
+class StepSchedule:
+    """λ(p) = 0 before ``start``, ``value`` from then on: a term switched on after a warm-up
+    (self-training's pseudo-labels, once the source-trained head is worth trusting)."""
+
+    start: float = option(0.3, min=0.0, max=1.0)  # fraction of training before the switch
+    value: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_fields(self, where="step schedule")
+
+    def __call__(self, p: float) -> float:
+        p = check_progress(p)
+        return float(self.value) if p >= self.start else 0.0
 
 
 def list_schedules() -> list[str]:

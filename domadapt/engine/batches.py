@@ -17,7 +17,7 @@ from domadapt.data import FoldData, cycle_batches, index_batches
 from domadapt.errors import DomadaptError
 from domadapt.methods.base import Stage
 
-DRAWS = ("target", "source", "joint")
+DRAWS = ("target", "source", "joint", "test")
 
 
 @dataclass
@@ -26,6 +26,7 @@ class IndexBatch:
 
     target: torch.Tensor | None = None  # [B]
     sources: list[torch.Tensor] = field(default_factory=list)  # one [B] per source domain
+    test: torch.Tensor | None = None  # [B] into ``target_test``: test-time adaptation only
 
 
 def draw_batches(
@@ -34,12 +35,17 @@ def draw_batches(
     """One epoch of ``stage``'s index batches. An epoch is one pass over the driving domain
     (the target for target stages, the largest source for source stages, the largest of
     all for joint stages, so a joint epoch sees every source row once like a source epoch
-    does); the other domains cycle alongside."""
+    does); the other domains cycle alongside. A ``"test"`` stage (test-time adaptation,
+    e.g. Tent) reads the target's test rows and nothing else."""
     if stage.draw not in DRAWS:
         raise DomadaptError(f"stage {stage.name!r}: unknown draw {stage.draw!r}; expected one of {', '.join(DRAWS)}")
     if stage.draw == "target":
         for idx in index_batches(len(data.target_train), batch_size, generator=generator, device=device):
             yield IndexBatch(target=idx)
+        return
+    if stage.draw == "test":
+        for idx in index_batches(len(data.target_test), batch_size, generator=generator, device=device):
+            yield IndexBatch(test=idx)
         return
     domains = [*data.sources, data.target_train] if stage.draw == "joint" else list(data.sources)
     driver = max(range(len(domains)), key=lambda i: len(domains[i]))
@@ -55,7 +61,8 @@ def draw_batches(
 
 def count_batches(stage: Stage, data: FoldData, batch_size: int) -> int:
     """Steps per epoch: batches of the domain that drives the stage (partial ones of < 2 dropped)."""
-    lengths = {"target": [len(data.target_train)], "source": [len(s) for s in data.sources]}
+    lengths = {"target": [len(data.target_train)], "source": [len(s) for s in data.sources],
+               "test": [len(data.target_test)]}
     lengths["joint"] = lengths["source"] + lengths["target"]
     n = max(lengths[stage.draw])
     full, rest = divmod(n, batch_size)

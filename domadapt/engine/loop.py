@@ -56,19 +56,25 @@ class Run:
 class StageState:
     """What one stage carries from epoch to epoch (and through a checkpoint)."""
 
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer | None  # None: a forward-only stage
     scheduler: Any
     best_score: Tensor  # [K] float64, -inf until a replica first scores
     best: dict[str, Tensor] | None = None  # per-replica best state, stacked like replicas.state()
     histories: list[dict[str, list[float]]] = field(default_factory=list)
 
 
-def build_optimizer(replicas: Replicas, stage: Stage, cfg: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(replicas: Replicas, stage: Stage, cfg: TrainConfig) -> torch.optim.Optimizer | None:
+    """The stage's optimiser; None for a stage without parameter groups (forward passes only,
+    e.g. AdaBN re-estimating BatchNorm statistics)."""
+    if not stage.param_groups:
+        return None
     groups = replicas.param_groups(stage, cfg.lr)
     return OPTIMIZERS[cfg.optimizer](groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
 
 
-def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, epochs: int) -> Any:
+def build_scheduler(opt: torch.optim.Optimizer | None, cfg: TrainConfig, epochs: int) -> Any:
+    if opt is None:
+        return None
     if cfg.scheduler == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
     if cfg.scheduler == "cosine":
@@ -102,7 +108,7 @@ def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[di
         state = _begin_stage(replicas, stage, cfg, histories, saved if s_idx == start_stage else None)
         for epoch in range(start_epoch if s_idx == start_stage else 0, stage.epochs):
             terms = train_epoch(replicas, stage, cfg, state.optimizer, epoch, progress=run.progress)
-            val = validate(replicas, stage)
+            val = validate(replicas, stage, unsupervised=cfg.unsupervised_selection)
             keep_best(replicas, state, val)
             probes = run.epoch_probe(replicas) if run.epoch_probe is not None else [{} for _ in range(replicas.k)]
             _log_epoch(state.histories, run.writers, stage.name, epoch, terms, val, probes)
@@ -126,7 +132,8 @@ def _begin_stage(
     sched = build_scheduler(opt, cfg, stage.epochs)
     state = StageState(opt, sched, torch.full((replicas.k,), -math.inf, dtype=torch.float64), histories=histories)
     if saved is not None:
-        opt.load_state_dict(saved["optimizer"])
+        if opt is not None:
+            opt.load_state_dict(saved["optimizer"])
         if sched is not None:
             sched.load_state_dict(saved["scheduler"])
         state.best_score, state.best = saved["best_score"], saved["best"]
@@ -134,9 +141,10 @@ def _begin_stage(
 
 
 def train_epoch(
-    replicas: Replicas, stage: Stage, cfg: TrainConfig, opt: torch.optim.Optimizer, epoch: int, *, progress: bool
+    replicas: Replicas, stage: Stage, cfg: TrainConfig, opt: torch.optim.Optimizer | None, epoch: int, *, progress: bool
 ) -> dict[str, list[float]]:
-    """One epoch of ``stage`` for every replica; mean loss terms per replica."""
+    """One epoch of ``stage`` for every replica; mean loss terms per replica. Without an
+    optimiser (a stage with no parameter groups) the steps run forward only, without grad."""
     replicas.begin_epoch(stage, epoch)
     n_batches = count_batches(stage, replicas.data, cfg.batch_size)
     weight = cfg.align_weight if cfg.align_weight is not None else stage.align_weight
@@ -145,7 +153,7 @@ def train_epoch(
     else:
         lam_of = stage.align_schedule or build_schedule("dann")
     align_losses = [m for m in replicas.method.modules() if isinstance(m, AlignmentLoss)]
-    trained = [p for group in opt.param_groups for p in group["params"]]
+    trained = [p for group in opt.param_groups for p in group["params"]] if opt is not None else []
     amp = cfg.amp and replicas.device.type == "cuda"
     draws = [draw_batches(stage, replicas.data, cfg.batch_size, g, replicas.device) for g in replicas.generators]
     batches: Any = zip(*draws)
@@ -156,16 +164,18 @@ def train_epoch(
         p = (epoch * n_batches + b) / max(1, stage.epochs * n_batches)  # training progress in [0, 1)
         for loss_module in align_losses:  # e.g. DANN's gradient-reversal coefficient
             loss_module.set_progress(p)
-        with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
+        with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext(), \
+                torch.set_grad_enabled(opt is not None):
             out = replicas.loss_terms(stage, list(per_replica), p)
         lam = weight * lam_of(p)
         loss = out.task if out.align is None else out.task + lam * out.align
         _check_finite(replicas, stage, epoch, b, loss, out)
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()  # replicas are independent: d(sum)/d(replica k) = d(loss k)
-        if cfg.grad_clip > 0:
-            replicas.clip_(trained, cfg.grad_clip)
-        opt.step()
+        if opt is not None:
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()  # replicas are independent: d(sum)/d(replica k) = d(loss k)
+            if cfg.grad_clip > 0:
+                replicas.clip_(trained, cfg.grad_clip)
+            opt.step()
         values = {"loss": loss, "task": out.task, **({"align": out.align} if out.align is not None else {})}
         if out.align is not None:
             values["lam"] = torch.full((replicas.k,), lam)
@@ -188,13 +198,16 @@ def _check_finite(replicas: Replicas, stage: Stage, epoch: int, b: int, loss: Te
     )
 
 
-def validate(replicas: Replicas, stage: Stage) -> list[dict[str, float]]:
-    """Each replica's validation scores of ``stage`` (on ``stage.monitor``); none when the
-    monitor holds no rows (``train.val_fraction = 0``), so the stage keeps its last epoch."""
+def validate(replicas: Replicas, stage: Stage, *, unsupervised: str | None = None) -> list[dict[str, float]]:
+    """Each replica's validation scores of ``stage`` (on ``stage.monitor``); ``unsupervised``
+    (``train.unsupervised_selection``) replaces the validator of a stage that reads no label.
+    None when the monitor holds no rows (``train.val_fraction = 0``): the stage keeps its
+    last epoch."""
     if len(stage.monitor) == 0:
         return [{} for _ in range(replicas.k)]
     replicas.eval_mode()
-    return [score_probs(stage, probs) for probs in replicas.predict(stage.predict, stage.monitor.x)]
+    probs = replicas.predict(stage.predict, stage.monitor.x)
+    return [score_probs(stage, p, unsupervised=unsupervised) for p in probs]
 
 
 @torch.no_grad()
@@ -253,7 +266,7 @@ def _save(replicas: Replicas, path: Path, state: StageState, *, stage: int, epoc
         epoch=epoch,
         state={k: v.detach() for k, v in replicas.state().items()},
         extra=replicas.extra_state(),
-        optimizer=state.optimizer.state_dict(),
+        optimizer=state.optimizer.state_dict() if state.optimizer is not None else None,
         scheduler=state.scheduler.state_dict() if state.scheduler is not None else None,
         best_score=state.best_score,
         best=state.best,

@@ -112,15 +112,19 @@ class Replicas:
     def eval_mode(self) -> None:
         self.method.eval()
 
-    def _rows(self, domain: DomainData, idx: list[Tensor]) -> tuple[Tensor, Tensor]:
+    def _rows(self, domain: DomainData, idx: list[Tensor], *, labels: bool = True) -> tuple[Tensor, Tensor | None]:
+        """Rows ``idx`` of ``domain`` as ``(x, y)``; ``labels=False`` never reads ``y``."""
         raise NotImplementedError
 
     def gather(self, batches: list[IndexBatch]) -> StepBatch:
-        """The step's data of every replica (``[B, ...]`` for one, ``[K, B, ...]`` for K)."""
+        """The step's data of every replica (``[B, ...]`` for one, ``[K, B, ...]`` for K);
+        a ``"test"`` draw puts the test rows in ``x_t`` and leaves ``y_t`` None."""
         first = batches[0]
         step = StepBatch()
         if first.target is not None:
             step.x_t, step.y_t = self._rows(self.data.target_train, [b.target for b in batches])
+        if first.test is not None:  # test-time adaptation: the test rows, never their labels
+            step.x_t, _ = self._rows(self.data.target_test, [b.test for b in batches], labels=False)
         for j, source in enumerate(self.data.sources[: len(first.sources)]):
             x, y = self._rows(source, [b.sources[j] for b in batches])
             step.sources.append(SourceBatch(task=source.task, x=x, y=y))
@@ -148,7 +152,9 @@ class EagerReplica(Replicas):
             stage.on_epoch_start(epoch)
         self.train_mode(stage)
 
-    def _rows(self, domain: DomainData, idx: list[Tensor]) -> tuple[Tensor, Tensor]:
+    def _rows(self, domain: DomainData, idx: list[Tensor], *, labels: bool = True) -> tuple[Tensor, Tensor | None]:
+        if not labels:
+            return domain.x.index_select(0, idx[0]), None
         return domain.take(idx[0])
 
     def loss_terms(self, stage: Stage, batches: list[IndexBatch], p: float) -> LossTerms:
@@ -232,10 +238,10 @@ class VmappedReplicas(Replicas):
     def begin_epoch(self, stage: Stage, epoch: int) -> None:
         self.train_mode(stage)
 
-    def _rows(self, domain: DomainData, idx: list[Tensor]) -> tuple[Tensor, Tensor]:
+    def _rows(self, domain: DomainData, idx: list[Tensor], *, labels: bool = True) -> tuple[Tensor, Tensor | None]:
         i = torch.stack(idx)  # [K, B]: one gather for all replicas
         x = domain.x.index_select(0, i.reshape(-1)).view(*i.shape, *domain.x.shape[1:])
-        return x, domain.y.index_select(0, i.reshape(-1)).view(i.shape)
+        return x, domain.y.index_select(0, i.reshape(-1)).view(i.shape) if labels else None
 
     def loss_terms(self, stage: Stage, batches: list[IndexBatch], p: float) -> LossTerms:
         batch = self.gather(batches)
@@ -243,7 +249,9 @@ class VmappedReplicas(Replicas):
         # vmap maps over tensors in dicts and lists, not over dataclasses: flatten, rebuild inside
         flat = {"xs": [sb.x for sb in batch.sources], "ys": [sb.y for sb in batch.sources]}
         if batch.x_t is not None:
-            flat.update(x_t=batch.x_t, y_t=batch.y_t)
+            flat["x_t"] = batch.x_t
+        if batch.y_t is not None:
+            flat["y_t"] = batch.y_t
 
         def one(t: dict[str, Any]) -> dict[str, Any]:
             sources = [SourceBatch(task=n, x=x, y=y) for n, x, y in zip(tasks, t["xs"], t["ys"])]

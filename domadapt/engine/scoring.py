@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from domadapt.errors import DomadaptError
 from domadapt.evaluate import segment_metrics
 from domadapt.methods.base import Stage
 
-SELECTIONS = ("labels", "im")
+SELECTIONS = ("labels", "im", "snd")
 
 
 def information_maximization(probs: torch.Tensor) -> float:
@@ -20,12 +21,32 @@ def information_maximization(probs: torch.Tensor) -> float:
     return float(IMValidator()(target_train={"logits": logits}))
 
 
-def score_probs(stage: Stage, probs: torch.Tensor) -> dict[str, float]:
+def soft_neighborhood_density(probs: torch.Tensor) -> float:
+    """Unsupervised validation score of predictions ``probs`` [N, K]: pytorch-adapt's
+    ``SNDValidator`` (Saito et al., *Tune it the Right Way: Unsupervised Validation of Domain
+    Adaptation via Soft Neighborhood Density*, ICCV 2021): the mean entropy of each sample's
+    softmax (temperature 0.05) over its cosine similarities to the other samples'
+    predictions. High when predictions form dense neighbourhoods (clusters), so it prefers
+    models whose target predictions cluster; labels are never read."""
+    from pytorch_adapt.validators import SNDValidator
+
+    return float(SNDValidator()(target_train={"preds": probs.float()}))
+
+
+def score_probs(stage: Stage, probs: torch.Tensor, *, unsupervised: str | None = None) -> dict[str, float]:
     """A stage's validation score of ``probs`` [N, K] on ``stage.monitor``: UAR on labelled
-    validation data, or the information-maximisation score with ``select="im"``."""
-    if stage.select == "im":
+    validation data, or an unsupervised score: information maximisation (``select="im"``)
+    or soft neighbourhood density (``select="snd"``). ``unsupervised`` (one of those two)
+    replaces the stage's own unsupervised validator; a labelled stage keeps its labels."""
+    select = stage.select if stage.select == "labels" or unsupervised is None else unsupervised
+    if select not in SELECTIONS:
+        raise DomadaptError(f"stage {stage.name!r}: select must be one of {', '.join(SELECTIONS)}, got {select!r}")
+    if select == "im":
         im = information_maximization(probs)
         return {"score": im, "im": im}
+    if select == "snd":
+        snd = soft_neighborhood_density(probs)
+        return {"score": snd, "snd": snd}
     y = stage.monitor.y.cpu().numpy()
     m = segment_metrics(y, probs.argmax(1).numpy(), num_classes=stage.monitor.num_classes)
     return {"score": float(m["uar"]), "uar": float(m["uar"]), "accuracy": float(m["accuracy"])}

@@ -17,10 +17,13 @@ from typing import Any
 from domadapt.config import MethodSpec, TrainConfig
 from domadapt.methods.base import Method, SourceBatch, Stage, StepBatch, StepOutput
 from domadapt.methods.baseline import FunctionalsBaseline
+from domadapt.methods.batchnorm import AdaBN, Tent
 from domadapt.methods.ddg import DDG
 from domadapt.methods.joint import Align, Joint
 from domadapt.methods.multitrain_ae import MultitrainAE
 from domadapt.methods.pretrain import PretrainFinetune, PretrainFreeze
+from domadapt.methods.self_training import SelfTraining
+from domadapt.methods.shot import SHOT
 from domadapt.methods.target_only import SourceOnly, TargetOnly
 from domadapt.models.transfer import TransferModel
 from domadapt.registry import Registry
@@ -35,6 +38,10 @@ METHODS.register("align")(Align)
 METHODS.register("multitrain_ae")(MultitrainAE)
 METHODS.register("ddg")(DDG)
 METHODS.register("baseline")(FunctionalsBaseline)
+METHODS.register("adabn")(AdaBN)  # source training, then BatchNorm statistics of the target
+METHODS.register("tent")(Tent)  # source training, then test-time entropy over BatchNorm affine
+METHODS.register("self_training")(SelfTraining)  # joint + confident target pseudo-labels after a warm-up
+METHODS.register("shot")(SHOT)  # source-free: frozen source head, extractor adapted by IM + clusters
 
 
 def list_methods() -> list[str]:

@@ -56,9 +56,12 @@ class StepOutput:
 class Stage:
     """One phase of training (e.g. source pre-training, then target training).
 
-    ``draw`` says which domains a step sees: ``"target"``, ``"source"`` or ``"joint"``
-    (an epoch is one pass over the driving domain: the target for joint stages).
+    ``draw`` says which domains a step sees: ``"target"``, ``"source"``, ``"joint"`` (an
+    epoch is one pass over the largest domain) or ``"test"`` (test-time adaptation: the
+    target's test rows in ``x_t``, their labels never handed over).
     ``param_groups`` are ``(parameters, lr multiplier)`` pairs; a multiplier of 0 freezes.
+    An empty list makes a forward-only stage: no optimiser, steps run without gradient
+    (AdaBN's re-estimation of BatchNorm statistics).
     ``monitor`` is the validation data used for model selection, read through ``predict``.
     """
 

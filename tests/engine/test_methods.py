@@ -42,7 +42,7 @@ def test_registry_covers_the_notes():
         "joint", "align", "multitrain_ae", "ddg",
     }
     fold = tiny_fold()
-    with pytest.raises(DomadaptError, match="unknown method 'nope'; known methods: align"):
+    with pytest.raises(DomadaptError, match="unknown method 'nope'; known methods: adabn, align"):
         build_method(spec("nope"), tiny_train(), tiny_model(fold))
     with pytest.raises(DomadaptError, match="unknown option.*lr_mult.*general_lr_mult"):
         build_method(spec("pretrain_finetune", lr_mult=0.1), tiny_train(), tiny_model(fold))

@@ -1,8 +1,9 @@
 """The contract every registered alignment loss keeps, run over the whole registry.
 
-Tolerance on identical batches: |loss| ≤ 1e-5, except ``mmd``, whose quadratic estimator
-(pytorch-adapt's, the same as TLlib's DAN) excludes the within-domain diagonals but not the
-cross-domain one and so gives exactly 2(k̄ − 1)/N ∈ [−2/N, 0] on identical batches.
+Tolerance on identical batches: |loss| ≤ 1e-5, except ``mmd`` and ``jmmd``, whose quadratic
+estimator (pytorch-adapt's, the same as TLlib's DAN and JAN) excludes the within-domain
+diagonals but not the cross-domain one and so gives exactly 2(k̄ − 1)/N ∈ [−2/N, 0] on
+identical batches.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from domadapt.errors import DomadaptError
 N, M, D, K = 24, 16, 8, 3
 NAMES = list_losses()
 DIVERGENCES = [n for n in NAMES if LOSSES[n].is_divergence]
-IDENTICAL_TOL = {"mmd": 2.0 / N}  # see the module docstring
+IDENTICAL_TOL = {"mmd": 2.0 / N, "jmmd": 2.0 / N}  # see the module docstring
 DEFAULT_IDENTICAL_TOL = 1e-5
-# CORAL compares covariances only: a pure mean shift leaves it at 0 by design
-# (test_losses checks that), so it is shifted in scale instead.
-SECOND_ORDER_ONLY = {"coral"}
+# CORAL and HoMM compare centred moments only: a pure mean shift leaves them at 0 by design
+# (test_losses checks that), so they are shifted in scale instead.
+SECOND_ORDER_ONLY = {"coral", "homm"}
 
 
 def make(name: str) -> AlignmentLoss:
@@ -75,7 +76,8 @@ def shifted(name: str, shift: float) -> dict:
 # -- the registry -----------------------------------------------------------------------
 def test_registry_lists_every_loss_sorted():
     assert NAMES == sorted(LOSSES) and len(NAMES) >= 9
-    expected = {"mmd", "mmd_linear", "lmmd", "coral", "dann", "sinkhorn", "energy", "entropy", "im"}
+    expected = {"mmd", "mmd_linear", "lmmd", "coral", "dann", "sinkhorn", "energy", "entropy", "im",
+                "mcc", "bnm", "homm", "jmmd", "cdan", "cdan_e", "mdd"}
     assert expected <= set(NAMES)
 
 
@@ -180,7 +182,7 @@ NORMALIZED = [n for n in NAMES if "normalize" in LOSSES.options(n)]
 
 
 def test_every_distance_loss_normalizes_by_default():
-    expected = {"mmd", "mmd_linear", "lmmd", "coral", "sinkhorn", "energy"}
+    expected = {"mmd", "mmd_linear", "lmmd", "coral", "sinkhorn", "energy", "homm", "jmmd"}
     assert expected <= set(NORMALIZED)
     assert all(LOSSES.options(n)["normalize"] == "standardize" for n in NORMALIZED)
 
@@ -253,6 +255,7 @@ def test_bad_features_raise_domadapt_error(name, f_s, f_t, message):
     loss = make(name)
     context = {
         "y_s": torch.zeros(f_s.shape[0], dtype=torch.long),
+        "logits_s": torch.randn(len(f_s), K),
         "logits_t": torch.randn(len(f_t), K),
     }
     if message is None:

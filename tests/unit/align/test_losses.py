@@ -516,3 +516,234 @@ def test_dann_trained_discriminator_separates_larger_shifts_better():
     (far, far_stats), (near, near_stats) = trained(2.0), trained(0.5)
     assert far < near  # lower BCE: the domains are easier to tell apart
     assert far_stats["disc_acc"] > 0.9 > near_stats["disc_acc"] > 0.5
+
+
+# -- MCC, BNM (prediction geometry) -----------------------------------------------------
+def _logits(m=20, k=4, seed=3, scale=2.0):
+    return scale * torch.randn(m, k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_mcc_matches_the_papers_formula():
+    from domadapt.align import MinimumClassConfusionLoss
+
+    z = _logits()
+    y = _softmax(z.numpy() / 2.5)
+    h = -(y * np.log(y)).sum(1)
+    w = 1 + np.exp(-h)
+    w = w / w.sum() * len(w)  # weights scaled to sum to the batch size
+    c = (y * w[:, None]).T @ y
+    c = c / c.sum(1)  # the reference code's category normalisation (C is symmetric)
+    ref = (c.sum() - np.trace(c)) / c.shape[0]
+    f = torch.zeros(20, 3, dtype=torch.float64)
+    assert MinimumClassConfusionLoss()(f, f, logits_t=z).item() == pytest.approx(ref, rel=1e-10)
+    one_hot = 50.0 * F.one_hot(torch.arange(20) % 4, 4).double()  # confident: no confusion
+    assert MinimumClassConfusionLoss()(f, f, logits_t=one_hot).item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(DomadaptError, match="temperature"):
+        MinimumClassConfusionLoss(temperature=0.0)
+
+
+def test_bnm_matches_nuclear_norm_and_rewards_balanced_confident_predictions():
+    from domadapt.align import BatchNuclearNormLoss
+
+    z = _logits()
+    ref = -np.linalg.svd(_softmax(z.numpy()), compute_uv=False).sum() / 20
+    f = torch.zeros(20, 3, dtype=torch.float64)
+    loss = BatchNuclearNormLoss()
+    assert loss(f, f, logits_t=z).item() == pytest.approx(ref, rel=1e-10)
+    balanced = 50.0 * F.one_hot(torch.arange(20) % 4, 4).double()  # 5 rows per class
+    collapsed = 50.0 * F.one_hot(torch.zeros(20, dtype=torch.long), 4).double()
+    assert loss(f, f, logits_t=balanced).item() == pytest.approx(-4 * math.sqrt(5) / 20, rel=1e-9)
+    assert loss(f, f, logits_t=collapsed).item() == pytest.approx(-math.sqrt(20) / 20, rel=1e-9)
+
+
+# -- HoMM -------------------------------------------------------------------------------
+def _homm_adatime(xs, xt):
+    """AdaTime's HoMM_loss written out: per-sample third-order outer products, averaged."""
+    def moment(x):
+        c = x - x.mean(0)
+        return (c[:, :, None, None] * c[:, None, :, None] * c[:, None, None, :]).mean(0)
+
+    return ((moment(xs) - moment(xt)) ** 2).mean()
+
+
+def test_homm_matches_adatimes_outer_product_formula():
+    from domadapt.align import HoMMLoss
+
+    f_s, f_t = _batches()
+    f_t = f_t ** 2  # skewed, so the third moments differ
+    got = HoMMLoss(normalize="none")(f_s, f_t).item()
+    assert got == pytest.approx(_homm_adatime(f_s.numpy(), f_t.numpy()), rel=1e-10)
+
+
+def test_homm_is_blind_to_a_pure_mean_shift_and_sees_skew():
+    from domadapt.align import HoMMLoss
+
+    f_s, _ = _batches()
+    loss = HoMMLoss(normalize="none")
+    assert loss(f_s, f_s + 3.0).item() == pytest.approx(0.0, abs=1e-12)
+    assert loss(f_s, f_s.exp()).item() > 1.0
+
+
+# -- JMMD (JAN) ---------------------------------------------------------------------------
+def test_jmmd_matches_product_kernel_formula_and_trains_the_logits():
+    from domadapt.align import JointMMDLoss
+
+    f_s, f_t = _batches()
+    z_s, z_t = _logits(24, 3, seed=4), _logits(16, 3, seed=5)
+    s, t = f_s.numpy(), f_t.numpy()
+    g_s, g_t = _softmax(z_s.numpy()), _softmax(z_t.numpy())
+    kf, kg = _kernels(s, t), _kernels(g_s, g_t)  # each layer with its own source median
+    k_ss, k_tt, k_st = (a * b for a, b in zip(kf, kg))
+    n, m = len(s), len(t)
+    ref = ((k_ss.sum() - np.trace(k_ss)) / (n * (n - 1)) + (k_tt.sum() - np.trace(k_tt)) / (m * (m - 1))
+           - 2 * k_st.mean())
+    z_t = z_t.clone().requires_grad_(True)
+    value = JointMMDLoss(normalize="none")(f_s, f_t, logits_s=z_s, logits_t=z_t)
+    assert value.item() == pytest.approx(ref, rel=1e-9, abs=1e-12)
+    value.backward()
+    assert z_t.grad.abs().sum() > 0  # JAN adapts through the prediction layer too
+    # with constant predictions the prediction kernel is 1 everywhere: JMMD = MMD
+    flat_s, flat_t = torch.zeros(24, 3, dtype=torch.float64), torch.zeros(16, 3, dtype=torch.float64)
+    flat = JointMMDLoss(normalize="none", bandwidth=1.0)(f_s, f_t, logits_s=flat_s, logits_t=flat_t)
+    assert flat.item() == pytest.approx(MMDLoss(normalize="none", bandwidth=1.0)(f_s, f_t).item(), rel=1e-9)
+
+
+def test_jmmd_needs_one_head_for_both_domains():
+    from domadapt.align import JointMMDLoss
+
+    f_s, f_t = _batches()
+    with pytest.raises(DomadaptError, match="needs logits_s"):
+        JointMMDLoss()(f_s, f_t, logits_t=_logits(16, 3))
+    with pytest.raises(DomadaptError, match="one head"):
+        JointMMDLoss()(f_s, f_t, logits_s=_logits(24, 2), logits_t=_logits(16, 3))
+
+
+# -- CDAN, CDAN+E ---------------------------------------------------------------------------
+def _cdan(cls_name="CDANLoss", d=6, k=3, **kw):
+    import domadapt.align as align
+
+    torch.manual_seed(0)
+    return getattr(align, cls_name)(feature_dim=d, num_classes=k, grl_schedule="constant", **kw)
+
+
+@pytest.mark.parametrize("entropy", [False, True])
+def test_cdan_matches_weighted_bce_on_the_outer_product(entropy):
+    loss = _cdan("CDANELoss" if entropy else "CDANLoss")
+    assert not loss.randomized and loss.discriminator[0].in_features == 18  # K·D ≤ 4096: exact map
+    f_s, f_t = (x.float() for x in _batches())
+    z_s, z_t = _logits(24, 3, seed=4).float(), _logits(16, 3, seed=5).float()
+    g = _softmax(torch.cat([z_s, z_t]).double().numpy())
+    h = (g[:, :, None] * torch.cat([f_s, f_t]).double().numpy()[:, None, :]).reshape(40, -1)  # g ⊗ f
+    with torch.no_grad():
+        z = loss.discriminator(torch.from_numpy(h).float()).squeeze(1).double().numpy()
+    sig = 1 / (1 + np.exp(-z))
+    w = 1 + np.exp((g * np.log(g)).sum(1)) if entropy else np.ones(40)
+    bce_s, bce_t = -np.log(sig[:24]), -np.log(1 - sig[24:])
+    ref = 0.5 * ((w[:24] * bce_s).sum() / w[:24].sum() + (w[24:] * bce_t).sum() / w[24:].sum())
+    value, stats = loss.forward_with_stats(f_s, f_t, logits_s=z_s, logits_t=z_t)
+    assert value.item() == pytest.approx(ref, rel=1e-5)
+    assert stats["disc_acc"].item() == pytest.approx(0.5 * ((z[:24] > 0).mean() + (z[24:] <= 0).mean()))
+
+
+def test_cdan_e_differs_from_cdan_only_through_the_weights():
+    f_s, f_t = (x.float() for x in _batches())
+    z_s, z_t = _logits(24, 3, seed=4).float(), _logits(16, 3, seed=5).float()
+    plain = _cdan()(f_s, f_t, logits_s=z_s, logits_t=z_t)
+    weighted = _cdan("CDANELoss")(f_s, f_t, logits_s=z_s, logits_t=z_t)
+    assert not torch.allclose(plain, weighted)
+    uniform = torch.zeros_like(z_s), torch.zeros_like(z_t)  # equal entropy: equal weights
+    assert torch.allclose(_cdan()(f_s, f_t, logits_s=uniform[0], logits_t=uniform[1]),
+                          _cdan("CDANELoss")(f_s, f_t, logits_s=uniform[0], logits_t=uniform[1]))
+
+
+def test_cdan_randomized_map_above_4096_matches_pytorch_adapts_randomized_dot_product():
+    from pytorch_adapt.layers import RandomizedDotProduct
+
+    loss = _cdan(d=1400, k=3, randomized_dim=64, hidden_dim=16)  # 4200 > 4096
+    assert loss.randomized and loss.discriminator[0].in_features == 64
+    assert _cdan(d=1365, k=3, hidden_dim=16).discriminator[0].in_features == 4095  # exact below
+    theirs = RandomizedDotProduct([1400, 3], out_dim=64)
+    theirs.rand_mat0.copy_(loss.map.rand_f)
+    theirs.rand_mat1.copy_(loss.map.rand_g)
+    f, g = torch.randn(5, 1400), torch.softmax(torch.randn(5, 3), 1)
+    torch.testing.assert_close(loss.map(f, g), theirs(f, g))
+    again = _cdan(d=1400, k=3, randomized_dim=64, hidden_dim=16)
+    assert torch.equal(again.map.rand_f, loss.map.rand_f)  # a fixed map, not the global RNG's
+
+
+def test_cdan_gradient_is_reversed_and_the_predictions_are_not_trained():
+    loss = _cdan()
+    loss.grl.update_weight(0.5)
+    f_s, f_t = (x.float().requires_grad_(True) for x in _batches())
+    z_s, z_t = (_logits(24, 3, seed=4).float().requires_grad_(True), _logits(16, 3, seed=5).float().requires_grad_(True))
+    loss(f_s, f_t, logits_s=z_s, logits_t=z_t).backward()
+    got = f_s.grad.clone()
+    assert z_s.grad is None and z_t.grad is None  # g is detached (conditioning only)
+    f_s.grad = None
+    g = torch.softmax(torch.cat([z_s, z_t]), 1).detach()
+    h = (g.unsqueeze(2) * torch.cat([f_s, f_t]).unsqueeze(1)).flatten(1)
+    d = loss.discriminator(h).squeeze(1)
+    plain = 0.5 * (F.binary_cross_entropy_with_logits(d[:24], torch.ones(24))
+                   + F.binary_cross_entropy_with_logits(d[24:], torch.zeros(16)))
+    plain.backward()
+    torch.testing.assert_close(got, -0.5 * f_s.grad)
+
+
+def test_cdan_needs_a_shared_head():
+    loss = _cdan()
+    f_s, f_t = (x.float() for x in _batches())
+    with pytest.raises(DomadaptError, match="needs logits_s"):
+        loss(f_s, f_t, logits_t=torch.randn(16, 3))
+    with pytest.raises(DomadaptError, match="num_classes=3"):
+        loss(f_s, f_t, logits_s=torch.randn(24, 2), logits_t=torch.randn(16, 2))
+
+
+# -- MDD ------------------------------------------------------------------------------------
+def test_mdd_matches_tllibs_formula_and_reverses_a_tenth_of_the_gradient():
+    from domadapt.align import MarginDisparityDiscrepancyLoss
+
+    torch.manual_seed(0)
+    loss = MarginDisparityDiscrepancyLoss(feature_dim=6, num_classes=3)
+    loss.set_progress(1.0)
+    assert loss.grl_coeff == pytest.approx(0.1 * (2 / (1 + math.exp(-10)) - 1))
+    f_s, f_t = (x.float().requires_grad_(True) for x in _batches())
+    z_s, z_t = (_logits(24, 3, seed=4).float().requires_grad_(True), _logits(16, 3, seed=5).float().requires_grad_(True))
+    value, stats = loss.forward_with_stats(f_s, f_t, logits_s=z_s, logits_t=z_t)
+    with torch.no_grad():
+        a_s = _softmax(loss.adversary(f_s).double().numpy())
+        a_t = _softmax(loss.adversary(f_t).double().numpy())
+    y_s, y_t = z_s.argmax(1).numpy(), z_t.argmax(1).numpy()
+    source = -np.log(a_s[np.arange(24), y_s]).mean()  # cross-entropy with the main head's labels
+    target = -np.log(np.minimum(1 - a_t[np.arange(16), y_t] + 1e-6, 1)).mean()  # TLlib's shift_log
+    assert value.item() == pytest.approx(4.0 * source + target, rel=1e-5)
+    assert stats["target_agreement"].item() == pytest.approx((a_t.argmax(1) == y_t).mean())
+    value.backward()
+    assert z_s.grad is None and z_t.grad is None  # the main predictions enter as argmax labels
+    got = f_t.grad.clone()
+    f_t.grad = None
+    plain = 4.0 * F.cross_entropy(loss.adversary(f_s), z_s.argmax(1)) - torch.log(
+        (1 - torch.softmax(loss.adversary(f_t), 1).gather(1, z_t.argmax(1, keepdim=True)).squeeze(1) + 1e-6).clamp(max=1)
+    ).mean()
+    plain.backward()
+    torch.testing.assert_close(got, -loss.grl_coeff * f_t.grad)
+
+
+def test_mdd_adversary_learns_to_agree_on_source_and_disagree_on_target():
+    from domadapt.align import MarginDisparityDiscrepancyLoss
+
+    torch.manual_seed(0)
+    loss = MarginDisparityDiscrepancyLoss(feature_dim=6, num_classes=3, hidden_dim=32, grl_schedule="constant")
+    f_s, f_t = (x.float() for x in _batches())
+    z_s, z_t = _logits(24, 3, seed=4).float(), _logits(16, 3, seed=5).float()
+    opt = torch.optim.Adam(loss.parameters(), lr=1e-2)
+    for _ in range(150):
+        opt.zero_grad()
+        value, stats = loss.forward_with_stats(f_s, f_t, logits_s=z_s, logits_t=z_t)
+        value.backward()
+        opt.step()
+    assert stats["source_agreement"] > 0.9 and stats["target_agreement"] < 0.2

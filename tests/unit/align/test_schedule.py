@@ -21,7 +21,7 @@ GRID = [i / 20 for i in range(21)]
 
 
 def test_list_schedules():
-    assert list_schedules() == sorted(SCHEDULES) == ["constant", "dann", "linear"]
+    assert list_schedules() == sorted(SCHEDULES) == ["constant", "dann", "linear", "step"]
 
 
 def test_constant():
@@ -56,6 +56,12 @@ def test_linear_warmup():
     assert build_schedule("linear")(0.05) == pytest.approx(0.5)  # default warmup 0.1
 
 
+def test_step_switches_on_at_start():
+    lam = build_schedule("step", start=0.25, value=2.0)
+    assert [lam(p) for p in (0.0, 0.2499, 0.25, 1.0)] == [0.0, 0.0, 2.0, 2.0]
+    assert build_schedule("step")(0.29) == 0.0 and build_schedule("step")(0.3) == 1.0  # default 0.3
+
+
 def test_schedules_print_and_pickle():
     lam = build_schedule("dann", gamma=5.0)
     assert "gamma=5.0" in repr(lam)
@@ -73,7 +79,7 @@ def test_unknown_option_lists_valid_ones():
         build_schedule("dann", alpha=3)
 
 
-@pytest.mark.parametrize("name", ["constant", "dann", "linear"])
+@pytest.mark.parametrize("name", ["constant", "dann", "linear", "step"])
 @pytest.mark.parametrize("p", [-0.01, 1.01, float("nan"), None])
 def test_progress_outside_unit_interval_raises(name, p):
     with pytest.raises(DomadaptError, match="progress"):
@@ -82,7 +88,7 @@ def test_progress_outside_unit_interval_raises(name, p):
 
 @pytest.mark.parametrize(
     "name, options",
-    [("dann", {"gamma": 0.0}), ("linear", {"warmup": 1.5}), ("linear", {"warmup": -0.1})],
+    [("dann", {"gamma": 0.0}), ("linear", {"warmup": 1.5}), ("linear", {"warmup": -0.1}), ("step", {"start": 1.2})],
 )
 def test_bad_option_values_raise(name, options):
     with pytest.raises(DomadaptError, match=name):
