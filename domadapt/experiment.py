@@ -298,6 +298,18 @@ class HeldOut:
     groups_s: np.ndarray
     groups_t: np.ndarray
 
+    @staticmethod
+    def why_not(data: FoldData) -> str | None:
+        """Why the domain gap cannot be measured on ``data``, or None: it needs a source and
+        two held-out subjects per domain (its domain classifier is cross-validated by subject)."""
+        if not data.source_val:
+            return "no source corpus"
+        n_t = len(np.unique(np.concatenate([data.target_val.groups, data.target_test.groups])))
+        n_s = sum(len(np.unique(d.groups)) for d in data.source_val)
+        if n_t < 2 or n_s < 2:
+            return f"held-out subjects: {n_s} source, {n_t} target (the subject-grouped domain classifier needs 2 each)"
+        return None
+
     @classmethod
     def of(cls, data: FoldData) -> "HeldOut":
         groups_s = np.concatenate([d.groups + 100_000 * j for j, d in enumerate(data.source_val)])
@@ -496,7 +508,8 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
         lambda: make_method(cfg, ctx.domains, spec), seeds, data, ctx.device,
         vmap=len(seeds) > 1, compile=cfg.train.compile,
     )
-    held = HeldOut.of(data) if data.source_val else None  # no source (one corpus): no domain gap
+    no_gap = HeldOut.why_not(data)
+    held = None if no_gap else HeldOut.of(data)
     before = measure_gap(replicas, held, cfg.eval.seed) if held else None
     picture = held is not None and unit.fold == 0 and cfg.eval.seed in seeds and unit.point == curve_points(cfg)[-1]
     first_features = held.features(replicas, "general") if picture else None
@@ -514,7 +527,8 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
             done.get(seed)
             or _finish(
                 ctx, spec, fold, seed, data, probs[i], histories[i], writer=writers[i], trained=trained,
-                point=unit.point, extra={"domain_gap": {"before": before[i], "after": after[i]}} if held else {},
+                point=unit.point,
+                extra={"domain_gap": {"before": before[i], "after": after[i]}} if held else {"domain_gap_skipped": no_gap},
             )
             for i, seed in enumerate(seeds)
         ]

@@ -133,3 +133,24 @@ def test_gradient_norm_ratio_of_a_loss_that_does_nothing() -> None:
     assert gradient_norm_ratio(task, 1e-8 * w.sum(), [w]) < 1e-8
     assert gradient_norm_ratio(task, torch.tensor(0.0), [w]) == 0.0
     assert math.isinf(gradient_norm_ratio(torch.tensor(0.0), w.sum(), [w]))
+
+
+def test_domain_gap_is_skipped_with_its_reason_when_one_subject_is_held_out():
+    # leave-one-subject-out with train.val_fraction = 0 holds out one target subject: the
+    # run goes on without the gap (its grouped domain classifier needs two), saying why.
+    import dataclasses
+
+    from tiny import tiny_fold
+
+    from domadapt.experiment import HeldOut
+
+    fold = tiny_fold()
+    assert HeldOut.why_not(fold) is None
+    one = fold.target_test.subset(np.flatnonzero(fold.target_test.groups == fold.target_test.groups[0]))
+    loso = dataclasses.replace(fold, target_val=fold.target_val.subset(np.zeros(0, dtype=np.int64)), target_test=one)
+    assert HeldOut.why_not(loso) == (
+        "held-out subjects: "
+        f"{sum(len(np.unique(d.groups)) for d in fold.source_val)} source, 1 target "
+        "(the subject-grouped domain classifier needs 2 each)"
+    )
+    assert HeldOut.why_not(dataclasses.replace(fold, sources=[], source_val=[])) == "no source corpus"
