@@ -77,7 +77,8 @@ class Stage:
     # BatchNorm running statistics move (a frozen extractor stays exactly the pre-trained one).
     frozen: list[nn.Module] = field(default_factory=list)
     # Model selection: "labels" = validation UA on ``monitor``'s labels; "im" = the
-    # information-maximisation validator on ``monitor``'s predictions (labels never read).
+    # information-maximisation validator on ``monitor``'s predictions (labels never read);
+    # "snd" = soft neighbourhood density. train.unsupervised_selection overrides "im"/"snd".
     select: str = "labels"
     # lambda and lambda(p) of the align term, the method's (its loss family's) own; the
     # recipe's train.align_weight / align_schedule override them when set.
