@@ -15,6 +15,7 @@ from pathlib import Path
 from domadapt.config import build_config, list_recipes, load_recipe, parse_value
 from domadapt.device import resolve_device
 from domadapt.errors import DomadaptError
+from domadapt.outdir_lock import OutDirLock
 from domadapt.registry import import_modules
 
 BANNER = "=" * 78
@@ -97,7 +98,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out (finished runs are kept)")
     p.add_argument("--cache-dir", type=Path, help="synthetic corpora and feature cache (default ~/.cache/domadapt)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+    add_executor_arguments(p)
     return p
+
+
+def add_executor_arguments(p: argparse.ArgumentParser) -> None:
+    """``--executor`` and the Ray options (the recipe and ``domadapt sweep`` share them)."""
+    g = p.add_argument_group("where the units run")
+    g.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: one unit after another in this process (default); ray: every (method, fold, seeds) "
+        "unit a Ray task (a local Ray instance, or a cluster with --ray-address)",
+    )
+    g.add_argument("--ray-address", metavar="auto|HOST:PORT", help="join the Ray cluster `ray start` runs (default: start a local one)")
+    g.add_argument("--cpus-per-run", type=float, default=1.0, metavar="N", help="CPUs reserved per unit under Ray (default 1)")
+    g.add_argument(
+        "--gpus-per-run",
+        type=float,
+        metavar="F",
+        help="GPU share per unit under Ray: 0.25 packs four units on one GPU (default 1 on CUDA, else 0)",
+    )
+
+
+def build_executor_from(args: argparse.Namespace):
+    """The executor the command line asks for (Ray is imported only when it starts)."""
+    from domadapt.executors import build_executor
+
+    if args.executor == "local":
+        if args.ray_address or args.gpus_per_run is not None:
+            raise DomadaptError("--ray-address/--gpus-per-run need --executor ray")
+        return build_executor("local")
+    return build_executor(
+        "ray", address=args.ray_address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+        imports=tuple(args.imports), threads=args.threads,
+    )
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -124,9 +160,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from domadapt.experiment import extract_domains, load_corpora, run_experiment  # heavy imports
-    from domadapt.report import format_table
-
     import_modules(args.imports)
     overrides = parse_overrides(args.overrides)
     if args.seeds is not None:
@@ -160,7 +193,6 @@ def _run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     out = args.out or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     synthetic = not args.source_root and args.target_root is None
-    say = (lambda *a, **k: None) if args.quiet else print
     print(BANNER)
     if synthetic:
         print("domadapt: NO DATA PATHS GIVEN - running on SYNTHETIC stand-in corpora.")
@@ -170,16 +202,28 @@ def _run(args: argparse.Namespace) -> int:
     print(f"recipe {cfg.name}{' (--quick)' if args.quick else ''}: {cfg.description}")
     print(f"output: {out}")
     print(BANNER)
+    with OutDirLock(out):  # a second run on a live run's folder is refused before any data is read
+        return _run_in(args, cfg, device, out)
+
+
+def _run_in(args: argparse.Namespace, cfg, device, out: Path) -> int:
+    """Load, extract, run and print the table, with ``out`` held by this process."""
+    from domadapt.experiment import extract_domains, load_corpora, run_experiment  # heavy imports
+    from domadapt.report import format_table
+
+    say = (lambda *a, **k: None) if args.quiet else print
     start = time.time()
     progress = not args.quiet and sys.stderr.isatty()
     sources, target = load_corpora(
         cfg, source_roots=list(args.source_root), target_root=args.target_root, cache_dir=args.cache_dir
     )
     domains = extract_domains(cfg, sources, target, device=device, cache_dir=args.cache_dir, progress=progress)
-    results = run_experiment(
-        cfg, domains, out_dir=out, device=device, resume=args.resume, progress=progress, cache_dir=args.cache_dir, say=say,
-        **({"baseline": args.baseline} if args.baseline else {}),  # the runner's keyword (domadapt/experiment.py)
-    )
+    with build_executor_from(args) as executor:
+        results = run_experiment(
+            cfg, domains, out_dir=out, device=device, resume=args.resume, progress=progress, cache_dir=args.cache_dir,
+            executor=executor, say=say,
+            **({"baseline": args.baseline} if args.baseline else {}),  # the runner's keyword (domadapt/experiment.py)
+        )
     print()
     print(format_table(results))
     print(f"\n{len(results['rows'])} methods in {time.time() - start:.0f} s; results in {out}/results.{{json,md,csv}}")
