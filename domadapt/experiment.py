@@ -485,11 +485,10 @@ def _checkpoint_path(ctx: RunContext, unit: Unit) -> Path:
     return ctx.out_dir / "checkpoints" / unit.spec.key(ctx.cfg.model) / f"{name}.pt"
 
 
-def execute_unit(contexts: list[RunContext], job: tuple[int, Unit, Any]) -> list[dict[str, Any]]:
-    """The one function every executor runs per unit: ``job = (run, unit, fold)``, the
-    unit of ``contexts[run]`` (a sweep runs several trials' units at once) on its fold."""
-    run, unit, fold = job
-    ctx = contexts[run]
+def execute_unit(ctx: RunContext, job: tuple[Unit, Any]) -> list[dict[str, Any]]:
+    """The one function every executor runs per unit: ``job = (unit, fold)``, on the fold's
+    data (with the unit's learning-curve point)."""
+    unit, fold = job
     data = with_target_subjects(ctx.fold_data(fold), unit.point, seed=ctx.cfg.eval.seed + fold.index)
     return run_unit(ctx, unit, data, fold)
 
@@ -529,7 +528,7 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
     first_features = held.features(replicas, "general") if picture else None
     writers = [_writer(ctx.out_dir, key, f"fold{unit.fold}{at}-seed{s}") for s in seeds]
     try:
-        run = Run(checkpoint, True, writers, ctx.progress, epoch_probe=gap_probe(held))
+        run = Run(checkpoint, resume=True, writers=writers, progress=ctx.progress, epoch_probe=gap_probe(held))
         histories = fit(replicas, cfg.train, run)
         probs = predict_test(replicas, data)
         after = measure_gap(replicas, held, cfg.eval.seed)
@@ -708,7 +707,7 @@ def run_experiment(
             cache_dir=cache_dir, say=say,
         )
         runs: dict[tuple[int, int | str], list[dict[str, Any]]] = {}
-        for unit, results in zip(plan.units, run_units(executor, [plan], say=say)[0]):
+        for unit, results in zip(plan.units, run_units(executor, plan, say=say)):
             runs.setdefault((unit.row, unit.point), []).extend(results)  # plan order, whatever finished first
         points = curve_points(cfg)
         rows = [_row(cfg, domains, spec, runs[row, points[-1]], out_dir) for row, spec in enumerate(cfg.methods)]
@@ -778,22 +777,20 @@ def plan_run(
     return plan
 
 
-def run_units(executor: Executor, plans: list[PlannedRun], *, say=print) -> list[list[list[dict[str, Any]]]]:
-    """Every unit of ``plans`` through ``executor``, all at once (a sweep dispatches several
-    trials' runs together); per plan and unit (in plan order), the unit's per-seed results."""
-    jobs = [
-        (r, unit, {f.index: f for f in plan.folds}[unit.fold]) for r, plan in enumerate(plans) for unit in plan.units
-    ]
-    where = [(r, i) for r, plan in enumerate(plans) for i in range(len(plan.units))]
-    out: list[list[Any]] = [[None] * len(plan.units) for plan in plans]
+def run_units(executor: Executor, plan: PlannedRun, *, say=print) -> list[list[dict[str, Any]]]:
+    """Every unit of ``plan`` through ``executor``; per unit (in plan order, whatever
+    finished first) its per-seed results."""
+    ctx = plan.ctx
+    folds = {f.index: f for f in plan.folds}
+    jobs = [(unit, folds[unit.fold]) for unit in plan.units]
+    out: list[Any] = [None] * len(jobs)
     clock = Progress(len(jobs))
-    for j, results in executor.map(execute_unit, [plan.ctx for plan in plans], jobs):
-        r, unit, _ = jobs[j]
-        ctx = plans[r].ctx
+    for j, results in executor.map(execute_unit, ctx, jobs):
+        unit = plan.units[j]
         if executor.remote:  # the driver keeps its own copy: results need no disk shared with the workers
             for result in results:
                 _write_json(_result_path(ctx, unit.spec, unit.fold, result["seed"], unit.point), result)
-        out[r][where[j][1]] = results
+        out[j] = results
         for result in results:
             _say_result(say, unit.spec.key(ctx.cfg.model), result)
         say(f"  {clock.step()}")

@@ -146,6 +146,16 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
+def select_methods(cfg, methods: str):
+    """``cfg`` with only the rows of ``--methods`` (comma-separated labels)."""
+    wanted = [m.strip() for m in methods.split(",") if m.strip()]
+    known = [m.label for m in cfg.methods]
+    missing = [m for m in wanted if m not in known]
+    if missing:
+        raise DomadaptError(f"--methods {', '.join(missing)}: not in recipe {cfg.name} ({', '.join(known)})")
+    return type(cfg)(**{**cfg.__dict__, "methods": tuple(m for m in cfg.methods if m.label in wanted)})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list or not args.name:
@@ -180,12 +190,7 @@ def _run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = build_config(load_recipe(args.name), overrides=overrides, quick=args.quick)
     if args.methods:
-        wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
-        known = [m.label for m in cfg.methods]
-        missing = [m for m in wanted if m not in known]
-        if missing:
-            raise DomadaptError(f"--methods {', '.join(missing)}: not in recipe {cfg.name} ({', '.join(known)})")
-        cfg = type(cfg)(**{**cfg.__dict__, "methods": tuple(m for m in cfg.methods if m.label in wanted)})
+        cfg = select_methods(cfg, args.methods)
     if args.baseline is not None and args.baseline not in [m.label for m in cfg.methods]:
         raise DomadaptError(  # checked before any data is loaded, not after the last run
             f"--baseline {args.baseline}: not a method of this run ({', '.join(m.label for m in cfg.methods)})"
