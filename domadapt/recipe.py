@@ -207,11 +207,12 @@ def _run(args: argparse.Namespace) -> int:
     print(f"recipe {cfg.name}{' (--quick)' if args.quick else ''}: {cfg.description}")
     print(f"output: {out}")
     print(BANNER)
+    executor = build_executor_from(args)  # its options checked before any data is read
     with OutDirLock(out):  # a second run on a live run's folder is refused before any data is read
-        return _run_in(args, cfg, device, out)
+        return _run_in(args, cfg, device, out, executor)
 
 
-def _run_in(args: argparse.Namespace, cfg, device, out: Path) -> int:
+def _run_in(args: argparse.Namespace, cfg, device, out: Path, executor) -> int:
     """Load, extract, run and print the table, with ``out`` held by this process."""
     from domadapt.experiment import extract_domains, load_corpora, run_experiment  # heavy imports
     from domadapt.report import format_table
@@ -223,7 +224,7 @@ def _run_in(args: argparse.Namespace, cfg, device, out: Path) -> int:
         cfg, source_roots=list(args.source_root), target_root=args.target_root, cache_dir=args.cache_dir
     )
     domains = extract_domains(cfg, sources, target, device=device, cache_dir=args.cache_dir, progress=progress)
-    with build_executor_from(args) as executor:
+    with executor:
         results = run_experiment(
             cfg, domains, out_dir=out, device=device, resume=args.resume, progress=progress, cache_dir=args.cache_dir,
             executor=executor, say=say,
