@@ -11,6 +11,8 @@ Benchmarks (each also runs on its own, see its docstring):
   recipe         bench_recipe.py         casia2modma --quick wall time / 180 s (lower is better)
   compile        bench_compile.py        compiled fit (cached code) / eager fit (lower is better);
                                          only with --only compile (a cold compile takes minutes)
+  executor       bench_executor.py       quick recipe as Ray tasks / in process (lower is better);
+                                         only with --only executor (a Ray instance, about 2 minutes)
 
 Each benchmark's ``run(quick, device)`` is called in a fresh interpreter, so that nothing one
 leaves behind (librosa/numba thread pools, allocator state, warmed caches) changes the next
@@ -43,9 +45,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "alignment": ("bench_alignment", "align_worst_over_joint_lower_is_better"),
     "recipe": ("bench_recipe", "recipe_quick_over_3min_budget_lower_is_better"),
     "compile": ("bench_compile", "compile_steady_over_eager_lower_is_better"),
+    "executor": ("bench_executor", "executor_ray_over_local_lower_is_better"),
 }
 #: run when --only is not given; ``compile`` (a cold torch.compile, about two minutes on a
-#: 2-core CPU) only on request, so that ``--quick`` stays under five minutes
+#: 2-core CPU) and ``executor`` (a Ray instance and the quick recipe twice) only on request,
+#: so that ``--quick`` stays under five minutes
 DEFAULT = ["frontend", "training_step", "seeds", "alignment", "recipe"]
 
 

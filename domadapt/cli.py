@@ -5,6 +5,7 @@
         [--baseline NAME] [--out DIR]            ... with paired comparisons against a row
     domadapt recipe NAME [...]                   same as python -m domadapt.recipe NAME [...]
     domadapt list [KIND]                         registered names (KIND: each with its doc and options)
+    domadapt sweep RECIPE --space S.toml --trials N   tune one method on validation, test the best once
 
     --import MODULE (before the command, repeatable) imports a module that registers your
     own corpora, backbones, losses, methods, splitters or schedules first.
@@ -141,7 +142,78 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lst.set_defaults(func=_list)
     sub.add_parser("recipe", help="run a recipe (see python -m domadapt.recipe --help)", add_help=False)
+    _sweep_parser(sub)
     return p
+
+
+def _sweep_parser(sub) -> None:
+    from domadapt.recipe import add_executor_arguments
+
+    sw = sub.add_parser(
+        "sweep",
+        help="tune one method's settings with Optuna on validation subjects; test the best once",
+        description="Optuna TPE over a space file (see domadapt/sweep.py for its format); objective: validation UA "
+        "on subjects carved from each fold's training subjects, averaged over folds. The test folds are read "
+        "once, by the final run of the best setting. Run the same command again to continue a killed sweep.",
+    )
+    sw.add_argument("recipe", help="recipe name or path to a .toml")
+    sw.add_argument("--space", type=Path, required=True, metavar="SPACE.toml", help='[params."train.lr"] low/high/log or choices')
+    sw.add_argument("--trials", type=int, required=True, metavar="N", help="completed trials to reach")
+    sw.add_argument("--storage", metavar="URL", help="SQLAlchemy URL of the study (default sqlite:///OUT/study.db)")
+    sw.add_argument("--out", type=Path, metavar="DIR", help="output folder (default runs/NAME-sweep-TIMESTAMP)")
+    sw.add_argument("--methods", metavar="NAME", help="the method to tune (needed when the recipe has several)")
+    sw.add_argument("--quick", action="store_true", help="the recipe's [quick] settings")
+    sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE", help="a fixed override")
+    sw.add_argument("--source-root", action="append", type=Path, default=[], metavar="DIR", help="as for a recipe")
+    sw.add_argument("--target-root", type=Path, metavar="DIR", help="as for a recipe")
+    sw.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    sw.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch")
+    sw.add_argument("--cache-dir", type=Path, help="synthetic corpora and feature cache")
+    sw.add_argument("--quiet", action="store_true", help="only the trial lines and the final table")
+    add_executor_arguments(sw)
+    sw.set_defaults(func=_sweep)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from domadapt.config import build_config, load_recipe
+    from domadapt.device import resolve_device
+    from domadapt.experiment import extract_domains, load_corpora
+    from domadapt.outdir_lock import OutDirLock
+    from domadapt.recipe import build_executor_from, parse_overrides
+    from domadapt.report import format_table, load_results
+    from domadapt.sweep import SweepSetup, check_space, load_space, run_sweep, tuned_method
+
+    if args.trials < 1:
+        raise DomadaptError(f"--trials {args.trials}: expected at least 1")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    tree = load_recipe(args.recipe)
+    overrides = parse_overrides(args.overrides)
+    cfg = build_config(tree, overrides=overrides, quick=args.quick)
+    space = load_space(args.space)
+    check_space(space, tree, overrides=overrides, quick=args.quick, where=args.space)
+    out = args.out or Path("runs") / f"{cfg.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    setup = SweepSetup(
+        tree=tree, space=space, trials=args.trials, out=out, method=tuned_method(cfg, args.methods),
+        overrides=overrides, quick=args.quick, storage=args.storage,
+    )
+    device = resolve_device(args.device)
+    trial_lines = lambda text="", *a, **k: print(text) if str(text).startswith(("trial ", "best")) else None  # noqa: E731
+    with OutDirLock(out):  # a second sweep on this folder is refused before any data is read
+        sources, target = load_corpora(
+            cfg, source_roots=list(args.source_root), target_root=args.target_root, cache_dir=args.cache_dir
+        )
+        domains = extract_domains(cfg, sources, target, device=device, cache_dir=args.cache_dir)
+        with build_executor_from(args) as executor:
+            run_sweep(setup, domains, device=device, executor=executor, say=trial_lines if args.quiet else print)
+    print()
+    print(format_table(load_results(out / "final")))
+    print(f"\n{out}/best.toml: the chosen setting as a recipe; {out}/final/results.{{json,md,csv}}: its test folds")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

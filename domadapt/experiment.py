@@ -1,10 +1,12 @@
 """One experiment: corpora -> segments -> folds -> units (method x seed group) -> results.
 
-The plan: each fold's data is built once and moved to the device once, then every unit of
-that fold (a method with one seed, or with K seeds trained as one vmapped model) runs on it
-through the one training loop (:mod:`domadapt.engine`). Finished (method, fold, seed) runs
-are stored as JSON under ``OUT/runs/`` and never recomputed on ``resume``; an interrupted
-unit continues from its last checkpoint.
+The plan: every unit (a method on a fold, with one seed or with K seeds trained as one
+vmapped model) runs through :func:`execute_unit`, on the executor the run was given
+(:mod:`domadapt.executors`: in this process, or as Ray tasks); in a process, a fold's data
+is built and moved to the device once and shared by the fold's units. Finished (method,
+fold, seed) runs are stored as JSON under ``OUT/runs/`` and never recomputed on
+``resume``; an interrupted unit (a killed run, a Ray worker that died) continues from its
+last checkpoint. One live run holds ``OUT`` (:class:`~domadapt.outdir_lock.OutDirLock`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from domadapt.corpora.synthetic import synthetic_root
 from domadapt.data import TARGET_TASK, DomainData, FoldData, domain_from_segments, standardize
 from domadapt.errors import DomadaptError
 from domadapt.evaluate import evaluate_predictions, subject_predictions, summarize_runs
+from domadapt.executors import Executor, LocalExecutor
 from domadapt.features import SegmentSet, extract_segments
 from domadapt.diagnostics import domain_gap, standardized_mmd
 from domadapt.engine import Replicas, Run, build_replicas, fit, vmap_support
@@ -39,6 +42,7 @@ from domadapt.methods import METHODS, build_method, is_torch_method, method_clas
 from domadapt.models import build_backbone
 from domadapt.methods.base import Method
 from domadapt.models.transfer import TransferModel, apply_init
+from domadapt.outdir_lock import OutDirLock
 from domadapt.progress import Progress
 from domadapt.report import load_results, plot_confusion, plot_curves, plot_feature_space, plot_learning_curve, write_results
 from domadapt.splits import build_splitter, carve_validation
@@ -478,20 +482,55 @@ class RunContext:
     resume: bool = False
     progress: bool = False
     cache_dir: Path | None = None
+    # False during a sweep's search: units are scored on validation only, the test fold is
+    # never predicted (and the domain gap, which reads the test inputs, is not measured)
+    score_test: bool = True
     # utterance functionals by (kind, corpus name, root): computed once per experiment
     functionals: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+    # the last fold's data in this process: (fold index, data), shared by that fold's units
+    _fold: tuple[int, FoldData] | None = field(default=None, repr=False)
+
+    def fold_data(self, fold: Any) -> FoldData:
+        """The fold's tensors, built once per fold in this process (units come fold by fold)."""
+        if self._fold is None or self._fold[0] != fold.index:
+            self._fold = None  # the previous fold's device tensors go before the next is built
+            self._fold = (fold.index, _fold_data(self.cfg, self.domains, fold, self.device))
+        return self._fold[1]
+
+    def __getstate__(self) -> dict[str, Any]:  # shipped to a worker without built tensors
+        return {**self.__dict__, "functionals": {}, "_fold": None}
 
 
 def _result_path(ctx: RunContext, spec: MethodSpec, fold: int, seed: int, point: int | str = "all") -> Path:
     at = "" if point == "all" else f"-n{point}"
-    return ctx.out_dir / "runs" / spec.key(ctx.cfg.model) / f"fold{fold}{at}-seed{seed}.json"
+    folder = "runs" if ctx.score_test else "validation"
+    return ctx.out_dir / folder / spec.key(ctx.cfg.model) / f"fold{fold}{at}-seed{seed}.json"
+
+
+def _checkpoint_path(ctx: RunContext, unit: Unit) -> Path:
+    at = "" if unit.point == "all" else f"-n{unit.point}"
+    seeds = unit.seeds
+    name = f"fold{unit.fold}{at}-seed{seeds[0]}" + (f"-{seeds[-1]}" if len(seeds) > 1 else "")
+    return ctx.out_dir / "checkpoints" / unit.spec.key(ctx.cfg.model) / f"{name}.pt"
+
+
+def execute_unit(ctx: RunContext, job: tuple[Unit, Any]) -> list[dict[str, Any]]:
+    """The one function every executor runs per unit: ``job = (unit, fold)``, on the fold's
+    data (with the unit's learning-curve point)."""
+    unit, fold = job
+    data = with_target_subjects(ctx.fold_data(fold), unit.point, seed=ctx.cfg.eval.seed + fold.index)
+    return run_unit(ctx, unit, data, fold)
 
 
 def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dict[str, Any]]:
     """Train and test one unit on its fold's ``data``; one result JSON per seed (atomic).
 
-    With ``resume`` finished seeds are read back; a unit with any seed missing continues
-    from its checkpoint (a vmapped unit's seeds train together and finish together).
+    With ``resume`` finished seeds are read back. A unit continues from its checkpoint
+    whenever one exists: a fresh run removes its units' stale checkpoints before any unit
+    starts (:func:`plan_run`), so one found here is this run's own (``--resume`` of a killed
+    run, or a Ray task retried after its worker died). A vmapped unit's seeds train
+    together and finish together. Without ``ctx.score_test`` (a sweep's search) the unit
+    returns its validation scores and never predicts the test fold.
     """
     if not is_torch_method(unit.spec):
         return run_classical_unit(ctx, unit, data, fold)
@@ -502,12 +541,16 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
         return [done[s] for s in seeds]
     key = spec.key(cfg.model)
     at = "" if unit.point == "all" else f"-n{unit.point}"
-    name = f"fold{unit.fold}{at}-seed{seeds[0]}" + (f"-{seeds[-1]}" if len(seeds) > 1 else "")
-    checkpoint = ctx.out_dir / "checkpoints" / key / f"{name}.pt"
+    checkpoint = _checkpoint_path(ctx, unit)
     replicas = build_replicas(
         lambda: make_method(cfg, ctx.domains, spec), seeds, data, ctx.device,
         vmap=len(seeds) > 1, compile=cfg.train.compile,
     )
+    if not ctx.score_test:
+        histories = fit(replicas, cfg.train, Run(checkpoint, resume=True, progress=ctx.progress))
+        results = [done.get(seed) or _validated(ctx, unit, fold, seed, histories[i]) for i, seed in enumerate(seeds)]
+        checkpoint.unlink(missing_ok=True)
+        return results
     no_gap = HeldOut.why_not(data)
     held = None if no_gap else HeldOut.of(data)
     before = measure_gap(replicas, held, cfg.eval.seed) if held else None
@@ -515,9 +558,9 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
     first_features = held.features(replicas, "general") if picture else None
     writers = [_writer(ctx.out_dir, key, f"fold{unit.fold}{at}-seed{s}") for s in seeds]
     try:
-        run = Run(checkpoint, ctx.resume, writers, ctx.progress, epoch_probe=gap_probe(held) if held else None)
+        run = Run(checkpoint, resume=True, writers=writers, progress=ctx.progress, epoch_probe=gap_probe(held) if held else None)
         histories = fit(replicas, cfg.train, run)
-        probs = replicas.predict(replicas.method.target_logits, data.target_test.x)
+        probs = predict_test(replicas, data)
         after = measure_gap(replicas, held, cfg.eval.seed) if held else None
         if picture:
             i = seeds.index(cfg.eval.seed)
@@ -540,6 +583,29 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
     return results
 
 
+def predict_test(replicas: Replicas, data: FoldData) -> torch.Tensor:
+    """Every replica's class probabilities on the fold's test windows ``[K, N, C]``: the
+    only place a deep unit reads the test fold's predictions."""
+    return replicas.predict(replicas.method.target_logits, data.target_test.x)
+
+
+def _validated(ctx: RunContext, unit: Unit, fold: Any, seed: int, history: dict[str, list[float]]) -> dict[str, Any]:
+    """A search unit's result for one seed: the validation UA of the model it kept."""
+    result = {
+        "method": unit.spec.label,
+        "fold": int(fold.index),
+        "seed": int(seed),
+        "validation_uar": selected_validation_ua({"history": history}),
+        "history": history,
+    }
+    if result["validation_uar"] is None:
+        raise DomadaptError(
+            f"{unit.spec.label}: selects its model without target labels, so it has no validation UA to tune on"
+        )
+    _write_json(_result_path(ctx, unit.spec, fold.index, seed, unit.point), result)
+    return result
+
+
 def run_classical_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dict[str, Any]]:
     """A classical baseline row on the fold: utterance functionals of the same training,
     validation and test utterances; each test window gets its utterance's probabilities."""
@@ -553,6 +619,8 @@ def run_classical_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -
     }
     test_utterances = list(dict.fromkeys(keys["test"]))
     window_row = np.asarray([test_utterances.index(k) for k in keys["test"]])
+    if not ctx.score_test:
+        raise DomadaptError(f"{unit.spec.label}: a classical baseline chooses its C itself; a sweep tunes deep methods")
     results = []
     for seed in unit.seeds:
         path = _result_path(ctx, unit.spec, unit.fold, seed, unit.point)
@@ -671,53 +739,117 @@ def run_experiment(
     progress: bool = False,
     cache_dir: Path | None = None,
     baseline: str | None = None,
+    executor: Executor | None = None,
+    annotate: dict[str, Any] | None = None,
     say=print,
 ) -> dict[str, Any]:
     """Run every method of ``cfg`` over folds x seeds on ``domains`` and write the results
     files into ``out_dir``; returns the results dict (see :mod:`domadapt.report`), with the
-    paired comparisons against the ``baseline`` row when one is named."""
-    ctx = RunContext(cfg, domains, out_dir, device, resume, progress, cache_dir)
+    paired comparisons against the ``baseline`` row when one is named.
+
+    The units run on ``executor`` (default: in this process); ``annotate`` adds top-level
+    keys to results.json (a sweep's ``"selected_by": "validation"``). A second live run on
+    ``out_dir`` is refused (:class:`~domadapt.outdir_lock.OutDirLock`).
+    """
+    executor = executor or LocalExecutor()
+    with OutDirLock(out_dir):
+        plan = plan_run(
+            cfg, domains, out_dir=out_dir, device=executor.device(device), resume=resume, progress=progress,
+            cache_dir=cache_dir, say=say,
+        )
+        runs: dict[tuple[int, int | str], list[dict[str, Any]]] = {}
+        for unit, results in zip(plan.units, run_units(executor, plan, say=say)):
+            runs.setdefault((unit.row, unit.point), []).extend(results)  # plan order, whatever finished first
+        points = curve_points(cfg)
+        rows = [_row(cfg, domains, spec, runs[row, points[-1]], out_dir) for row, spec in enumerate(cfg.methods)]
+        results = {
+            "recipe": cfg.name,
+            "data": "synthetic" if domains.synthetic else "real",
+            "title": f"{cfg.name}: " + (f"{'+'.join(cfg.data.source)} -> " if cfg.data.source else "") + cfg.data.target,
+            "subject_overlap": plan.subject_overlap,
+            "config": cfg.to_dict(),
+            "git": git_hash(),
+            "skipped": _skipped(domains),
+            "rows": rows,
+            **(annotate or {}),
+        }
+        if len(points) > 1:
+            results["curve"] = learning_curve(cfg, runs, points)
+            plot_learning_curve(results["curve"], out_dir / "plots" / "learning-curve.png", title=f"{cfg.name}: learning curve")
+        # the statistics are computed once, from the per-run files, as the files are written
+        write_results(out_dir, results, baseline=baseline or cfg.eval.baseline)
+        return load_results(out_dir)
+
+
+@dataclass
+class PlannedRun:
+    """One experiment ready to dispatch: its context, its folds and its units in plan order."""
+
+    ctx: RunContext
+    folds: list[Any]
+    units: list[Unit]
+
+    @property
+    def subject_overlap(self) -> bool:
+        return any(getattr(f, "subject_overlap", False) for f in self.folds)
+
+
+def plan_run(
+    cfg: ExperimentConfig,
+    domains: Domains,
+    *,
+    out_dir: Path,
+    device: torch.device,
+    resume: bool = False,
+    progress: bool = False,
+    cache_dir: Path | None = None,
+    score_test: bool = True,
+    say=print,
+) -> PlannedRun:
+    """config.json, the folds and the units of one run in ``out_dir`` (the caller holds it).
+
+    A fresh run (no ``resume``) removes its units' checkpoints first: one left by an earlier
+    killed run in the same folder is not this run's, and every unit resumes from a
+    checkpoint it finds (a Ray task retried after its worker died).
+    """
+    ctx = RunContext(cfg, domains, out_dir, device, resume, progress, cache_dir, score_test)
     _write_config(ctx)
     _describe(domains, say)
     folds = split_target(cfg, domains)
-    overlap = any(getattr(f, "subject_overlap", False) for f in folds)
+    plan = PlannedRun(ctx, folds, [])
     say(
-        f"  {len(cfg.methods)} methods x {len(folds)} folds x {cfg.eval.seeds} seeds on {device}; "
-        f"split: {cfg.eval.splitter}{' (SUBJECTS OVERLAP)' if overlap else ', subject-independent'}"
+        f"  {len(cfg.methods)} methods x {len(folds)} folds x {cfg.eval.seeds} seeds on {device}; split: "
+        f"{cfg.eval.splitter}{' (SUBJECTS OVERLAP)' if plan.subject_overlap else ', subject-independent'}"
     )
-    units = plan_units(cfg, domains, folds, say=say)
-    points = curve_points(cfg)
-    runs: dict[tuple[int, int | str], list[dict[str, Any]]] = {}
+    plan.units = plan_units(cfg, domains, folds, say=say)
+    if not resume:
+        for unit in plan.units:
+            _checkpoint_path(ctx, unit).unlink(missing_ok=True)
+    return plan
+
+
+def run_units(executor: Executor, plan: PlannedRun, *, say=print) -> list[list[dict[str, Any]]]:
+    """Every unit of ``plan`` through ``executor``; per unit (in plan order, whatever
+    finished first) its per-seed results."""
+    ctx = plan.ctx
+    folds = {f.index: f for f in plan.folds}
+    jobs = [(unit, folds[unit.fold]) for unit in plan.units]
+    out: list[Any] = [None] * len(jobs)
     # a line per unit (said), the record a log and a terminal's scrollback keep; a bar besides on a terminal
-    progress_units = Progress(len(units), "units (method x fold x seeds)", unit="units", enabled=progress, log_lines=False)
+    progress_units = Progress(len(jobs), "units (method x fold x seeds)", unit="units", enabled=ctx.progress, log_lines=False)
     with progress_units as clock:
         say_above = clock.above(say)
-        for fold in folds:
-            data = _fold_data(cfg, domains, fold, device)  # once per fold, shared by its units
-            for unit in (u for u in units if u.fold == fold.index):
-                point_data = with_target_subjects(data, unit.point, seed=cfg.eval.seed + fold.index)
-                for result in run_unit(ctx, unit, point_data, fold):
-                    runs.setdefault((unit.row, unit.point), []).append(result)
-                    _say_result(say_above, unit.spec.key(cfg.model), result)
-                clock.update(last=f"{unit.spec.label} fold {unit.fold}")
-                say_above(f"  [{clock.line()}]")
-    rows = [_row(cfg, domains, spec, runs[row, points[-1]], out_dir) for row, spec in enumerate(cfg.methods)]
-    results = {
-        "recipe": cfg.name,
-        "data": "synthetic" if domains.synthetic else "real",
-        "title": f"{cfg.name}: " + (f"{'+'.join(cfg.data.source)} -> " if cfg.data.source else "") + cfg.data.target,
-        "subject_overlap": overlap,
-        "config": cfg.to_dict(),
-        "git": git_hash(),
-        "skipped": _skipped(domains),
-        "rows": rows,
-    }
-    if len(points) > 1:
-        results["curve"] = learning_curve(cfg, runs, points)
-        plot_learning_curve(results["curve"], out_dir / "plots" / "learning-curve.png", title=f"{cfg.name}: learning curve")
-    # the statistics are computed once, from the per-run files, as the files are written
-    write_results(out_dir, results, baseline=baseline or cfg.eval.baseline)
-    return load_results(out_dir)
+        for j, results in executor.map(execute_unit, ctx, jobs):
+            unit = plan.units[j]
+            if executor.remote:  # the driver keeps its own copy: results need no disk shared with the workers
+                for result in results:
+                    _write_json(_result_path(ctx, unit.spec, unit.fold, result["seed"], unit.point), result)
+            out[j] = results
+            for result in results:
+                _say_result(say_above, unit.spec.key(ctx.cfg.model), result)
+            clock.update(last=f"{unit.spec.label} fold {unit.fold}")
+            say_above(f"  [{clock.line()}]")
+    return out
 
 
 def learning_curve(cfg: ExperimentConfig, runs: dict, points: list[int | str]) -> dict[str, Any]:
@@ -770,6 +902,9 @@ def _describe(domains: Domains, say) -> None:
 
 
 def _say_result(say, key: str, result: dict[str, Any]) -> None:
+    if "metrics" not in result:  # a sweep's search: scored on validation only
+        say(f"  {key:<18} fold {result['fold']} seed {result['seed']}: validation UA {result['validation_uar']:.3f}")
+        return
     m = result["metrics"]
     say(
         f"  {key:<18} fold {result['fold']} seed {result['seed']}: acc {m['accuracy']:.3f} "

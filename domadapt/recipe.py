@@ -16,6 +16,7 @@ from pathlib import Path
 from domadapt import __version__
 from domadapt.config import build_config, list_recipes, load_recipe, parse_value, recipe_protocols
 from domadapt.errors import DomadaptError
+from domadapt.outdir_lock import OutDirLock
 from domadapt.registry import import_modules
 
 BANNER = "=" * 78
@@ -128,7 +129,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out (finished runs are kept)")
     p.add_argument("--cache-dir", type=Path, help="synthetic corpora and feature cache (default ~/.cache/domadapt)")
+    add_executor_arguments(p)
     return p
+
+
+def add_executor_arguments(p: argparse.ArgumentParser) -> None:
+    """``--executor`` and the Ray options (the recipe and ``domadapt sweep`` share them)."""
+    g = p.add_argument_group("where the units run")
+    g.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: one unit after another in this process (default); ray: every (method, fold, seeds) "
+        "unit a Ray task (a local Ray instance, or a cluster with --ray-address)",
+    )
+    g.add_argument("--ray-address", metavar="auto|HOST:PORT", help="join the Ray cluster `ray start` runs (default: start a local one)")
+    g.add_argument("--cpus-per-run", type=float, default=1.0, metavar="N", help="CPUs reserved per unit under Ray (default 1)")
+    g.add_argument(
+        "--gpus-per-run",
+        type=float,
+        metavar="F",
+        help="GPU share per unit under Ray: 0.25 packs four units on one GPU (default 1 on CUDA, else 0)",
+    )
+
+
+def build_executor_from(args: argparse.Namespace):
+    """The executor the command line asks for (Ray is imported only when it starts)."""
+    from domadapt.executors import build_executor
+
+    if args.executor == "local":
+        if args.ray_address or args.gpus_per_run is not None:
+            raise DomadaptError("--ray-address/--gpus-per-run need --executor ray")
+        return build_executor("local")
+    return build_executor(
+        "ray", address=args.ray_address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+        imports=tuple(args.imports), threads=args.threads,
+    )
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -139,6 +175,16 @@ def parse_overrides(items: list[str]) -> dict:
         key, value = item.split("=", 1)
         out[key.strip()] = parse_value(value.strip())
     return out
+
+
+def select_methods(cfg, methods: str):
+    """``cfg`` with only the rows of ``--methods`` (comma-separated labels)."""
+    wanted = [m.strip() for m in methods.split(",") if m.strip()]
+    known = [m.label for m in cfg.methods]
+    missing = [m for m in wanted if m not in known]
+    if missing:
+        raise DomadaptError(f"--methods {', '.join(missing)}: not in recipe {cfg.name} ({', '.join(known)})")
+    return type(cfg)(**{**cfg.__dict__, "methods": tuple(m for m in cfg.methods if m.label in wanted)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,24 +275,16 @@ def _slug(text: str) -> str:
 
 
 def _run_one(args: argparse.Namespace, cfg, out: Path) -> int:
-    from domadapt.device import resolve_device  # heavy imports (torch): not for --help / --version
-    from domadapt.experiment import extract_domains, load_corpora, run_experiment
-    from domadapt.report import format_table
+    from domadapt.device import resolve_device  # imports torch: not for --help / --version
 
     if args.methods:
-        wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
-        known = [m.label for m in cfg.methods]
-        missing = [m for m in wanted if m not in known]
-        if missing:
-            raise DomadaptError(f"--methods {', '.join(missing)}: not in recipe {cfg.name} ({', '.join(known)})")
-        cfg = type(cfg)(**{**cfg.__dict__, "methods": tuple(m for m in cfg.methods if m.label in wanted)})
+        cfg = select_methods(cfg, args.methods)
     if args.baseline is not None and args.baseline not in [m.label for m in cfg.methods]:
         raise DomadaptError(  # checked before any data is loaded, not after the last run
             f"--baseline {args.baseline}: not a method of this run ({', '.join(m.label for m in cfg.methods)})"
         )
     device = resolve_device(args.device)
     synthetic = not args.source_root and args.target_root is None
-    say = (lambda *a, **k: None) if args.quiet else print
     print(BANNER)
     if synthetic:
         print("domadapt: NO DATA PATHS GIVEN - running on SYNTHETIC stand-in corpora.")
@@ -256,6 +294,17 @@ def _run_one(args: argparse.Namespace, cfg, out: Path) -> int:
     print(f"recipe {cfg.name}{' (--quick)' if args.quick else ''}: {cfg.description}")
     print(f"output: {out}")
     print(BANNER)
+    executor = build_executor_from(args)  # its options checked before any data is read
+    with OutDirLock(out):  # a second run on a live run's folder is refused before any data is read
+        return _run_in(args, cfg, device, out, executor)
+
+
+def _run_in(args: argparse.Namespace, cfg, device, out: Path, executor) -> int:
+    """Load, extract, run and print the table, with ``out`` held by this process."""
+    from domadapt.experiment import extract_domains, load_corpora, run_experiment  # heavy imports
+    from domadapt.report import format_table
+
+    say = (lambda *a, **k: None) if args.quiet else print
     start = time.time()
     progress = not args.quiet  # a bar on a terminal, plain lines in a log (domadapt/progress.py)
     sources, target = load_corpora(
@@ -263,10 +312,12 @@ def _run_one(args: argparse.Namespace, cfg, out: Path) -> int:
         progress=progress,
     )
     domains = extract_domains(cfg, sources, target, device=device, cache_dir=args.cache_dir, progress=progress)
-    results = run_experiment(
-        cfg, domains, out_dir=out, device=device, resume=args.resume, progress=progress, cache_dir=args.cache_dir, say=say,
-        **({"baseline": args.baseline} if args.baseline else {}),  # the runner's keyword (domadapt/experiment.py)
-    )
+    with executor:
+        results = run_experiment(
+            cfg, domains, out_dir=out, device=device, resume=args.resume, progress=progress, cache_dir=args.cache_dir,
+            executor=executor, say=say,
+            **({"baseline": args.baseline} if args.baseline else {}),  # the runner's keyword (domadapt/experiment.py)
+        )
     print()
     print(format_table(results))
     print(f"\n{len(results['rows'])} methods in {time.time() - start:.0f} s; results in {out}/results.{{json,md,csv}}")

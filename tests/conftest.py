@@ -21,3 +21,30 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_trees(tmp_path_factory):
+    """Small CASIA / IEMOCAP / MODMA trees without the synthetic marker: to the loaders they
+    are indistinguishable from real releases."""
+    from domadapt.corpora.synthetic import (
+        MARKER_NAME, write_casia, write_casia_target, write_emodb, write_iemocap, write_modma,
+    )
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "unit" / "corpora"))
+    from fake_trees import make_emovo_tree, make_ravdess_tree, make_savee_tree  # the loader tests' trees
+
+    base = tmp_path_factory.mktemp("trees")
+    roots = {
+        "casia": write_casia(base / "CASIA database", files_per_class=3),
+        "iemocap": write_iemocap(base / "IEMOCAP", sessions=2, utterances_per_speaker=12, dialogs_per_session=1),
+        "modma": write_modma(base / "MODMA", n_mdd=5, n_hc=5, duration_scale=0.3),
+        "casia_target": write_casia_target(base / "CASIA target database", files_per_class=2, n_speakers=4),
+        "emodb": write_emodb(base / "emodb", texts=2),
+        "emovo": make_emovo_tree(base),
+        "ravdess": make_ravdess_tree(base),
+        "savee": make_savee_tree(base),
+    }
+    for root in roots.values():
+        (root / MARKER_NAME).unlink(missing_ok=True)
+    return roots
