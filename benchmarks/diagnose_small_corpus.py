@@ -71,8 +71,8 @@ def per_epoch_test_scores(test_x: torch.Tensor, test_y: np.ndarray, curve: list[
     """Record the test UA after every epoch (a diagnostic: selection still reads validation only)."""
     original = engine_loop.validate
 
-    def validate(replicas, stage):
-        val = original(replicas, stage)
+    def validate(replicas, stage, **kw):
+        val = original(replicas, stage, **kw)
         probs = replicas.predict(replicas.method.target_logits, test_x)[0].numpy()
         curve.append(balanced_accuracy(test_y, probs.argmax(1)))
         return val

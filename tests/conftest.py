@@ -41,10 +41,36 @@ def tiny_trees(tmp_path_factory):
         "modma": write_modma(base / "MODMA", n_mdd=5, n_hc=5, duration_scale=0.3),
         "casia_target": write_casia_target(base / "CASIA target database", files_per_class=2, n_speakers=4),
         "emodb": write_emodb(base / "emodb", texts=2),
-        "emovo": make_emovo_tree(base),
-        "ravdess": make_ravdess_tree(base),
-        "savee": make_savee_tree(base),
+        "emovo": _voiced(make_emovo_tree(base)),
+        "ravdess": _voiced(make_ravdess_tree(base)),
+        "savee": _voiced(make_savee_tree(base)),
     }
     for root in roots.values():
         (root / MARKER_NAME).unlink(missing_ok=True)
     return roots
+
+
+def _voiced(root):
+    """The loader tests' fake tree with every readable wav replaced by one second of a
+    harmonic, vibrato'd voice-like tone at the file's own rate and format: openSMILE (the
+    eGeMAPS row) finds no voice in their 50 ms sines."""
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    for path in sorted(root.rglob("*.wav")):
+        try:
+            info = sf.info(str(path))
+        except RuntimeError:  # the trees' deliberately unreadable files stay as they are
+            continue
+        if info.frames == 0:
+            continue
+        sr = info.samplerate
+        t = np.arange(sr) / sr
+        f0 = rng.uniform(110, 240) * (1 + 0.03 * np.sin(2 * np.pi * 5 * t))
+        phase = 2 * np.pi * np.cumsum(f0) / sr
+        y = sum(np.sin(k * phase) / k for k in range(1, 8)) * np.hanning(sr) * 0.2
+        y = y + 0.002 * rng.standard_normal(sr)
+        sf.write(str(path), y.astype(np.float32), sr, subtype=info.subtype)
+    return root
+

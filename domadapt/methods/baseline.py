@@ -11,8 +11,9 @@ validation rows; the best UA wins, ties going to the smaller C (stronger regular
 When there are no validation rows, or they hold a single class (UA then measures one
 class's recall and cannot rank models), C is chosen by the mean UA of a cross-validation
 over the training rows instead (``StratifiedGroupKFold`` when ``groups`` are given, so a
-subject never sits on both sides; else ``StratifiedKFold``); ``selection["criterion"]``
-says which was used.
+subject never sits on both sides; else ``StratifiedKFold``); when even that is impossible
+(a class with a single training subject), C = 1 (scikit-learn's default) is used unranked.
+``selection["criterion"]`` says which was used.
 
 ``source+target``: rows passed as ``x_extra``/``y_extra`` (e.g. the source corpus, when it
 shares the target's label set — the caller decides) are appended to every training set,
@@ -43,6 +44,7 @@ MODELS = ("logreg", "linear_svm")
 # Inverse regularisation strengths tried, weakest last; standardised inputs make them
 # comparable across feature kinds (88 eGeMAPS vs 6373 ComParE dimensions).
 DEFAULT_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
+UNRANKED_C = 1.0  # scikit-learn's default, when no validation set or cross-validation can rank C
 
 
 class LinearBaseline:
@@ -170,12 +172,17 @@ class LinearBaseline:
         else:
             why = "no validation rows" if not has_val else "validation rows hold a single class"
             ua_by_c, cv_splits, kind = self._cv_scores(x_tr, y_tr, x_ex, y_ex, groups, caught)
-            criterion = f"{kind} cross-validated UA on the training rows ({why})"
-        # Ascending grid + strict improvement: ties go to the smaller C.
-        best = self.c_grid[0]
-        for c in self.c_grid[1:]:
-            if ua_by_c[c] > ua_by_c[best] + 1e-12:
-                best = c
+            if ua_by_c:
+                criterion = f"{kind} cross-validated UA on the training rows ({why})"
+            else:
+                criterion = f"default C = {UNRANKED_C:g} ({why}, and {kind})"
+        if ua_by_c:  # ascending grid + strict improvement: ties go to the smaller C
+            best = self.c_grid[0]
+            for c in self.c_grid[1:]:
+                if ua_by_c[c] > ua_by_c[best] + 1e-12:
+                    best = c
+        else:
+            best = UNRANKED_C
         self.pipeline = fitted[best] if best in fitted else self._fit_one(best, x_fit, y_fit, caught)
         self.chosen_c = best
         self.classes_ = classes
@@ -192,7 +199,8 @@ class LinearBaseline:
         return self
 
     def _cv_scores(self, x_tr, y_tr, x_ex, y_ex, groups, caught):
-        """Mean UA over folds of the training rows for each C (extra rows train every fold)."""
+        """Mean UA over folds of the training rows for each C (extra rows train every fold);
+        no scores (and why, as the third item) when a class has too few rows or subjects."""
         counts = np.unique(y_tr, return_counts=True)[1]
         if len(counts) < 2:
             raise DomadaptError("baseline: cannot choose C: the training rows hold a single class "
@@ -204,15 +212,16 @@ class LinearBaseline:
             # A class's rows can be split at most as many ways as it has subjects.
             per_class = [len(np.unique(groups[y_tr == k])) for k in np.unique(y_tr)]
             n_splits = min(5, min(per_class))
+            if n_splits < 2:
+                return {}, None, "a class has a single training subject: no grouped cross-validation"
             splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=self.seed)
             kind = f"{n_splits}-fold subject-grouped"
         else:
             n_splits = min(5, int(counts.min()))
+            if n_splits < 2:
+                return {}, None, "a class has a single training row: no cross-validation"
             splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.seed)
             kind = f"{n_splits}-fold"
-        if n_splits < 2:
-            raise DomadaptError("baseline: cannot choose C: too few training rows (or subjects) per "
-                                "class for a cross-validation, and no two-class validation set")
         splits = list(splitter.split(x_tr, y_tr, groups))
         scores: dict[float, float] = {}
         for c in self.c_grid:

@@ -322,8 +322,11 @@ def test_ctrl_c_keeps_finished_runs_and_prints_the_resume_command(tiny_trees, tm
             "--set", "train.epochs=8", "--set", "train.batch_size=16", "--threads", "1",
             "--out", str(out), *_roots_args("casia2modma", tiny_trees)]
     root = Path(recipe_cli.__file__).resolve().parents[1]  # this checkout's domadapt
+    # a shell's background job (CI under nohup, `cmd &`) ignores SIGINT, and a child inherits
+    # that: give the run the default action back, as a terminal's Ctrl-C finds it
     proc = subprocess.Popen([sys.executable, "-m", "domadapt.recipe", *argv], cwd=root, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while not list((out / "runs").rglob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -121,6 +121,19 @@ def test_picks_by_ua_not_accuracy_on_an_imbalanced_validation_set():
     assert acc[0.001] == 0.9 > acc[base.chosen_c]  # accuracy would have chosen 0.001
 
 
+def test_one_subject_per_class_and_no_validation_uses_the_default_c_unranked():
+    # leave-one-session-out on a 2-session corpus: each class has one training subject, so
+    # neither a validation set nor a grouped cross-validation can rank C
+    x, y, _, _ = _collinear(1)
+    g = y.copy()  # every row of a class from one subject
+    base = LinearBaseline(model="logreg").fit(x, y, groups=g)
+    assert base.chosen_c == 1.0 and base.selection["ua_by_c"] == {}
+    assert base.selection["criterion"] == (
+        "default C = 1 (no validation rows, and a class has a single training subject: no grouped cross-validation)"
+    )
+    assert base.predict(x).shape == y.shape
+
+
 @pytest.mark.parametrize("groups", [None, "subjects"])
 def test_single_class_validation_falls_back_to_training_cv(groups):
     x, y, _, _ = _collinear(1)

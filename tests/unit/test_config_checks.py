@@ -31,7 +31,7 @@ def _error(recipe=None, **overrides) -> str:
         ("train.pretrain_epochs", 0, "train.pretrain_epochs = 0: expected an int >= 1"),
         ("train.batch_size", 1, "train.batch_size = 1: expected an int >= 2"),
         ("train.lr", 0, "train.lr = 0: expected a number > 0"),
-        ("train.val_fraction", 1.0, "train.val_fraction = 1.0: expected a number in (0, 1)"),
+        ("train.val_fraction", 1.0, "train.val_fraction = 1.0: expected a number in [0, 1)"),
         ("train.amp", "yes", "train.amp = 'yes': expected true or false"),
         ("model.dropout", 1, "model.dropout = 1: expected a number in [0, 1)"),
         ("eval.folds", 1, "eval.folds = 1: expected an int >= 2"),

@@ -320,7 +320,7 @@ def tiny_writers(monkeypatch):
     """Make synthetic_root fast: a tiny CASIA, and count the writer calls."""
     calls = []
 
-    def tiny_casia(root: Path, *, seed: int = 0) -> Path:
+    def tiny_casia(root: Path, *, seed: int = 0, progress: bool = False) -> Path:
         calls.append(root)
         return write_casia(root, seed=seed, files_per_class=1)
 
@@ -346,7 +346,7 @@ def test_synthetic_root_ignores_a_crashed_temp_and_caches(tmp_path: Path, tiny_w
 
 def test_synthetic_root_builds_casia_target_next_to_casia(tmp_path: Path, monkeypatch,
                                                           tiny_writers) -> None:
-    def tiny_target(root: Path, *, seed: int = 0) -> Path:
+    def tiny_target(root: Path, *, seed: int = 0, progress: bool = False) -> Path:
         return write_casia_target(root, seed=seed, files_per_class=1, n_speakers=2)
 
     monkeypatch.setitem(synthetic._WRITERS, "casia_target", tiny_target)
@@ -362,7 +362,7 @@ def test_synthetic_root_builds_casia_target_next_to_casia(tmp_path: Path, monkey
 def test_synthetic_root_loser_of_a_race_discards_its_copy(tmp_path: Path, monkeypatch) -> None:
     final = tmp_path / "synthetic" / f"v{GENERATOR_VERSION}-seed0" / "CASIA database"
 
-    def racing_casia(root: Path, *, seed: int = 0) -> Path:
+    def racing_casia(root: Path, *, seed: int = 0, progress: bool = False) -> Path:
         write_casia(final, seed=seed, files_per_class=1)  # another process finishes first
         return write_casia(root, seed=seed, files_per_class=1)
 

@@ -167,14 +167,16 @@ def test_second_call_reads_the_cache_keyed_by_checkpoint_bytes(ckpt, corpus, tmp
 
 
 def test_mfcc_cache_keys_are_unchanged_by_the_new_fields(corpus):
-    # entries written before model / checkpoint / layer existed stay valid (the key as it was)
+    # entries written before model / checkpoint / layer / clip_samples / standardize existed
+    # stay valid (the key as it was)
     import hashlib
     import json
 
     from domadapt.features.cache import FRONTEND_VERSION, _file_stamp, cache_key
 
     cfg = FeatureConfig()
-    old = {k: v for k, v in cfg.to_dict().items() if k not in ("model", "checkpoint", "layer")}
+    later = ("model", "checkpoint", "layer", "clip_samples", "standardize")
+    old = {k: v for k, v in cfg.to_dict().items() if k not in later}
     h = hashlib.sha256()
     head = {"frontend_version": FRONTEND_VERSION, "config": old, "corpus": corpus.name,
             "classes": list(corpus.classes), "synthetic": corpus.synthetic,
