@@ -672,10 +672,7 @@ def _with_statistics(results, row_runs, baseline, *, alpha, n_boot, seed, run_di
         if iv is not None:
             row["subject_bootstrap"] = iv
     if baseline:
-        try:
-            out["comparison"] = _compare(results, row_runs, baseline, alpha=alpha, n_boot=n_boot, seed=seed)
-        except DomadaptError as e:  # keep the results; the tables say what went wrong
-            out["comparison"] = {"baseline": baseline, "error": str(e), "rows": {}}
+        out["comparison"] = _compare_or_error(results, row_runs, baseline, alpha=alpha, n_boot=n_boot, seed=seed)
         if results.get("curve"):
             out["curve"] = dict(results["curve"])
             out["curve"]["comparisons"] = {
@@ -687,6 +684,8 @@ def _with_statistics(results, row_runs, baseline, *, alpha, n_boot, seed, run_di
 
 
 def _compare_or_error(results, row_runs, baseline, **kw) -> dict[str, Any]:
+    """:func:`_compare`, or ``{"baseline", "error"}``: the results are kept and the tables say
+    what went wrong."""
     try:
         return _compare(results, row_runs, baseline, **kw)
     except DomadaptError as e:
