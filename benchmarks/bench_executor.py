@@ -35,7 +35,7 @@ from bench_training_step import cpu_model
 from domadapt.config import build_config, load_recipe
 from domadapt.device import resolve_device
 from domadapt.executors import build_executor
-from domadapt.experiment import extract_domains, load_corpora, run_experiment
+from domadapt.run import extract_domains, load_corpora, run_experiment
 
 NAME = "executor_ray_over_local_lower_is_better"
 GPU_NAME = "executor_gpu_packed_over_sequential_lower_is_better"

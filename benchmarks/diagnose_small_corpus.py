@@ -49,12 +49,12 @@ from domadapt.config import build_config, load_recipe, parse_value  # noqa: E402
 from domadapt.engine import build_replicas, fit  # noqa: E402
 from domadapt.engine import loop as engine_loop  # noqa: E402
 from domadapt.evaluate import evaluate_predictions  # noqa: E402
-from domadapt.experiment import (  # noqa: E402
+from domadapt.run import (  # noqa: E402
     build_fold,
     extract_domains,
     load_corpora,
     make_method,
-    make_splitter,
+    split_target,
 )
 from domadapt.splits import carve_validation  # noqa: E402
 
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     sources, target = load_corpora(cfg, source_roots=args.source_root, target_root=args.target_root, cache_dir=args.cache_dir)
     domains = extract_domains(cfg, sources, target, device=torch.device("cpu"), cache_dir=args.cache_dir)
     seg = domains.target_segments
-    folds = list(make_splitter(cfg, domains).split(seg.y.numpy(), seg.subject.numpy()))
+    folds = split_target(cfg, domains)
     n_utt = np.bincount(seg.utterance.numpy())
     print(
         f"{'SYNTHETIC' if domains.synthetic else 'real'} target {target.name} at {target.root}: "

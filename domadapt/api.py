@@ -115,7 +115,7 @@ class Experiment:
     def fit(self, out_dir: str | Path | None = None, *, resume: bool = False, progress: bool = False) -> "Experiment":
         """Extract features, train and test every method on every fold x seed; the results
         files go to ``out_dir`` (default ``runs/<name>``). Returns ``self``."""
-        from domadapt.experiment import extract_domains, run_experiment
+        from domadapt.run import extract_domains, run_experiment
 
         domains = extract_domains(
             self.config, self.sources, self.target, device=self.device, cache_dir=self.cache_dir, progress=progress

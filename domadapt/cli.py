@@ -181,7 +181,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     from domadapt.config import build_config, load_recipe
     from domadapt.device import resolve_device
-    from domadapt.experiment import extract_domains, load_corpora
+    from domadapt.run import extract_domains, load_corpora
     from domadapt.outdir_lock import OutDirLock
     from domadapt.recipe import build_executor_from, parse_overrides
     from domadapt.report import format_table, load_results

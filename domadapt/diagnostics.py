@@ -14,7 +14,9 @@ on, where a model can separate anything it memorised):
   kernel two-sample test") after standardising the pooled features, so that the figure
   does not depend on the scale of the features (TIM's features have std ~0.002 at init).
 
-:func:`domain_gap` returns both in one dict. :func:`gradient_norm_ratio` tells whether an
+:func:`domain_gap` returns both in one dict; :class:`HeldOut`, :func:`measure_gap` and
+:func:`gap_probe` measure it on a training run's held-out rows (before and after training,
+and per epoch on a fixed probe batch). :func:`gradient_norm_ratio` tells whether an
 alignment loss is felt at all: the norm of its gradient at the shared layers relative to
 the task loss's gradient (a ratio ~1e-6 is a loss that does nothing).
 
@@ -26,12 +28,15 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from domadapt.data import DomainData, FoldData
+from domadapt.engine.replicas import Replicas
 from domadapt.errors import DomadaptError
 
 #: Rows per domain that :func:`domain_gap` keeps (a deterministic subsample): the logistic
@@ -302,10 +307,86 @@ def gradient_norm_ratio(
     return align / task
 
 
+# --------------------------------------------------------------------------- of a training run
+
+GAP_POINTS = ("general", "specific")  # the features a method aligns
+PROBE_ROWS = 128  # rows per domain of the fixed per-epoch probe batch
+
+
+@dataclass
+class HeldOut:
+    """Held-out segments of both domains (never training rows): the source hold-out and the
+    target's validation + test subjects, with subject groups kept distinct per domain."""
+
+    sources: list[DomainData]
+    target: torch.Tensor
+    groups_s: np.ndarray
+    groups_t: np.ndarray
+
+    @staticmethod
+    def why_not(data: FoldData) -> str | None:
+        """Why the domain gap cannot be measured on ``data``, or None: it needs a source and
+        two held-out subjects per domain (its domain classifier is cross-validated by subject)."""
+        if not data.source_val:
+            return "no source corpus"
+        n_t = len(np.unique(np.concatenate([data.target_val.groups, data.target_test.groups])))
+        n_s = sum(len(np.unique(d.groups)) for d in data.source_val)
+        if n_t < 2 or n_s < 2:
+            return f"held-out subjects: {n_s} source, {n_t} target (the subject-grouped domain classifier needs 2 each)"
+        return None
+
+    @classmethod
+    def of(cls, data: FoldData) -> "HeldOut":
+        groups_s = np.concatenate([d.groups + 100_000 * j for j, d in enumerate(data.source_val)])
+        return cls(
+            sources=list(data.source_val),
+            target=torch.cat([data.target_val.x, data.target_test.x]),
+            groups_s=groups_s,
+            groups_t=np.concatenate([data.target_val.groups, data.target_test.groups]),
+        )
+
+    def features(self, replicas: Replicas, point: str, *, rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every replica's features at ``point``: source ``[K, N, D]`` and target ``[K, M, D]``."""
+        replicas.eval_mode()
+        method = replicas.method
+        f_s = torch.cat(
+            [replicas.outputs(lambda x, t=d.task: method.source_features(x, t)[point], d.x[:rows]) for d in self.sources],
+            dim=1,
+        )
+        f_t = replicas.outputs(lambda x: method.target_features(x)[point], self.target[:rows])
+        return f_s, f_t
+
+
+def measure_gap(replicas: Replicas, held: HeldOut, seed: int) -> list[dict[str, dict[str, float]]]:
+    """Per replica and alignment point: the proxy A-distance (subject-grouped) and the
+    standardised MMD between the held-out source and target features."""
+    gaps: list[dict[str, dict[str, float]]] = [{} for _ in range(replicas.k)]
+    for point in GAP_POINTS:
+        f_s, f_t = held.features(replicas, point)
+        for i in range(replicas.k):
+            gap = domain_gap(f_s[i].numpy(), f_t[i].numpy(), groups_s=held.groups_s, groups_t=held.groups_t, seed=seed)
+            gaps[i][point] = {"a_distance": gap["a_distance"], "mmd": gap["mmd"]}
+    return gaps
+
+
+def gap_probe(held: HeldOut) -> Callable[[Replicas], list[dict[str, float]]]:
+    """The per-epoch probe: standardised MMD of the general features on a fixed small batch."""
+
+    def probe(replicas: Replicas) -> list[dict[str, float]]:
+        f_s, f_t = held.features(replicas, "general", rows=PROBE_ROWS)
+        return [{"gap/mmd_general": standardized_mmd(f_s[i].numpy(), f_t[i].numpy())} for i in range(replicas.k)]
+
+    return probe
+
+
 __all__ = [
+    "GAP_POINTS",
+    "HeldOut",
     "MAX_ROWS",
     "domain_gap",
+    "gap_probe",
     "gradient_norm_ratio",
+    "measure_gap",
     "proxy_a_distance",
     "standardized_mmd",
 ]

@@ -2,7 +2,7 @@
 
 An executor maps one function over a list of items and yields ``(index, result)`` as the
 results come in; the experiment hands it its one per-unit function
-(:func:`domadapt.experiment.execute_unit`), so both executors run the same unit code::
+(:func:`domadapt.run.unit.execute_unit`), so both executors run the same unit code::
 
     with build_executor("ray", cpus_per_run=1) as executor:
         for i, result in executor.map(fn, shared, items):

@@ -301,7 +301,7 @@ def _run_one(args: argparse.Namespace, cfg, out: Path) -> int:
 
 def _run_in(args: argparse.Namespace, cfg, device, out: Path, executor) -> int:
     """Load, extract, run and print the table, with ``out`` held by this process."""
-    from domadapt.experiment import extract_domains, load_corpora, run_experiment  # heavy imports
+    from domadapt.run import extract_domains, load_corpora, run_experiment  # heavy imports
     from domadapt.report import format_table
 
     say = (lambda *a, **k: None) if args.quiet else print
@@ -316,7 +316,7 @@ def _run_in(args: argparse.Namespace, cfg, device, out: Path, executor) -> int:
         results = run_experiment(
             cfg, domains, out_dir=out, device=device, resume=args.resume, progress=progress, cache_dir=args.cache_dir,
             executor=executor, say=say,
-            **({"baseline": args.baseline} if args.baseline else {}),  # the runner's keyword (domadapt/experiment.py)
+            **({"baseline": args.baseline} if args.baseline else {}),  # the runner's keyword (domadapt/run/plan.py)
         )
     print()
     print(format_table(results))

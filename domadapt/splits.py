@@ -1,7 +1,9 @@
 """Train/test splits over segments that keep each subject (speaker) on one side.
 
-Every splitter takes per-SEGMENT arrays ``y`` (class index) and ``groups`` (subject index,
-or session index for leave-one-session-out) and yields :class:`Fold` objects of segment
+Every splitter is a :class:`Splitter` with one signature, ``split(y, subjects, *,
+utterances=None, sessions=None, roles=None)``: per-SEGMENT arrays of the class index and the
+subject, and the optional per-segment inputs the splitter names in ``uses`` (its recording,
+its session, its role in a corpus's own split); it yields :class:`Fold` objects of segment
 indices. Every fold passes :func:`check_no_leakage` before it is handed out: ~99% accuracy
 on MODMA comes from random segment splits that put the same person in train and test, so
 domadapt is subject-independent by default and refuses overlap unless asked explicitly
@@ -11,15 +13,16 @@ domadapt is subject-independent by default and refuses overlap unless asked expl
 Example::
 
     splitter = build_splitter("subject_kfold", n_splits=5, seed=0)
-    for fold in splitter.split(y, groups):
-        train, val = carve_validation(fold.train, y, groups, seed=0)
+    for fold in splitter.split(y, subjects):
+        train, val = carve_validation(fold.train, y, subjects, seed=0)
         ...  # fit on train, select on val, report on fold.test
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterator, Mapping
+from typing import Any, ClassVar, Hashable, Iterator, Mapping
 
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedGroupKFold
@@ -30,6 +33,7 @@ from domadapt.registry import Registry
 __all__ = [
     "LeakageError",
     "Fold",
+    "Splitter",
     "check_no_leakage",
     "subject_labels",
     "SubjectGroupedKFold",
@@ -157,7 +161,35 @@ def subject_labels(y: Any, groups: Any, *, strict: bool = False) -> dict[Hashabl
 # --------------------------------------------------------------------------- splitters
 
 
-class SubjectGroupedKFold:
+class Splitter(ABC):
+    """A protocol's folds, after scikit-learn's ``BaseCrossValidator``: one ``split`` signature
+    for every protocol, so the runner calls each the same way.
+
+    ``split(y, subjects, *, utterances=None, sessions=None, roles=None)`` takes per-segment
+    arrays: ``y`` (class index) and ``subjects`` (subject index) always; of the optional ones
+    a splitter reads only those it names in :attr:`uses`, and the runner computes only those
+    (a corpus without sessions fails only a protocol that needs them). Every fold it yields
+    has passed :func:`check_no_leakage`.
+    """
+
+    #: the optional per-segment inputs ``split`` reads: "utterances", "sessions", "roles"
+    uses: ClassVar[tuple[str, ...]] = ()
+    #: whether a subject may be on both sides of a fold (reported, never silent)
+    allows_subject_overlap: bool = False
+
+    @abstractmethod
+    def split(
+        self, y: Any, subjects: Any, *, utterances: Any = None, sessions: Any = None, roles: Any = None
+    ) -> Iterator[Fold]:
+        """The folds of the segments described by ``y`` and ``subjects`` (and :attr:`uses`)."""
+
+    def _required(self, name: str, value: Any) -> Any:
+        if value is None:
+            raise DomadaptError(f"{type(self).__name__}.split needs {name} (one per segment)")
+        return value
+
+
+class SubjectGroupedKFold(Splitter):
     """K folds of whole subjects, stratified by subject label (sklearn ``StratifiedGroupKFold``).
 
     When every subject has one label (MODMA, DAIC-WOZ) the folds are stratified on the
@@ -170,16 +202,14 @@ class SubjectGroupedKFold:
         seed: shuffles which subjects go together; the same seed gives the same folds.
     """
 
-    allows_subject_overlap = False
-
     def __init__(self, *, n_splits: int = 5, seed: int = 0) -> None:
         if int(n_splits) < 2:
             raise DomadaptError(f"n_splits must be at least 2, got {n_splits}")
         self.n_splits = int(n_splits)
         self.seed = int(seed)
 
-    def split(self, y: Any, groups: Any) -> Iterator[Fold]:
-        y, groups = _check_inputs(y, groups)
+    def split(self, y: Any, subjects: Any, *, utterances: Any = None, sessions: Any = None, roles: Any = None) -> Iterator[Fold]:
+        y, groups = _check_inputs(y, subjects)
         uniq, g_inv = np.unique(groups, return_inverse=True)
         if len(uniq) < self.n_splits:
             raise DomadaptError(
@@ -211,26 +241,24 @@ class SubjectGroupedKFold:
             yield Fold(k, train, np.sort(test), held_out=f"fold {k + 1}/{self.n_splits}")
 
 
-class LeaveOneGroupOutSplit:
+class LeaveOneGroupOutSplit(Splitter):
     """One fold per group: each subject (CASIA speaker) or session (IEMOCAP) is tested once.
 
-    ``group_name`` says what ``groups`` must hold (``groups_by``: the caller passes subject
-    ids for ``"subject"``, session ids for ``"session"``) and words the fold names.
-    ``subjects``, when given, are checked for leakage as well (a session's speakers must
-    not appear in another session).
+    ``group_name`` is ``"subject"`` (the groups are ``subjects``) or ``"session"`` (the groups
+    are ``sessions``, and ``subjects`` are checked for leakage as well: a session's speakers
+    must not appear in another session); it also words the fold names.
     """
 
-    allows_subject_overlap = False
-
     def __init__(self, *, group_name: str = "subject") -> None:
+        if group_name not in ("subject", "session"):
+            raise DomadaptError(f"group_name must be 'subject' or 'session', got {group_name!r}")
         self.group_name = group_name
+        self.uses = ("sessions",) if group_name == "session" else ()
 
-    @property
-    def groups_by(self) -> str:
-        return self.group_name
-
-    def split(self, y: Any, groups: Any, *, subjects: Any = None) -> Iterator[Fold]:
+    def split(self, y: Any, subjects: Any, *, utterances: Any = None, sessions: Any = None, roles: Any = None) -> Iterator[Fold]:
+        groups = self._required("sessions", sessions) if self.group_name == "session" else subjects
         y, groups = _check_inputs(y, groups)
+        subjects = _as_1d("subjects", subjects)
         uniq = np.unique(groups)
         if len(uniq) < 2:
             raise DomadaptError(
@@ -240,44 +268,62 @@ class LeaveOneGroupOutSplit:
         for k, g in enumerate(uniq):
             test = np.flatnonzero(groups == g)
             train = np.flatnonzero(groups != g)
-            check_no_leakage(groups if subjects is None else _as_1d("subjects", subjects), train, test)
+            check_no_leakage(subjects, train, test)
             yield Fold(k, train, test, held_out=f"{self.group_name} {g}")
 
 
-class OfficialSplit:
-    """The corpus's own split (DAIC-WOZ): one fold from a subject -> role mapping.
+class OfficialSplit(Splitter):
+    """The corpus's own split (DAIC-WOZ): one fold from each subject's role.
 
     Args:
-        assignment: maps each subject (the values found in ``groups``, matched as strings,
-            so ``{"300": ...}`` and ``{300: ...}`` both fit ``groups == 300``) to
-            ``"train"``, ``"dev"`` or ``"test"``. ``Corpus.official_split`` is keyed by
-            subject *name*: map it to the ids used in ``groups`` first.
+        assignment: maps each subject (the values found in ``subjects``, matched as strings,
+            so ``{"300": ...}`` and ``{300: ...}`` both fit ``subjects == 300``) to
+            ``"train"``, ``"dev"`` or ``"test"``. Without it, ``split`` reads each segment's
+            role from ``roles`` (what the runner gives from ``Corpus.official_split``; None
+            for a subject the split does not name).
         test_role: the role reported on, ``"test"`` or ``"dev"``. With ``"test"`` the dev
             subjects become ``Fold.val`` (model selection); with ``"dev"`` there is no
             fixed validation set and ``val`` is None.
     """
 
-    allows_subject_overlap = False
     ROLES = ("train", "dev", "test")
 
-    def __init__(self, assignment: Mapping[Hashable, str], *, test_role: str = "test") -> None:
-        bad = {r for r in assignment.values() if r not in self.ROLES}
-        if bad:
-            raise DomadaptError(f"official split roles must be one of {self.ROLES}, got {sorted(bad)}")
+    def __init__(self, assignment: Mapping[Hashable, str] | None = None, *, test_role: str = "test") -> None:
+        if assignment is not None:
+            self._check_roles(assignment.values())
         if test_role not in ("dev", "test"):
             raise DomadaptError(f"test_role must be 'dev' or 'test', got {test_role!r}")
-        self.assignment = {str(k): v for k, v in assignment.items()}
+        self.assignment = None if assignment is None else {str(k): v for k, v in assignment.items()}
         self.test_role = test_role
+        self.uses = ("roles",) if assignment is None else ()
 
-    def split(self, y: Any, groups: Any) -> Iterator[Fold]:
-        y, groups = _check_inputs(y, groups)
+    def _check_roles(self, roles: Any) -> None:
+        bad = {r for r in roles if r is not None and r not in self.ROLES}
+        if bad:
+            raise DomadaptError(f"official split roles must be one of {self.ROLES}, got {sorted(bad)}")
+
+    def _segment_roles(self, groups: np.ndarray, roles: Any) -> np.ndarray:
+        """Each segment's role: from ``assignment`` by subject, else ``roles`` as given."""
         uniq, g_inv = np.unique(groups, return_inverse=True)
-        missing = [g for g in uniq if str(g) not in self.assignment]
+        if self.assignment is not None:
+            per_subject = np.array([self.assignment.get(str(g)) for g in uniq], dtype=object)
+        else:
+            role = _as_1d("roles", self._required("roles", roles))
+            if len(role) != len(groups):
+                raise DomadaptError(f"roles has {len(role)} entries for {len(groups)} segments")
+            self._check_roles(set(role.tolist()))
+            per_subject = np.empty(len(uniq), dtype=object)
+            per_subject[g_inv] = role  # a subject's segments share its role
+        missing = [g for g, r in zip(uniq, per_subject) if r is None]
         if missing:
             raise DomadaptError(
                 f"{len(missing)} subject(s) are not in the official split: {_name_some(missing)}"
             )
-        role = np.array([self.assignment[str(g)] for g in uniq])[g_inv]
+        return per_subject[g_inv]
+
+    def split(self, y: Any, subjects: Any, *, utterances: Any = None, sessions: Any = None, roles: Any = None) -> Iterator[Fold]:
+        y, groups = _check_inputs(y, subjects)
+        role = self._segment_roles(groups, roles)
         train = np.flatnonzero(role == "train")
         test = np.flatnonzero(role == self.test_role)
         val = np.flatnonzero(role == "dev") if self.test_role == "test" else None
@@ -293,7 +339,7 @@ class OfficialSplit:
         yield Fold(0, train, test, val=val, held_out=self.test_role)
 
 
-class UtteranceKFold:
+class UtteranceKFold(Splitter):
     """TIM-Net's 10-fold split over utterances (sklearn ``KFold``, shuffled) — subjects leak.
 
     Kept to reproduce published numbers. The unit of the split is the *utterance*: all
@@ -303,7 +349,7 @@ class UtteranceKFold:
     the fold carries ``subject_overlap=True`` and the report says "subjects overlap".
     """
 
-    groups_by = "subject"
+    uses = ("utterances",)
 
     def __init__(self, n_splits: int = 10, seed: int = 0, *, allow_subject_overlap: bool = False) -> None:
         if int(n_splits) < 2:
@@ -316,8 +362,8 @@ class UtteranceKFold:
     def allows_subject_overlap(self) -> bool:
         return self.allow_subject_overlap
 
-    def split(self, y: Any, groups: Any, *, utterances: Any = None) -> Iterator[Fold]:
-        y, groups = _check_inputs(y, groups)
+    def split(self, y: Any, subjects: Any, *, utterances: Any = None, sessions: Any = None, roles: Any = None) -> Iterator[Fold]:
+        y, groups = _check_inputs(y, subjects)
         units = np.arange(len(y)) if utterances is None else _as_1d("utterances", utterances)
         if len(units) != len(y):
             raise DomadaptError(f"utterances has {len(units)} entries for {len(y)} segments")
@@ -378,8 +424,8 @@ def carve_validation(
 # --------------------------------------------------------------------------- registry
 
 
-#: name -> splitter class or factory; keyword parameters with defaults are the options
-#: (``assignment`` of ``official`` is a required argument the caller gives).
+#: name -> :class:`Splitter` class or factory; keyword parameters with defaults are the
+#: options (the runner gives each the ones of eval.folds/seed/allow_subject_overlap it has).
 SPLITTERS = Registry("splitter")
 SPLITTERS.register("subject_kfold")(SubjectGroupedKFold)
 SPLITTERS.register("official")(OfficialSplit)
@@ -403,6 +449,6 @@ def list_splitters() -> list[str]:
     return SPLITTERS.names()
 
 
-def build_splitter(name: str, **opts: Any) -> Any:
+def build_splitter(name: str, **opts: Any) -> Splitter:
     """Build a splitter by name; an unknown name or option raises a DomadaptError listing the known ones."""
     return SPLITTERS.build(name, **opts)

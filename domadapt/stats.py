@@ -44,6 +44,7 @@ __all__ = [
     "paired_subject_bootstrap_ci",
     "compare_to_baseline",
     "compare_rows",
+    "metric_rows",
 ]
 
 METRICS = ("accuracy", "uar", "macro_f1")
@@ -181,7 +182,7 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 # --------------------------------------------------------------------------- over subjects
 
 
-def _metric_rows(y_true: np.ndarray, y_pred: np.ndarray, k: int, metric: str) -> np.ndarray:
+def metric_rows(y_true: np.ndarray, y_pred: np.ndarray, k: int, metric: str) -> np.ndarray:
     """``metric`` of every row: ``y_true``, ``y_pred`` int arrays ``(..., n)`` of class
     indices in ``[0, k)``, same shape; returns ``(...)``. Same conventions as
     :mod:`domadapt.evaluate` (UA over classes present in ``y_true``; macro-F1 over classes
@@ -260,9 +261,9 @@ def _run_mean_metric(
 ) -> np.ndarray:
     """Metric averaged over the runs (rows) of ``y_pred (R, n)``; per resample if ``idx``."""
     if idx is None:
-        return _metric_rows(np.broadcast_to(y_true, y_pred.shape), y_pred, k, metric).mean(axis=0)
+        return metric_rows(np.broadcast_to(y_true, y_pred.shape), y_pred, k, metric).mean(axis=0)
     t = np.broadcast_to(y_true[idx], (y_pred.shape[0],) + idx.shape)
-    return _metric_rows(t, y_pred[:, idx], k, metric).mean(axis=0)
+    return metric_rows(t, y_pred[:, idx], k, metric).mean(axis=0)
 
 
 def _interval(boot: np.ndarray, alpha: float) -> tuple[float, float]:

@@ -5,7 +5,7 @@ Optuna's TPE sampler proposes settings through its ask/tell interface; a trial r
 recipe with them on the executor (in this process, or its units as Ray tasks) in *search*
 mode: each fold's validation subjects are carved from the fold's training subjects, the
 unit keeps the epoch with the best validation UA, and the test fold is never predicted
-(:func:`domadapt.experiment.predict_test` is not called). The objective is the selected
+(:func:`domadapt.run.learners.predict_test` is not called). The objective is the selected
 validation UA, averaged over the seeds of a fold and then over the folds. After the
 search one final run of the best setting reads the test folds, with
 ``"selected_by": "validation"`` in its results.json. There is no pruning: a trial's
@@ -261,7 +261,7 @@ def _trial(
 ) -> float | None:
     """One trial in search mode: the objective, or None when its training diverged."""
     from domadapt.engine.loop import NonFiniteLossError
-    from domadapt.experiment import plan_run, run_units
+    from domadapt.run import plan_run, run_units
 
     folder = setup.out / "trials" / f"{number:04d}"
     quiet = lambda *a, **k: None  # noqa: E731 - the trial's own lines: its per-unit scores are enough
@@ -320,7 +320,7 @@ def _toml_ready(obj: Any) -> Any:
 
 def _final_run(setup: SweepSetup, best: Any, domains: Any, *, device: Any, executor: Executor, say) -> None:
     """The best setting on the test folds, once; a killed final run continues."""
-    from domadapt.experiment import config_fingerprint, run_experiment
+    from domadapt.run import config_fingerprint, run_experiment
 
     cfg = setup.config(best.params)
     folder = setup.out / "final"

@@ -8,24 +8,24 @@ stage, the per-replica best scores and best states, the histories, the method's 
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from domadapt.errors import DomadaptError
+from domadapt.files import atomic_write
 
 #: version 2: one format for K >= 1 replicas (version 1 had one per trainer)
 CHECKPOINT_VERSION = 2
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temp file beside ``path``, then rename: a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` written atomically (:func:`domadapt.files.atomic_write`): a kill never leaves half a file."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, buf.getvalue())
 
 
 def global_rng_state() -> dict[str, Any]:

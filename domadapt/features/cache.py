@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import re
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ import torch
 from domadapt.corpora.base import Corpus, SkippedFile
 from domadapt.features.config import FeatureConfig
 from domadapt.features.segments import SegmentSet
+from domadapt.files import atomic_write
 
 log = logging.getLogger("domadapt")
 
@@ -152,21 +153,13 @@ def save_segments(segs: SegmentSet, path: str | Path) -> bool:
 
 
 def save_cache_entry(payload: object, path: str | Path, *, what: str) -> bool:
-    """``torch.save`` ``payload`` to ``path`` atomically (temp file + fsync + ``os.replace``).
+    """``torch.save`` ``payload`` to ``path`` atomically (:func:`domadapt.files.atomic_write`).
     A cache that cannot be written is logged and skipped: caching never fails an experiment."""
-    path = Path(path)
-    tmp_name = None
+    buf = io.BytesIO()
+    torch.save(payload, buf)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
+        atomic_write(path, buf.getvalue())
         return True
     except OSError as exc:
         log.warning("could not write %s %s (%s); continuing without it", what, path, exc)
-        if tmp_name is not None and os.path.exists(tmp_name):
-            os.unlink(tmp_name)
         return False

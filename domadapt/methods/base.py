@@ -100,9 +100,12 @@ class Method(nn.Module):
         vmappable / why_not_vmappable: whether K replicas can train as one ``torch.func``
             model, and the reason shown to the user when not.
         needs_shared_labels: source and target must share one label set.
+        trained_by: the learner that trains a row of this class (``domadapt.run.learners``):
+            ``"engine"``, the training loop over K replicas.
     """
 
     Options: ClassVar[type] = NoOptions
+    trained_by: ClassVar[str] = "engine"
     vmappable: ClassVar[bool] = True
     why_not_vmappable: ClassVar[str] = ""
     needs_shared_labels: ClassVar[bool] = False

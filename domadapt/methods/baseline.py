@@ -296,11 +296,13 @@ class FunctionalsBaseline:
 
     A row of the table like any other: the same folds, validation subjects and test rows as
     the deep rows; each test window gets its utterance's probabilities, so segment- and
-    subject-level metrics are computed exactly as for them. Not a torch model: the runner
-    calls :meth:`fit_predict` instead of the training loop.
+    subject-level metrics are computed exactly as for them. Not a torch model: its learner
+    (``trained_by = "functionals"``, :mod:`domadapt.run.learners`) calls :meth:`fit_predict`
+    where a deep row's calls the training loop.
     """
 
     Options = BaselineOptions
+    trained_by = "functionals"
     vmappable = False
     why_not_vmappable = "a scikit-learn model, fitted once per seed"
 

@@ -94,7 +94,7 @@ def test_no_paths_means_synthetic_and_says_so(tiny_trees, tmp_path, monkeypatch,
         shutil.copytree(root, copy)
         (copy / MARKER_NAME).write_text('{"kind": "%s"}\n' % kind)
         marked[kind] = copy
-    monkeypatch.setattr("domadapt.experiment.synthetic_root", lambda kind, **kw: marked[kind])
+    monkeypatch.setattr("domadapt.run.corpora.synthetic_root", lambda kind, **kw: marked[kind])
     out = tmp_path / "out"
     args = ["casia2modma", *TINY, "--out", str(out), "--methods", "target_only,align:mmd"]
     assert recipe_cli.main(args) == 0
@@ -115,7 +115,7 @@ def test_new_emotion_recipes_run_on_the_synthetic_stand_ins(name, tiny_trees, tm
         shutil.copytree(tiny_trees[kind], copy)
         (copy / MARKER_NAME).write_text('{"kind": "%s"}\n' % kind)
         marked[kind] = copy
-    monkeypatch.setattr("domadapt.experiment.synthetic_root", lambda kind, **kw: marked[kind])
+    monkeypatch.setattr("domadapt.run.corpora.synthetic_root", lambda kind, **kw: marked[kind])
     out = tmp_path / "out"
     assert recipe_cli.main([name, *TINY, "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from domadapt import cli
-from domadapt import experiment
+from domadapt.run import learners
 from domadapt import sweep
 from domadapt.config import build_config, load_recipe
-from domadapt.experiment import config_fingerprint
+from domadapt.run import config_fingerprint
 
 pytest.importorskip("optuna")
 pytestmark = pytest.mark.slow  # whole sweeps
@@ -41,7 +41,7 @@ def _states(db):
 def test_the_search_never_predicts_a_test_fold_and_the_final_run_does_once(tiny_trees, tmp_path, monkeypatch):
     space = tmp_path / "space.toml"
     space.write_text(SPACE)
-    real_predict, real_final = experiment.predict_test, sweep._final_run
+    real_predict, real_final = learners.predict_test, sweep._final_run
     calls = []
 
     def predict_test(replicas, data):
@@ -53,7 +53,7 @@ def test_the_search_never_predicts_a_test_fold_and_the_final_run_does_once(tiny_
         calls.append("final")
         return real_final(*args, **kwargs)
 
-    monkeypatch.setattr(experiment, "predict_test", predict_test)
+    monkeypatch.setattr(learners, "predict_test", predict_test)
     monkeypatch.setattr(sweep, "_final_run", final_run)
     out = tmp_path / "sweep"
     assert cli.main(_args(tiny_trees, space, out, trials=2)) == 0

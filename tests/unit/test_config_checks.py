@@ -124,9 +124,9 @@ def guarded(monkeypatch, tmp_path):
 
     monkeypatch.setattr(CORPORA, "build", reached("CORPORA.build"))
     monkeypatch.setattr(CORPORA, "get", reached("CORPORA.get"))
-    # experiment first: importing it binds its own extract_segments, which must be the real one
-    monkeypatch.setattr("domadapt.experiment.extract_segments", reached("extract_segments"), raising=False)
-    monkeypatch.setattr("domadapt.experiment.synthetic_root", reached("synthetic_root"), raising=False)
+    # domadapt.run.corpora first: importing it binds its own extract_segments, which must be the real one
+    monkeypatch.setattr("domadapt.run.corpora.extract_segments", reached("extract_segments"), raising=False)
+    monkeypatch.setattr("domadapt.run.corpora.synthetic_root", reached("synthetic_root"), raising=False)
     monkeypatch.setattr("domadapt.features.extract_segments", reached("extract_segments"))
     for side in ("source", "target"):
         (tmp_path / side).mkdir()

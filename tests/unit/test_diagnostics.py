@@ -142,7 +142,7 @@ def test_domain_gap_is_skipped_with_its_reason_when_one_subject_is_held_out():
 
     from tiny import tiny_fold
 
-    from domadapt.experiment import HeldOut
+    from domadapt.diagnostics import HeldOut
 
     fold = tiny_fold()
     assert HeldOut.why_not(fold) is None

@@ -8,7 +8,7 @@ import pytest
 from domadapt.config import build_config
 from domadapt.corpora import load_corpus
 from domadapt.corpora.synthetic import write_casia, write_iemocap
-from domadapt.experiment import extract_domains, split_target
+from domadapt.run import extract_domains, split_target
 
 
 def _domains(cfg, source, target):
@@ -60,7 +60,7 @@ def test_utterance_kfold_never_splits_the_windows_of_one_utterance(tmp_path):
 def test_target_subject_subsets_are_nested_stratified_and_leave_validation_and_test_alone():
     from tiny import domain, tiny_fold
 
-    from domadapt.experiment import with_target_subjects
+    from domadapt.run import with_target_subjects
 
     fold = tiny_fold()
     fold.target_train = domain("target", 60, 2, seed=3, subjects=12)  # subject s has label s % 2
@@ -78,7 +78,7 @@ def test_target_subject_subsets_are_nested_stratified_and_leave_validation_and_t
 
 
 def test_val_fraction_zero_trains_on_every_training_subject(tmp_path):
-    from domadapt.experiment import build_fold
+    from domadapt.run import build_fold
 
     casia = load_corpus("casia", write_casia(tmp_path / "CASIA database", files_per_class=2))
     cfg = build_config({"data": {"target": "casia"}, "eval": {"folds": 2}, "train": {"val_fraction": 0.0}})

@@ -122,7 +122,7 @@ def test_leave_one_subject_out():
 
 def test_leave_one_session_out_names_sessions():
     y, g = emotion_like(n_speakers=5)
-    folds = list(LeaveOneGroupOutSplit(group_name="session").split(y, g))
+    folds = list(LeaveOneGroupOutSplit(group_name="session").split(y, g, sessions=g))
     assert [f.held_out for f in folds] == [f"session {k}" for k in range(5)]
 
 

@@ -14,7 +14,7 @@ from domadapt.errors import DomadaptError
 from domadapt.evaluate import segment_metrics
 from domadapt.stats import (
     METRICS,
-    _metric_rows,
+    metric_rows,
     compare_rows,
     compare_to_baseline,
     corrected_resampled_ttest,
@@ -160,7 +160,7 @@ def test_vectorised_metric_matches_evaluate(metric):
     p = np.where(rng.random((30, 12)) < 0.6, t, rng.integers(0, 4, size=(30, 12)))
     t[0] = 1  # a row with a single true class
     p[1] = 3  # a row predicting one class
-    got = _metric_rows(t, p, 4, metric)
+    got = metric_rows(t, p, 4, metric)
     want = [segment_metrics(t[i], p[i], num_classes=4)[metric] for i in range(30)]
     assert got == pytest.approx(want, abs=1e-12)
 

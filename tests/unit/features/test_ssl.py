@@ -424,7 +424,7 @@ def test_layer_weighting_sits_first_in_the_general_extractor_and_trains():
     import torch
 
     from domadapt.config import build_config
-    from domadapt.experiment import build_model
+    from domadapt.run import build_model
     from domadapt.features.ssl import LayerWeighting
 
     segs = SimpleNamespace(x=torch.randn(6, 3, 8, 20))

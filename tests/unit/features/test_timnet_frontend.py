@@ -14,7 +14,7 @@ import torch
 from domadapt.config import build_config, load_recipe
 from domadapt.corpora.base import Corpus, Utterance
 from domadapt.errors import DomadaptError
-from domadapt.experiment import build_fold
+from domadapt.run import build_fold
 from domadapt.features import FeatureConfig, cut_windows, extract_segments
 from domadapt.features.config import TIMNET_CLIP_SAMPLES
 from domadapt.splits import build_splitter

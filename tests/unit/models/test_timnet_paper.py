@@ -12,7 +12,7 @@ from torch import nn
 
 from domadapt.config import MethodSpec, TrainConfig, build_config, load_recipe
 from domadapt.errors import DomadaptError
-from domadapt.experiment import build_model
+from domadapt.run import build_model
 from domadapt.models.tcn import CausalConv1d
 from domadapt.models.transfer import apply_init
 from tiny import CPU, spec, tiny_fold, tiny_method, tiny_model

@@ -1,0 +1,197 @@
+"""The learners: how a row of each kind is trained on a unit, behind the one interface the
+unit calls (:class:`Learner`).
+
+A method class names its learner in ``trained_by``: every torch :class:`~domadapt.methods.Method`
+is trained by ``"engine"`` (the training loop over K replicas, with the domain-gap
+diagnostic), the classical eGeMAPS baseline by ``"functionals"`` (utterance functionals and a
+linear model). A new kind of row registers its own learner in :data:`LEARNERS`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from domadapt.config import ExperimentConfig, MethodSpec
+from domadapt.corpora.base import Corpus
+from domadapt.data import FoldData
+from domadapt.diagnostics import HeldOut, gap_probe, measure_gap
+from domadapt.engine import Replicas, Run, build_replicas, fit
+from domadapt.errors import DomadaptError
+from domadapt.features.functionals import UtteranceFeatures, utterance_functionals
+from domadapt.methods import METHODS, method_class
+from domadapt.registry import Registry
+from domadapt.report import plot_feature_space
+from domadapt.run.context import RunContext, UnitJob
+from domadapt.run.folds import curve_points
+from domadapt.run.model import make_method
+
+
+@dataclass
+class Trained:
+    """What a learner hands the unit for one seed: test probabilities ``[N_test, C]`` (None in
+    a sweep's search), the per-epoch history, how it was trained, and extra result keys."""
+
+    probs: torch.Tensor | None
+    history: dict[str, list[float]]
+    how: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Learner(ABC):
+    """Trains every seed of a unit; the unit scores and writes what it returns."""
+
+    @abstractmethod
+    def train(self, job: UnitJob) -> list[Trained]:
+        """One :class:`Trained` per seed of ``job.unit``, in seed order. In a sweep's search
+        (``not job.ctx.score_test``) the test fold is never read."""
+
+    @abstractmethod
+    def backbone(self, cfg: ExperimentConfig, spec: MethodSpec) -> str:
+        """What the results table shows as the row's backbone."""
+
+
+LEARNERS = Registry("learner")
+
+
+def learner_of(spec: MethodSpec) -> Learner:
+    """The learner of ``spec``'s method class (its ``trained_by``)."""
+    return LEARNERS.get(method_class(spec).trained_by)()
+
+
+def predict_test(replicas: Replicas, data: FoldData) -> torch.Tensor:
+    """Every replica's class probabilities on the fold's test windows ``[K, N, C]``: the
+    only place a deep unit reads the test fold's predictions."""
+    return replicas.predict(replicas.method.target_logits, data.target_test.x)
+
+
+@LEARNERS.register("engine")
+class EngineLearner(Learner):
+    """A torch method: its seeds as replicas (one vmapped model where the plan said so)
+    through the training loop, resumed from the unit's checkpoint when there is one."""
+
+    def backbone(self, cfg: ExperimentConfig, spec: MethodSpec) -> str:
+        return spec.backbone_label(cfg.model)
+
+    def train(self, job: UnitJob) -> list[Trained]:
+        cfg, seeds = job.ctx.cfg, list(job.unit.seeds)
+        replicas = build_replicas(
+            lambda: make_method(cfg, job.ctx.domains, job.unit.spec), seeds, job.data, job.ctx.device,
+            vmap=len(seeds) > 1, compile=cfg.train.compile,
+        )
+        if not job.ctx.score_test:  # a sweep's search: no gap (it reads the test inputs), no test
+            run = Run(job.paths.checkpoint, resume=True, progress=job.ctx.progress)
+            return [Trained(None, history) for history in fit(replicas, cfg.train, run)]
+        gap = GapWatch.start(job, replicas)
+        run = Run(job.paths.checkpoint, resume=True, writers=job.writers, progress=job.ctx.progress, epoch_probe=gap.probe)
+        histories = fit(replicas, cfg.train, run)
+        probs = predict_test(replicas, job.data)
+        extras = gap.finish(job, replicas)
+        how = "eager" if len(seeds) == 1 else f"vmapped ({len(seeds)} seeds in one pass)"
+        return [Trained(probs[i], histories[i], how, extras[i]) for i in range(len(seeds))]
+
+
+@dataclass
+class GapWatch:
+    """A deep unit's domain gap on held-out rows (:mod:`domadapt.diagnostics`): before and
+    after training, per epoch on a probe batch, and the row's feature picture (first fold,
+    the first seed, the curve's last point) from the same features."""
+
+    held: HeldOut | None
+    why_not: str | None
+    before: list[dict[str, Any]] | None = None
+    first_features: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @classmethod
+    def start(cls, job: UnitJob, replicas: Replicas) -> "GapWatch":
+        why_not = HeldOut.why_not(job.data)
+        if why_not:
+            return cls(None, why_not)
+        held = HeldOut.of(job.data)
+        watch = cls(held, None, before=measure_gap(replicas, held, job.ctx.cfg.eval.seed))
+        if watch._pictured(job):
+            watch.first_features = held.features(replicas, "general")
+        return watch
+
+    @property
+    def probe(self):
+        return gap_probe(self.held) if self.held is not None else None
+
+    def finish(self, job: UnitJob, replicas: Replicas) -> list[dict[str, Any]]:
+        """Each replica's result keys: the gap before and after, or why it was not measured."""
+        if self.held is None:
+            return [{"domain_gap_skipped": self.why_not} for _ in range(replicas.k)]
+        after = measure_gap(replicas, self.held, job.ctx.cfg.eval.seed)
+        if self.first_features is not None:
+            self._picture(job, replicas, after)
+        return [{"domain_gap": {"before": b, "after": a}} for b, a in zip(self.before, after)]
+
+    @staticmethod
+    def _pictured(job: UnitJob) -> bool:
+        cfg, unit = job.ctx.cfg, job.unit
+        return unit.fold == 0 and cfg.eval.seed in unit.seeds and unit.point == curve_points(cfg)[-1]
+
+    def _picture(self, job: UnitJob, replicas: Replicas, after: list[dict[str, Any]]) -> None:
+        """The first seed's held-out general features before and after training, with their gap."""
+        cfg, seed = job.ctx.cfg, job.ctx.cfg.eval.seed
+        i = list(job.unit.seeds).index(seed)
+        first, last = self.first_features, self.held.features(replicas, "general")
+        ad = lambda g: f"A-dist {g['general']['a_distance']:.2f}, MMD {g['general']['mmd']:.3f}"  # noqa: E731
+        plot_feature_space(
+            {f"before training ({ad(self.before[i])})": (first[0][i].numpy(), first[1][i].numpy()),
+             f"after training ({ad(after[i])})": (last[0][i].numpy(), last[1][i].numpy())},
+            job.paths.features_picture,
+            title=f"{cfg.name} {job.unit.spec.label}: held-out general features, PCA (fold {job.unit.fold}, seed {seed})",
+        )
+
+
+@LEARNERS.register("functionals")
+class FunctionalsLearner(Learner):
+    """A classical baseline row: utterance functionals of the fold's training, validation and
+    test utterances and a linear model per seed; each test window gets its utterance's
+    probabilities, so it is scored exactly as a deep row."""
+
+    def backbone(self, cfg: ExperimentConfig, spec: MethodSpec) -> str:
+        return {**METHODS.options(spec.name), **spec.method_options}["model"]  # its linear model
+
+    def train(self, job: UnitJob) -> list[Trained]:
+        spec, data = job.unit.spec, job.data
+        if not job.ctx.score_test:
+            raise DomadaptError(f"{spec.label}: a classical baseline chooses its C itself; a sweep tunes deep methods")
+        cls = method_class(spec)
+        options = cls.Options(**METHODS.check(spec.name, spec.method_options))
+        target, sources = _functionals(job.ctx, options.features, with_sources=options.use_source)
+        tseg = job.ctx.domains.target_segments
+        keys = {
+            part: [tseg.utterance_keys[u] for u in tseg.utterance.numpy()[d.index]]
+            for part, d in (("train", data.target_train), ("val", data.target_val), ("test", data.target_test))
+        }
+        test_utterances = list(dict.fromkeys(keys["test"]))
+        window_row = np.asarray([test_utterances.index(k) for k in keys["test"]])
+        out = []
+        for seed in job.unit.seeds:
+            baseline = cls(options, num_classes=data.target_test.num_classes, seed=seed)
+            probs = baseline.fit_predict(
+                target, list(dict.fromkeys(keys["train"])), list(dict.fromkeys(keys["val"])), test_utterances, sources=sources
+            )
+            selection = {k: v for k, v in baseline.model.selection.items() if k != "convergence_warnings"}
+            out.append(Trained(torch.as_tensor(probs[window_row], dtype=torch.float32), {}, "scikit-learn", {"selection": selection}))
+        return out
+
+
+def _functionals(ctx: RunContext, kind: str, *, with_sources: bool) -> tuple[UtteranceFeatures, list[UtteranceFeatures]]:
+    """Utterance functionals ``kind`` of the target (and the sources, if asked), cached on
+    disk and for the rest of the experiment."""
+
+    def get(corpus: Corpus) -> UtteranceFeatures:
+        key = (kind, corpus.name, str(corpus.root))
+        if key not in ctx.functionals:
+            feats = ctx.cfg.features
+            ctx.functionals[key] = utterance_functionals(corpus, kind, cfg=feats, cache_dir=ctx.cache_dir, progress=ctx.progress)
+        return ctx.functionals[key]
+
+    return get(ctx.domains.target), [get(c) for c in ctx.domains.sources] if with_sources else []
