@@ -155,7 +155,7 @@ class SweepSetup:
 
 def tuned_method(cfg: ExperimentConfig, wanted: str | None) -> str:
     """The one deep row a sweep tunes: ``--methods`` or the recipe's only row."""
-    from domadapt.methods import is_torch_method
+    from domadapt.run import learner_of  # the runner's heavy imports, only once a sweep is checked
 
     labels = [m.label for m in cfg.methods]
     if wanted is None:
@@ -164,8 +164,9 @@ def tuned_method(cfg: ExperimentConfig, wanted: str | None) -> str:
         wanted = labels[0]
     if wanted not in labels:
         raise DomadaptError(f"--methods {wanted}: not one method of recipe {cfg.name} ({', '.join(labels)})")
-    if not is_torch_method(next(m for m in cfg.methods if m.label == wanted)):
-        raise DomadaptError(f"--methods {wanted}: a classical baseline chooses its C itself; a sweep tunes deep methods")
+    learner = learner_of(next(m for m in cfg.methods if m.label == wanted))
+    if not learner.searchable:
+        raise DomadaptError(f"--methods {wanted}: {learner.why_not_searchable}")
     return wanted
 
 

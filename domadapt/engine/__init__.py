@@ -21,7 +21,7 @@ from domadapt.engine.checkpoint import CHECKPOINT_VERSION, atomic_save
 from domadapt.engine.loop import NonFiniteLossError, Run, fit
 from domadapt.engine.replicas import EagerReplica, Replicas, VmappedReplicas, predict_proba
 from domadapt.engine.scoring import information_maximization, score_probs
-from domadapt.engine.vmapping import clip_grad_norm_per_replica_, vmap_support
+from domadapt.engine.vmapping import VmapSupport, clip_grad_norm_per_replica_, vmap_support
 from domadapt.methods.base import Method
 
 
@@ -33,11 +33,13 @@ def build_replicas(
     *,
     vmap: bool = True,
     compile: bool = False,
+    support: VmapSupport | None = None,
 ) -> Replicas:
     """The replicas of ``seeds``: ``make_method()`` is called after ``torch.manual_seed(seed)``
     for each seed (its initialisation comes from the seed). One seed trains eagerly; several
     train as one vmapped model (``vmap=False`` with several seeds is refused: train them one
-    replica at a time)."""
+    replica at a time). ``support``: the method's :func:`vmap_support` when the caller has it
+    (the runner probes once per row), else several seeds probe it here."""
     device = torch.device(device)
     if not seeds:
         raise ValueError("build_replicas: no seeds given")
@@ -49,7 +51,7 @@ def build_replicas(
         return EagerReplica(methods[0], seeds[0], data, device, compile=compile)
     if not vmap:
         raise ValueError("build_replicas: several seeds without vmap: build one replica per seed")
-    return VmappedReplicas(methods, seeds, data, device)
+    return VmappedReplicas(methods, seeds, data, device, support=support)
 
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "NonFiniteLossError",
     "Replicas",
     "Run",
+    "VmapSupport",
     "VmappedReplicas",
     "atomic_save",
     "build_replicas",

@@ -58,6 +58,7 @@ class StageState:
 
     optimizer: torch.optim.Optimizer | None  # None: a forward-only stage
     scheduler: Any
+    lam_of: Callable[[float], float]  # the alignment weight at training progress p: weight * schedule(p)
     best_score: Tensor  # [K] float64, -inf until a replica first scores
     best: dict[str, Tensor] | None = None  # per-replica best state, stacked like replicas.state()
     histories: list[dict[str, list[float]]] = field(default_factory=list)
@@ -102,24 +103,19 @@ def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[di
         log.info("resumed %s at stage %d epoch %d", run.checkpoint, start_stage, start_epoch)
     for s_idx in range(start_stage, len(replicas.stages)):
         stage = replicas.stages[s_idx]
-        was_trainable = [[p.requires_grad for p in m.parameters()] for m in stage.frozen]
-        for module in stage.frozen:
-            module.requires_grad_(False)
-        state = _begin_stage(replicas, stage, cfg, histories, saved if s_idx == start_stage else None)
-        for epoch in range(start_epoch if s_idx == start_stage else 0, stage.epochs):
-            terms = train_epoch(replicas, stage, cfg, state.optimizer, epoch, progress=run.progress)
-            val = validate(replicas, stage, unsupervised=cfg.unsupervised_selection)
-            keep_best(replicas, state, val)
-            probes = run.epoch_probe(replicas) if run.epoch_probe is not None else [{} for _ in range(replicas.k)]
-            _log_epoch(state.histories, run.writers, stage.name, epoch, terms, val, probes)
-            if state.scheduler is not None:
-                state.scheduler.step()
-            if run.checkpoint is not None:
-                _save(replicas, run.checkpoint, state, stage=s_idx, epoch=epoch + 1)
-        _restore_best(replicas, state)
-        for module, flags in zip(stage.frozen, was_trainable):
-            for p, flag in zip(module.parameters(), flags):
-                p.requires_grad_(flag)
+        with replicas.frozen(stage):
+            state = _begin_stage(replicas, stage, cfg, histories, saved if s_idx == start_stage else None)
+            for epoch in range(start_epoch if s_idx == start_stage else 0, stage.epochs):
+                terms = train_epoch(replicas, stage, cfg, state.optimizer, epoch, progress=run.progress, lam_of=state.lam_of)
+                val = validate(replicas, stage, unsupervised=cfg.unsupervised_selection)
+                keep_best(replicas, state, val)
+                probes = run.epoch_probe(replicas) if run.epoch_probe is not None else [{} for _ in range(replicas.k)]
+                _log_epoch(state.histories, run.writers, stage.name, epoch, terms, val, probes)
+                if state.scheduler is not None:
+                    state.scheduler.step()
+                if run.checkpoint is not None:
+                    _save(replicas, run.checkpoint, state, stage=s_idx, epoch=epoch + 1)
+            _restore_best(replicas, state)
     replicas.eval_mode()
     return histories
 
@@ -130,7 +126,9 @@ def _begin_stage(
     """The stage's optimiser, scheduler and best-keeping, fresh or as a checkpoint left them."""
     opt = build_optimizer(replicas, stage, cfg)
     sched = build_scheduler(opt, cfg, stage.epochs)
-    state = StageState(opt, sched, torch.full((replicas.k,), -math.inf, dtype=torch.float64), histories=histories)
+    state = StageState(
+        opt, sched, alignment_weight(stage, cfg), torch.full((replicas.k,), -math.inf, dtype=torch.float64), histories=histories
+    )
     if saved is not None:
         if opt is not None:
             opt.load_state_dict(saved["optimizer"])
@@ -140,18 +138,23 @@ def _begin_stage(
     return state
 
 
+def alignment_weight(stage: Stage, cfg: TrainConfig) -> Callable[[float], float]:
+    """λ(p) of ``stage``, built once per stage: ``train.align_weight`` (else the stage's own
+    weight) times ``train.align_schedule`` (else the stage's schedule, else DANN's ramp)."""
+    weight = cfg.align_weight if cfg.align_weight is not None else stage.align_weight
+    schedule = build_schedule(cfg.align_schedule) if cfg.align_schedule is not None else stage.align_schedule or build_schedule("dann")
+    return lambda p: weight * schedule(p)
+
+
 def train_epoch(
-    replicas: Replicas, stage: Stage, cfg: TrainConfig, opt: torch.optim.Optimizer | None, epoch: int, *, progress: bool
+    replicas: Replicas, stage: Stage, cfg: TrainConfig, opt: torch.optim.Optimizer | None, epoch: int, *, progress: bool,
+    lam_of: Callable[[float], float],
 ) -> dict[str, list[float]]:
     """One epoch of ``stage`` for every replica; mean loss terms per replica. Without an
-    optimiser (a stage with no parameter groups) the steps run forward only, without grad."""
+    optimiser (a stage with no parameter groups) the steps run forward only, without grad.
+    ``lam_of``: the stage's :func:`alignment_weight`."""
     replicas.begin_epoch(stage, epoch)
     n_batches = count_batches(stage, replicas.data, cfg.batch_size)
-    weight = cfg.align_weight if cfg.align_weight is not None else stage.align_weight
-    if cfg.align_schedule is not None:
-        lam_of = build_schedule(cfg.align_schedule)
-    else:
-        lam_of = stage.align_schedule or build_schedule("dann")
     align_losses = [m for m in replicas.method.modules() if isinstance(m, AlignmentLoss)]
     trained = [p for group in opt.param_groups for p in group["params"]] if opt is not None else []
     amp = cfg.amp and replicas.device.type == "cuda"
@@ -167,7 +170,7 @@ def train_epoch(
         with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext(), \
                 torch.set_grad_enabled(opt is not None):
             out = replicas.loss_terms(stage, list(per_replica), p)
-        lam = weight * lam_of(p)
+        lam = lam_of(p)
         loss = out.task if out.align is None else out.task + lam * out.align
         _check_finite(replicas, stage, epoch, b, loss, out)
         if opt is not None:

@@ -12,18 +12,17 @@ Two implementations:
   float rounding. With dropout on, ``vmap`` draws each replica's masks from another random
   stream than an eager run (``randomness="different"``): equal in distribution only.
 
-The protocol (what :func:`domadapt.engine.loop.fit` calls): ``param_groups(stage)``,
-``begin_epoch(stage, epoch)``, ``loss_terms(stage, batches, p)`` -> per-replica ``[K]``
-terms, ``clip_(params, max_norm)``, ``predict(fn, x)`` -> ``[K, N, C]``, ``state()`` (every
-per-replica tensor with a leading K dimension, views of the live ones), ``extra_state()`` /
-``load_extra_state()`` and ``export(i)`` (replica ``i`` as a plain method).
+The protocol :func:`domadapt.engine.loop.fit` drives is declared on :class:`Replicas`: its
+abstract methods are what an implementation provides.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +33,10 @@ from torch.func import functional_call, vmap
 from domadapt.data import DomainData, FoldData
 from domadapt.engine.batches import IndexBatch
 from domadapt.engine.vmapping import (
+    VmapSupport,
     clip_grad_norm_per_replica_,
     replica_state_names,
-    run_unvmappable_losses_per_replica,
+    run_losses_per_replica,
     vmap_support,
 )
 from domadapt.errors import DomadaptError
@@ -66,8 +66,10 @@ class LossTerms:
     stats: dict[str, Tensor]
 
 
-class Replicas:
-    """What both implementations share: the base method, seeds, batch generators, stages."""
+class Replicas(ABC):
+    """K >= 1 replicas of one method on one fold: the protocol the loop drives (the abstract
+    methods) and what both implementations share (the base method, seeds, batch generators,
+    stages, a stage's optimiser groups and its frozen modules)."""
 
     def __init__(self, method: Method, seeds: list[int], data: FoldData, device: torch.device) -> None:
         self.method = method  # the instance whose stage closures run
@@ -78,9 +80,51 @@ class Replicas:
         self.generators = [torch.Generator().manual_seed(s) for s in self.seeds]  # per-replica batch order
         self.stages = method.stages(data)
 
+    @abstractmethod
     def trainable(self, param: Tensor) -> Tensor:
         """The tensor the optimiser updates for the base method's ``param``."""
-        raise NotImplementedError
+
+    @abstractmethod
+    def begin_epoch(self, stage: Stage, epoch: int) -> None:
+        """Before an epoch of ``stage``: its epoch-start hook (where supported), train mode."""
+
+    @abstractmethod
+    def loss_terms(self, stage: Stage, batches: list[IndexBatch], p: float) -> LossTerms:
+        """One step's loss terms of every replica (``[K]`` each) on its own batch."""
+
+    @abstractmethod
+    def clip_(self, params: list[Tensor], max_norm: float) -> None:
+        """Clip the gradients of ``params`` to ``max_norm``, per replica."""
+
+    @abstractmethod
+    def state(self) -> dict[str, Tensor]:
+        """Every per-replica tensor with a leading K dimension (views of the live ones)."""
+
+    @abstractmethod
+    def extra_state(self) -> dict[str, Any]:
+        """What a checkpoint needs beyond :meth:`state` (a method's feature banks)."""
+
+    @abstractmethod
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` returned."""
+
+    @abstractmethod
+    def export(self, i: int) -> Method:
+        """Replica ``i`` as a plain method."""
+
+    @contextlib.contextmanager
+    def frozen(self, stage: Stage) -> Iterator[None]:
+        """While ``stage`` runs, its frozen modules get no gradient (so no optimiser group
+        holds them) and :meth:`train_mode` keeps them in eval mode; their flags come back after."""
+        was_trainable = [[p.requires_grad for p in m.parameters()] for m in stage.frozen]
+        for module in stage.frozen:
+            module.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for module, flags in zip(stage.frozen, was_trainable):
+                for p, flag in zip(module.parameters(), flags):
+                    p.requires_grad_(flag)
 
     def param_groups(self, stage: Stage, lr: float) -> list[dict[str, Any]]:
         """Optimiser groups of ``stage``: its groups at their lr multipliers, plus whatever
@@ -96,9 +140,9 @@ class Replicas:
             raise DomadaptError(f"stage {stage.name!r} has no trainable parameters")
         return groups
 
+    @abstractmethod
     def outputs(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
         """``fn`` (logits, features) over ``x`` for every replica: ``[K, N, ...]`` float32, CPU."""
-        raise NotImplementedError
 
     def predict(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
         """Softmax probabilities ``[K, N, C]`` of logits ``fn`` over ``x``."""
@@ -112,9 +156,9 @@ class Replicas:
     def eval_mode(self) -> None:
         self.method.eval()
 
+    @abstractmethod
     def _rows(self, domain: DomainData, idx: list[Tensor], *, labels: bool = True) -> tuple[Tensor, Tensor | None]:
         """Rows ``idx`` of ``domain`` as ``(x, y)``; ``labels=False`` never reads ``y``."""
-        raise NotImplementedError
 
     def gather(self, batches: list[IndexBatch]) -> StepBatch:
         """The step's data of every replica (``[B, ...]`` for one, ``[K, B, ...]`` for K);
@@ -201,19 +245,24 @@ class VmappedReplicas(Replicas):
     """K replicas stacked: parameters as leaf tensors ``[K, ...]``, per-replica buffers too.
 
     ``methods[i]`` is replica ``i`` as built for ``seeds[i]`` (its initialisation); the first
-    one is the base whose closures run under ``functional_call``.
+    one is the base whose closures run under ``functional_call``. ``support``: the method's
+    :func:`~domadapt.engine.vmapping.vmap_support`, when the caller probed it already (the
+    runner does once per row); else it is probed here.
     """
 
-    def __init__(self, methods: list[Method], seeds: list[int], data: FoldData, device: torch.device) -> None:
-        ok, why = vmap_support(methods[0])
-        if not ok:
-            raise DomadaptError(f"{type(methods[0]).__name__} cannot train its seeds in one vmapped pass: {why}")
+    def __init__(
+        self, methods: list[Method], seeds: list[int], data: FoldData, device: torch.device, *,
+        support: VmapSupport | None = None,
+    ) -> None:
+        support = support or vmap_support(methods[0])
+        if not support.ok:
+            raise DomadaptError(f"{type(methods[0]).__name__} cannot train its seeds in one vmapped pass: {support.why}")
         for m in methods:
             m.to(device)
         super().__init__(methods[0], seeds, data, device)
         if any(stage.on_epoch_start is not None for stage in self.stages) or self.method.extra_state():
             raise DomadaptError(f"{type(self.method).__name__} keeps state outside its parameters; it cannot be vmapped")
-        run_unvmappable_losses_per_replica(self.method)
+        run_losses_per_replica(self.method, support.per_replica)
         param_names, buffer_names = replica_state_names(self.method)
         named = [{**dict(m.named_parameters()), **dict(m.named_buffers())} for m in methods]
         base = named[0]

@@ -1,7 +1,8 @@
 """What it takes to train K replicas as one ``torch.func`` model, beyond ``vmap`` itself.
 
 - :func:`vmap_support`: whether a built method can run vmapped (its class says so; each of
-  its alignment losses is probed once under ``vmap``);
+  its alignment losses is probed once under ``vmap``), as a :class:`VmapSupport` the runner
+  computes once per row and hands to every unit it builds;
 - :func:`run_per_replica`: a parameter-free loss that cannot run under ``vmap`` (geomloss's
   Sinkhorn and energy: a data-dependent ε-schedule read with ``.item()``, an old-style
   ``autograd.Function``) is evaluated once per replica inside the vmapped step instead;
@@ -11,8 +12,9 @@
 from __future__ import annotations
 
 import warnings
-from types import SimpleNamespace
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 from torch import Tensor, nn
@@ -47,33 +49,45 @@ def _losses(method: Method) -> list[tuple[str, AlignmentLoss]]:
     return [(name, m) for name, m in method.named_modules() if isinstance(m, AlignmentLoss)]
 
 
-def vmap_support(method: Method) -> tuple[bool, str]:
-    """Whether K replicas of ``method`` can train as one vmapped model: ``(ok, reason)``.
+@dataclass(frozen=True)
+class VmapSupport:
+    """Whether K replicas of a method can train as one vmapped model.
 
-    ``reason`` says why not, or (when ok) how it runs, e.g. that a geomloss loss is
-    evaluated once per replica inside the vmapped step.
+    ``why``: why not, or (when ``ok``) how it runs ("vmapped", or which losses run once per
+    replica inside the step); ``per_replica``: the module names of the parameter-free losses
+    that fail under ``vmap`` and run per replica.
     """
+
+    ok: bool
+    why: str
+    per_replica: tuple[str, ...] = ()
+
+
+def vmap_support(method: Method) -> VmapSupport:
+    """Probe ``method`` (its class, then each alignment loss once under ``vmap``)."""
     if not type(method).vmappable:
-        return False, type(method).why_not_vmappable
-    notes = []
+        return VmapSupport(False, type(method).why_not_vmappable)
+    notes, per_replica = [], []
     for name, loss in _losses(method):
         err = probe_loss(loss, num_classes=max(2, method.num_classes))
         if err is None:
             continue
         if any(True for _ in loss.parameters()):
-            return False, (
+            return VmapSupport(False, (
                 f"alignment loss {name!r} owns parameters and cannot run under torch.func.vmap ({err}); "
                 "its parameters would have to be stacked per replica, which needs vmappable code"
-            )
+            ))
         notes.append(f"loss {name!r} is not vmappable ({err}); it runs once per replica inside the step")
-    return True, "; ".join(notes) or "vmapped"
+        per_replica.append(name)
+    return VmapSupport(True, "; ".join(notes) or "vmapped", tuple(per_replica))
 
 
-def run_unvmappable_losses_per_replica(method: Method) -> None:
-    """Make every parameter-free loss of ``method`` that fails under ``vmap`` run per replica."""
-    for _, loss in _losses(method):
-        if probe_loss(loss, num_classes=max(2, method.num_classes)) is not None:
-            loss.forward_with_stats = run_per_replica(loss)
+def run_losses_per_replica(method: Method, names: Iterable[str]) -> None:
+    """Make the losses ``names`` of ``method`` (:attr:`VmapSupport.per_replica`) run per replica."""
+    modules = dict(method.named_modules())
+    for name in names:
+        loss = modules[name]
+        loss.forward_with_stats = run_per_replica(loss)
 
 
 class _PerReplica(torch.autograd.Function):

@@ -53,11 +53,6 @@ def method_class(spec: MethodSpec) -> type:
     return METHODS.get(spec.name)
 
 
-def is_torch_method(spec: MethodSpec) -> bool:
-    """Whether ``spec``'s method trains through the engine (else: a classical baseline)."""
-    return issubclass(METHODS.get(spec.name), Method)
-
-
 def build_method(spec: MethodSpec, train: TrainConfig, model: TransferModel) -> Method:
     """A fresh method for one run, owning ``model``; options are checked by the registry."""
     cls = METHODS.get(spec.name)
@@ -73,7 +68,6 @@ __all__ = [
     "StepBatch",
     "StepOutput",
     "build_method",
-    "is_torch_method",
     "list_methods",
     "method_class",
 ]

@@ -10,6 +10,7 @@ import torch
 
 from domadapt.config import ExperimentConfig, MethodSpec
 from domadapt.data import FoldData
+from domadapt.engine import VmapSupport
 from domadapt.run.corpora import Domains
 from domadapt.run.folds import fold_data
 from domadapt.run.paths import RunPaths
@@ -25,6 +26,7 @@ class Unit:
     fold: int
     seeds: tuple[int, ...]
     point: int | str = "all"  # labelled target training subjects (a learning-curve point)
+    vmap: VmapSupport | None = None  # how K > 1 seeds train as one model (probed once per row)
 
 
 @dataclass

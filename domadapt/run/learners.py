@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -44,6 +44,10 @@ class Trained:
 
 class Learner(ABC):
     """Trains every seed of a unit; the unit scores and writes what it returns."""
+
+    #: whether a sweep may tune the row (a search trains on validation scores only), and why not
+    searchable: ClassVar[bool] = True
+    why_not_searchable: ClassVar[str] = ""
 
     @abstractmethod
     def train(self, job: UnitJob) -> list[Trained]:
@@ -81,7 +85,7 @@ class EngineLearner(Learner):
         cfg, seeds = job.ctx.cfg, list(job.unit.seeds)
         replicas = build_replicas(
             lambda: make_method(cfg, job.ctx.domains, job.unit.spec), seeds, job.data, job.ctx.device,
-            vmap=len(seeds) > 1, compile=cfg.train.compile,
+            vmap=len(seeds) > 1, compile=cfg.train.compile, support=job.unit.vmap,
         )
         if not job.ctx.score_test:  # a sweep's search: no gap (it reads the test inputs), no test
             run = Run(job.paths.checkpoint, resume=True, progress=job.ctx.progress)
@@ -155,13 +159,16 @@ class FunctionalsLearner(Learner):
     test utterances and a linear model per seed; each test window gets its utterance's
     probabilities, so it is scored exactly as a deep row."""
 
+    searchable = False
+    why_not_searchable = "a classical baseline chooses its C itself; a sweep tunes deep methods"
+
     def backbone(self, cfg: ExperimentConfig, spec: MethodSpec) -> str:
         return {**METHODS.options(spec.name), **spec.method_options}["model"]  # its linear model
 
     def train(self, job: UnitJob) -> list[Trained]:
         spec, data = job.unit.spec, job.data
         if not job.ctx.score_test:
-            raise DomadaptError(f"{spec.label}: a classical baseline chooses its C itself; a sweep tunes deep methods")
+            raise DomadaptError(f"{spec.label}: {self.why_not_searchable}")
         cls = method_class(spec)
         options = cls.Options(**METHODS.check(spec.name, spec.method_options))
         target, sources = _functionals(job.ctx, options.features, with_sources=options.use_source)

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from domadapt.config import ExperimentConfig, MethodSpec
-from domadapt.engine import vmap_support
+from domadapt.engine import VmapSupport, vmap_support
 from domadapt.errors import DomadaptError
 from domadapt.executors import Executor, LocalExecutor
 from domadapt.methods import method_class
@@ -153,13 +153,15 @@ def plan_units(cfg: ExperimentConfig, domains: Domains, folds: list[Any], *, say
     """Folds outside, methods inside: every unit of a fold shares that fold's data."""
     seeds = tuple(cfg.eval.seed + i for i in range(cfg.eval.seeds))
     groups: list[list[tuple[int, ...]]] = []
+    support: list[VmapSupport | None] = []
     for spec in cfg.methods:
         vmapped, line = seed_plan(cfg, domains, spec, len(seeds))
         if len(seeds) > 1:
             say(f"  {spec.key(cfg.model)}: {line}")
         groups.append([seeds] if vmapped else [(s,) for s in seeds])
+        support.append(vmapped)
     return [
-        Unit(row, spec, fold.index, group, point)
+        Unit(row, spec, fold.index, group, point, vmap=support[row])
         for fold in folds
         for point in curve_points(cfg)
         for row, spec in enumerate(cfg.methods)
@@ -167,18 +169,19 @@ def plan_units(cfg: ExperimentConfig, domains: Domains, folds: list[Any], *, say
     ]
 
 
-def seed_plan(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec, n_seeds: int) -> tuple[bool, str]:
-    """Whether the seeds of ``spec`` train as one vmapped model, and a line saying so or why not."""
+def seed_plan(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec, n_seeds: int) -> tuple[VmapSupport | None, str]:
+    """How the seeds of ``spec`` train as one vmapped model (None: one after another), and a
+    line saying so or why not. The probe runs once per row; its units reuse it."""
     if n_seeds < 2:
-        return False, "one seed"
+        return None, "one seed"
     if not cfg.train.vmap_seeds:
-        return False, f"{n_seeds} seeds one after another (train.vmap_seeds = false)"
+        return None, f"{n_seeds} seeds one after another (train.vmap_seeds = false)"
     if not method_class(spec).vmappable:
-        return False, f"{n_seeds} seeds one after another: {method_class(spec).why_not_vmappable}"
-    ok, why = vmap_support(make_method(cfg, domains, spec))  # losses are probed on a built method
-    if not ok:
-        return False, f"{n_seeds} seeds one after another: {why}"
-    return True, f"{n_seeds} seeds in one vmapped pass" + ("" if why == "vmapped" else f" ({why})")
+        return None, f"{n_seeds} seeds one after another: {method_class(spec).why_not_vmappable}"
+    support = vmap_support(make_method(cfg, domains, spec))  # losses are probed on a built method
+    if not support.ok:
+        return None, f"{n_seeds} seeds one after another: {support.why}"
+    return support, f"{n_seeds} seeds in one vmapped pass" + ("" if support.why == "vmapped" else f" ({support.why})")
 
 
 def _row(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec, runs: list[dict[str, Any]], out_dir: Path) -> dict:

@@ -115,7 +115,7 @@ VMAPPED = [spec("adabn"), spec("tent"), spec("self_training", warmup=0.3)] + LOS
 def test_vmapped_seeds_equal_eager_runs(s):
     fold = tiny_fold(shared=True)
     cfg = tiny_train(epochs=2)
-    assert vmap_support(tiny_method(fold, s, cfg))[0]
+    assert vmap_support(tiny_method(fold, s, cfg)).ok
     histories, probs, _ = train(fold, s, cfg, [0, 1], dropout=0.0)
     for i, seed in enumerate([0, 1]):
         (history,), eager, _ = train(fold, s, cfg, [seed], dropout=0.0)
@@ -126,8 +126,8 @@ def test_vmapped_seeds_equal_eager_runs(s):
 
 def test_shot_says_why_it_cannot_be_vmapped():
     fold = tiny_fold(shared=True)
-    ok, why = vmap_support(tiny_method(fold, spec("shot"), tiny_train()))
-    assert not ok and "epoch start" in why
+    support = vmap_support(tiny_method(fold, spec("shot"), tiny_train()))
+    assert not support.ok and "epoch start" in support.why
 
 
 # -- AdaBN ---------------------------------------------------------------------------------

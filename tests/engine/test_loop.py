@@ -115,3 +115,40 @@ def test_compiled_general_extractor_trains_like_eager_and_keeps_checkpoint_keys(
     assert (p0 - p1).abs().max().item() < 1e-4
     for key, values in h0.items():
         assert h1[key] == pytest.approx(values, abs=1e-4), key
+
+
+def test_the_alignment_weight_is_built_once_per_stage_not_per_epoch(monkeypatch):
+    from domadapt.engine import loop
+
+    built = []
+    real = loop.build_schedule
+
+    def counting(name, **options):
+        built.append(name)
+        return real(name, **options)
+
+    monkeypatch.setattr(loop, "build_schedule", counting)
+    fold = tiny_fold(shared=True)
+    cfg = tiny_train(epochs=3, align_schedule="linear")  # train.align_schedule: built by the loop
+    replicas = EagerReplica(tiny_method(fold, spec("align", loss="mmd"), cfg), 0, fold, CPU)
+    fit(replicas, cfg)
+    assert len(replicas.stages) == 1 and built == ["linear"]  # one stage of three epochs: built once
+
+
+def test_a_stage_freezes_its_modules_while_it_runs_and_gives_their_flags_back(monkeypatch):
+    fold = tiny_fold(shared=True)
+    cfg = tiny_train(epochs=1, pretrain_epochs=1)
+    method = tiny_method(fold, spec("pretrain_freeze"), cfg)
+    replicas = EagerReplica(method, 0, fold, CPU)
+    frozen_stage = next(s for s in replicas.stages if s.frozen)
+    seen = []
+    real_step = frozen_stage.step
+
+    def step(batch, p):
+        seen.append([p.requires_grad for m in frozen_stage.frozen for p in m.parameters()])
+        return real_step(batch, p)
+
+    frozen_stage.step = step
+    fit(replicas, cfg)
+    assert seen and not any(any(flags) for flags in seen)  # no gradient into a frozen module
+    assert all(p.requires_grad for m in frozen_stage.frozen for p in m.parameters())  # flags back

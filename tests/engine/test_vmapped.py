@@ -9,7 +9,7 @@ import pytest
 import torch
 from tiny import CPU, spec, tiny_fold, tiny_method, tiny_model, tiny_train, train
 
-from domadapt.engine import EagerReplica, VmappedReplicas, clip_grad_norm_per_replica_, fit, vmap_support
+from domadapt.engine import EagerReplica, VmappedReplicas, VmapSupport, clip_grad_norm_per_replica_, fit, vmap_support
 from domadapt.errors import DomadaptError
 from domadapt.methods import METHODS, Method, build_method
 
@@ -72,13 +72,13 @@ def test_exported_replica_predicts_what_the_stack_predicts():
 def test_methods_that_cannot_be_vmapped_say_why():
     fold = tiny_fold()
     cfg = tiny_train()
-    ok, why = vmap_support(tiny_method(fold, spec("multitrain_ae"), cfg))
-    assert not ok and "feature banks" in why
+    support = vmap_support(tiny_method(fold, spec("multitrain_ae"), cfg))
+    assert not support.ok and "feature banks" in support.why
     with pytest.raises(DomadaptError, match="MultitrainAE cannot train its seeds in one vmapped pass"):
         VmappedReplicas([tiny_method(fold, spec("multitrain_ae"), cfg, seed=s) for s in SEEDS], SEEDS, fold, CPU)
-    ok, why = vmap_support(tiny_method(fold, spec("align", loss="energy"), cfg))
-    assert ok and "once per replica" in why
-    assert vmap_support(tiny_method(fold, spec("joint"), cfg)) == (True, "vmapped")
+    support = vmap_support(tiny_method(fold, spec("align", loss="energy"), cfg))
+    assert support.ok and "once per replica" in support.why and support.per_replica == ("align_loss",)
+    assert vmap_support(tiny_method(fold, spec("joint"), cfg)) == VmapSupport(True, "vmapped")
 
 
 def test_dann_discriminator_is_stacked_per_replica():
@@ -86,7 +86,7 @@ def test_dann_discriminator_is_stacked_per_replica():
     # it and the discriminator's parameters are stacked per replica like the model's.
     fold = tiny_fold()
     cfg = tiny_train(epochs=2)
-    assert vmap_support(tiny_method(fold, spec("ddg", dann=True), cfg)) == (True, "vmapped")
+    assert vmap_support(tiny_method(fold, spec("ddg", dann=True), cfg)) == VmapSupport(True, "vmapped")
     histories, _ = assert_same_as_eager(fold, spec("align", loss="dann"), cfg, filters=12)
     assert "joint/train/disc_acc" in histories[0]
 
@@ -173,3 +173,23 @@ def test_one_adam_over_stacked_tensors_is_k_adams(kind):
             opt_k.step()
         for p, q in zip(single, stacked):
             torch.testing.assert_close(q.detach()[k], p.detach(), rtol=0, atol=1e-7)
+
+
+def test_replicas_given_the_rows_vmap_support_probe_no_loss_again(monkeypatch):
+    # The runner probes a row once (plan) and hands the result to every unit it builds.
+    from domadapt.engine import vmapping
+
+    fold = tiny_fold()
+    cfg = tiny_train()
+    s = spec("align", loss="energy")
+    support = vmap_support(tiny_method(fold, s, cfg))
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("a loss was probed again")
+
+    monkeypatch.setattr(vmapping, "probe_loss", no_probe)
+    replicas = VmappedReplicas([tiny_method(fold, s, cfg, seed=i) for i in SEEDS], SEEDS, fold, CPU, support=support)
+    loss = dict(replicas.method.named_modules())[support.per_replica[0]]
+    assert "forward_with_stats" in vars(loss)  # the geomloss loss runs once per replica
+    with pytest.raises(AssertionError, match="probed again"):  # without it, the replicas probe
+        VmappedReplicas([tiny_method(fold, s, cfg, seed=i) for i in SEEDS], SEEDS, fold, CPU)

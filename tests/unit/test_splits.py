@@ -202,3 +202,19 @@ def test_registry_errors():
 def test_input_shape_errors():
     with pytest.raises(DomadaptError, match="segments"):
         list(SubjectGroupedKFold().split(np.zeros(3, int), np.zeros(4, int)))
+
+
+def test_official_split_reads_each_segments_role_when_built_without_an_assignment():
+    y = np.array([0, 0, 1, 1, 0, 1, 1, 0])
+    g = np.array([1, 1, 2, 2, 3, 3, 4, 4])
+    roles = np.array(["train", "train", "train", "train", "dev", "dev", "test", "test"], dtype=object)
+    splitter = OfficialSplit()
+    assert splitter.uses == ("roles",)
+    (fold,) = splitter.split(y, g, roles=roles)
+    assert fold.train.tolist() == [0, 1, 2, 3] and fold.val.tolist() == [4, 5] and fold.test.tolist() == [6, 7]
+    unnamed = roles.copy()
+    unnamed[6:] = None  # subject 4 is not in the corpus's split
+    with pytest.raises(DomadaptError, match="1 subject\\(s\\) are not in the official split: 4"):
+        list(splitter.split(y, g, roles=unnamed))
+    with pytest.raises(DomadaptError, match="needs roles"):
+        list(splitter.split(y, g))

@@ -91,3 +91,32 @@ def test_val_fraction_zero_trains_on_every_training_subject(tmp_path):
     assert len(carved.target_val) > 0 and len(carved.target_train) < len(fold.train)
     with pytest.raises(Exception, match="val_fraction"):
         build_config({"train": {"val_fraction": -0.1}})
+
+
+def test_a_splitter_of_ones_own_gets_the_inputs_it_declares_through_the_one_signature(tmp_path):
+    # A Splitter subclass registered like a built-in: split_target hands it y, subjects and
+    # the per-segment inputs named in `uses` (here the utterances), computing no others.
+    from domadapt.splits import SPLITTERS, Fold, Splitter
+
+    seen = {}
+
+    class EveryOtherUtterance(Splitter):
+        uses = ("utterances",)
+
+        def split(self, y, subjects, *, utterances=None, sessions=None, roles=None):
+            seen.update(utterances=utterances, sessions=sessions, roles=roles)
+            test = np.flatnonzero(utterances % 2 == 1)
+            yield Fold(0, np.flatnonzero(utterances % 2 == 0), test, subject_overlap=True)
+
+    SPLITTERS.register("every_other_utterance")(EveryOtherUtterance)
+    try:
+        casia = load_corpus("casia", write_casia(tmp_path / "CASIA database", files_per_class=1))
+        cfg = build_config({"eval": {"splitter": "every_other_utterance"}, "data": {"target": "casia"}})
+        domains = _domains(cfg, casia, casia)
+        (fold,) = split_target(cfg, domains)
+    finally:
+        SPLITTERS.unregister("every_other_utterance")
+    utterance = domains.target_segments.utterance.numpy()
+    assert np.array_equal(seen["utterances"], utterance)
+    assert seen["sessions"] is None and seen["roles"] is None  # CASIA has no sessions: never asked for
+    assert set(utterance[fold.test] % 2) == {1}
