@@ -44,12 +44,10 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData) -> list[dict[str, Any]
         return [done[s] for s in unit.seeds]
     learner = learner_of(unit.spec)
     writers = [tensorboard_writer(paths.tensorboard(s)) if ctx.score_test else None for s in unit.seeds]
+    job = UnitJob(ctx, unit, data, paths, writers)
     try:
-        trained = learner.train(UnitJob(ctx, unit, data, paths, writers))
-        results = [
-            done.get(seed) or _result(ctx, unit, learner, data, seed, t, writer)
-            for seed, t, writer in zip(unit.seeds, trained, writers)
-        ]
+        trained = learner.train(job)
+        results = [done.get(seed) or _result(job, learner, i, trained[i]) for i, seed in enumerate(unit.seeds)]
     finally:
         for writer in writers:
             if writer is not None:
@@ -61,10 +59,9 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData) -> list[dict[str, Any]
     return results
 
 
-def _result(
-    ctx: RunContext, unit: Unit, learner: Learner, data: FoldData, seed: int, trained: Trained, writer: Any
-) -> dict[str, Any]:
-    """One seed's result: its test metrics (a search unit's: its validation UA only)."""
+def _result(job: UnitJob, learner: Learner, i: int, trained: Trained) -> dict[str, Any]:
+    """Seed ``i``'s result: its test metrics (a search unit's: its validation UA only)."""
+    ctx, unit, data, seed, writer = job.ctx, job.unit, job.data, job.unit.seeds[i], job.writers[i]
     if not ctx.score_test:
         return _validation_result(unit, seed, trained.history)
     test = data.target_test
