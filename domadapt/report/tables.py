@@ -16,7 +16,7 @@ TABLE_COLUMNS = (
     ("macro_f1", "Macro-F1"),
     ("subject_accuracy", "Subject acc."),
 )
-RUNS_METRIC = "accuracy"  # the per-run list shown in the tables, as in the notes
+RUNS_METRIC = "accuracy"  # the metric whose per-run values (fold x seed) the tables list
 GAP_HEADER = "A-dist. before → after"  # proxy A-distance, held-out general features (0 = no gap, 2 = separable)
 _MAX_SKIPPED_SHOWN = 100  # results.md lists this many skipped files; results.json has all
 
