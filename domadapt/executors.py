@@ -20,9 +20,9 @@ from typing import Any
 import torch
 
 from domadapt.errors import DomadaptError
-from domadapt.registry import Registry, import_modules
+from domadapt.registries import EXECUTORS
+from domadapt.registry import import_modules
 
-EXECUTORS = Registry("executor")
 
 
 class Executor:

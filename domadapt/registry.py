@@ -374,11 +374,29 @@ class Registry:
         2.0
     """
 
-    def __init__(self, kind: str, *, plural: str | None = None, passed: Sequence[str] = ()) -> None:
+    def __init__(
+        self, kind: str, *, plural: str | None = None, passed: Sequence[str] = (), builtins: str | None = None
+    ) -> None:
         self.kind = kind
         self.plural = plural or f"{kind}s"
         self.passed = tuple(passed)
-        self._entries: dict[str, _Entry] = {}
+        self.builtins = builtins
+        self._builtins_loaded = builtins is None
+        self._registered: dict[str, _Entry] = {}
+
+    @property
+    def _entries(self) -> dict[str, _Entry]:
+        """The entries, after the module of the built-ins (``builtins``) is imported: its
+        classes register themselves with the same decorator a user's do, so the registry can
+        live in a module that imports no torch (``domadapt.registries``)."""
+        if not self._builtins_loaded:
+            self._builtins_loaded = True  # first: the built-ins' own registering reads _entries
+            try:
+                importlib.import_module(self.builtins)  # type: ignore[arg-type]
+            except BaseException:
+                self._builtins_loaded = False
+                raise
+        return self._registered
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self.names())})"
@@ -447,14 +465,23 @@ class Registry:
         return self._entry(name).doc
 
     def name_of(self, obj: Any) -> str:
-        """The registered name of ``obj``; a string is returned as it is. An object not yet
-        registered is registered under its ``__name__`` (how the library API accepts a
-        class where it takes a name)."""
+        """The registered name of ``obj``; a string is returned as it is. Registers nothing:
+        an unregistered object raises (:meth:`adopt` registers one)."""
         if isinstance(obj, str):
             return obj
         for name, entry in self._entries.items():
             if entry.obj is obj:
                 return name
+        raise DomadaptError(
+            f"{self.kind} {getattr(obj, '__qualname__', obj)!r} is not registered; "
+            f"register it with the registry's .register(NAME) decorator, or give one of: {', '.join(self.names())}"
+        )
+
+    def adopt(self, obj: Any) -> str:
+        """``obj``'s registered name, registering it under its ``__name__`` first if it is not
+        (how the library API accepts a class where a recipe gives a name)."""
+        if isinstance(obj, str) or any(entry.obj is obj for entry in self._entries.values()):
+            return self.name_of(obj)
         name = getattr(obj, "__name__", None)
         if not isinstance(name, str):
             raise DomadaptError(

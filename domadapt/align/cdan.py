@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from domadapt.align.base import Stats
 from domadapt.align.dann import AdversarialLoss, DomainDiscriminator, positive_int
+from domadapt.registries import LOSSES
 
 __all__ = ["CDANELoss", "CDANLoss", "RandomizedMultilinearMap"]
 
@@ -47,6 +48,7 @@ def multilinear_map(f: Tensor, g: Tensor) -> Tensor:
     return (g.unsqueeze(2) * f.unsqueeze(1)).flatten(1)
 
 
+@LOSSES.register("cdan")
 class CDANLoss(AdversarialLoss):
     r"""Conditional domain-adversarial loss (CDAN); written by hand on our GRL and
     :class:`~domadapt.align.dann.DomainDiscriminator` (shared with DANN), vmappable.
@@ -142,6 +144,7 @@ class CDANLoss(AdversarialLoss):
         return self._domain_bce(d, f_s.shape[0], weights)
 
 
+@LOSSES.register("cdan_e")
 class CDANELoss(CDANLoss):
     r"""CDAN+E: :class:`CDANLoss` with entropy conditioning, each row's BCE weighted by
     :math:`1 + e^{-H(g)}` (Long et al., *Conditional Adversarial Domain Adaptation*,

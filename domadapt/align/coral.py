@@ -6,10 +6,12 @@ from pytorch_adapt.layers import CORALLoss as _PACORALLoss
 from torch import Tensor
 
 from domadapt.align.base import DistanceLoss, Normalize, Stats
+from domadapt.registries import LOSSES
 
 __all__ = ["CORALLoss"]
 
 
+@LOSSES.register("coral")
 class CORALLoss(DistanceLoss):
     r"""Deep CORAL: the distance between the source and target feature covariances.
 

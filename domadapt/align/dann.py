@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from domadapt.align.base import AlignmentLoss, Stats, check_progress
 from domadapt.align.schedule import build_schedule
 from domadapt.errors import DomadaptError
+from domadapt.registries import LOSSES
 
 __all__ = ["AdversarialLoss", "DomainAdversarialLoss", "DomainDiscriminator", "GradientReversal", "positive_int"]
 
@@ -153,6 +154,7 @@ class AdversarialLoss(AlignmentLoss):
         return loss, {"disc_acc": acc, "grl_coeff": self.grl.weight[0].detach().clone()}
 
 
+@LOSSES.register("dann")
 class DomainAdversarialLoss(AdversarialLoss):
     r"""Domain-adversarial loss (DANN): discriminator BCE behind a gradient reversal layer.
 

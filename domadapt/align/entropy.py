@@ -12,10 +12,12 @@ from torch import Tensor
 
 from domadapt.align.base import AlignmentLoss, Stats
 from domadapt.errors import DomadaptError
+from domadapt.registries import LOSSES
 
 __all__ = ["EntropyLoss", "InformationMaximizationLoss"]
 
 
+@LOSSES.register("entropy")
 class EntropyLoss(AlignmentLoss):
     r"""Mean Shannon entropy of the target predictions, via pytorch-adapt's ``EntropyLoss``.
 
@@ -57,6 +59,7 @@ class EntropyLoss(AlignmentLoss):
         return self.entropy(logits_t), {}
 
 
+@LOSSES.register("im")
 class InformationMaximizationLoss(AlignmentLoss):
     r"""Information maximisation: confident *and* diverse target predictions.
 

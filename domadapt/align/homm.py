@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from domadapt.align.base import DistanceLoss, Normalize, Stats
+from domadapt.registries import LOSSES
 
 __all__ = ["HoMMLoss"]
 
@@ -21,6 +22,7 @@ def third_moment(x: Tensor) -> Tensor:
     return torch.einsum("ni,nj,nk->ijk", c, c, c) / x.shape[0]
 
 
+@LOSSES.register("homm")
 class HoMMLoss(DistanceLoss):
     r"""Higher-order moment matching (order 3); written by hand (pytorch-adapt has no HoMM).
 

@@ -7,10 +7,12 @@ from torch import Tensor
 
 from domadapt.align.base import AlignmentLoss, Stats
 from domadapt.errors import DomadaptError
+from domadapt.registries import LOSSES
 
 __all__ = ["MinimumClassConfusionLoss"]
 
 
+@LOSSES.register("mcc")
 class MinimumClassConfusionLoss(AlignmentLoss):
     r"""Minimum class confusion (MCC) of the target predictions; wraps pytorch-adapt's ``MCCLoss``.
 

@@ -11,10 +11,12 @@ from torch import Tensor, nn
 from domadapt.align.base import Stats
 from domadapt.align.dann import AdversarialLoss, positive_int
 from domadapt.errors import DomadaptError
+from domadapt.registries import LOSSES
 
 __all__ = ["MarginDisparityDiscrepancyLoss"]
 
 
+@LOSSES.register("mdd")
 class MarginDisparityDiscrepancyLoss(AdversarialLoss):
     r"""Margin disparity discrepancy (MDD); written by hand (pytorch-adapt has no MDD), on
     the GRL shared with DANN, vmappable.

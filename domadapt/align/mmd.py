@@ -29,6 +29,7 @@ from torch import Tensor
 
 from domadapt.align.base import DistanceLoss, Normalize, Stats
 from domadapt.errors import DomadaptError
+from domadapt.registries import LOSSES
 
 __all__ = ["LMMDLoss", "LinearMMDLoss", "MMDLoss", "gaussian_kernel_matrices"]
 
@@ -81,6 +82,7 @@ def gaussian_kernel_matrices(
     return gram(d_ss), gram(d_tt), gram(d_st)
 
 
+@LOSSES.register("mmd")
 class MMDLoss(DistanceLoss):
     r"""Multi-kernel Gaussian MMD² (quadratic-time estimator), via pytorch-adapt's ``MMDLoss``.
 
@@ -148,6 +150,7 @@ class MMDLoss(DistanceLoss):
         return self.mmd(f_s, f_t), stats
 
 
+@LOSSES.register("mmd_linear")
 class LinearMMDLoss(MMDLoss):
     r"""Multi-kernel Gaussian MMD², linear-time estimator, via pytorch-adapt's ``MMDLoss``.
 
@@ -185,6 +188,7 @@ class LinearMMDLoss(MMDLoss):
         return self.mmd(f_s, f_t), stats
 
 
+@LOSSES.register("lmmd")
 class LMMDLoss(DistanceLoss):
     r"""Local (class-conditional) MMD, LMMD, of Deep Subdomain Adaptation Networks (DSAN).
 

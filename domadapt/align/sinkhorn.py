@@ -15,10 +15,12 @@ from torch import Tensor
 
 from domadapt.align.base import DistanceLoss, Normalize, Stats
 from domadapt.errors import DomadaptError
+from domadapt.registries import LOSSES
 
 __all__ = ["EnergyLoss", "SinkhornLoss"]
 
 
+@LOSSES.register("sinkhorn")
 class SinkhornLoss(DistanceLoss):
     r"""Debiased Sinkhorn divergence (entropic optimal transport) between the feature clouds.
 
@@ -91,6 +93,7 @@ class SinkhornLoss(DistanceLoss):
         return self.samples_loss(f_s, f_t), stats
 
 
+@LOSSES.register("energy")
 class EnergyLoss(DistanceLoss):
     r"""Energy distance between the feature clouds (geomloss's ``"energy"`` kernel loss).
 

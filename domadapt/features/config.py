@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domadapt.errors import DomadaptError
+from domadapt.registries import FEATURE_EXTRACTORS
 
 KINDS = ("mfcc", "logmel", "ssl", "custom")
 BACKENDS = ("torchaudio", "librosa")
@@ -183,8 +184,6 @@ class FeatureConfig:
             if self.backend != "torchaudio":
                 raise DomadaptError(f"features.backend={self.backend!r}: kind='custom' takes no backend")
             if self.model is not None:
-                from domadapt.features.extractors import FEATURE_EXTRACTORS
-
                 if self.model not in FEATURE_EXTRACTORS:
                     raise DomadaptError(
                         f"features.model={self.model!r}: expected one of "

@@ -26,22 +26,9 @@ from domadapt.methods.self_training import SelfTraining
 from domadapt.methods.shot import SHOT
 from domadapt.methods.target_only import SourceOnly, TargetOnly
 from domadapt.models.transfer import TransferModel
-from domadapt.registry import Registry
+from domadapt.registries import METHODS
 
-METHODS = Registry("method")
-METHODS.register("target_only")(TargetOnly)
-METHODS.register("source_only")(SourceOnly)
-METHODS.register("pretrain_freeze")(PretrainFreeze)
-METHODS.register("pretrain_finetune")(PretrainFinetune)
-METHODS.register("joint")(Joint)
-METHODS.register("align")(Align)
-METHODS.register("multitrain_ae")(MultitrainAE)
-METHODS.register("ddg")(DDG)
 METHODS.register("baseline")(FunctionalsBaseline)
-METHODS.register("adabn")(AdaBN)  # source training, then BatchNorm statistics of the target
-METHODS.register("tent")(Tent)  # source training, then test-time entropy over BatchNorm affine
-METHODS.register("self_training")(SelfTraining)  # joint + confident target pseudo-labels after a warm-up
-METHODS.register("shot")(SHOT)  # source-free: frozen source head, extractor adapted by IM + clusters
 
 
 def list_methods() -> list[str]:

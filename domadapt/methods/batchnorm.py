@@ -14,6 +14,7 @@ from domadapt.data import FoldData
 from domadapt.errors import DomadaptError
 from domadapt.methods.base import Method, Stage, StepBatch, StepOutput
 from domadapt.models.transfer import TransferModel
+from domadapt.registries import METHODS
 
 __all__ = ["AdaBN", "BatchNormAdaptation", "CumulativeStatistics", "Tent", "batchnorms", "dropouts"]
 
@@ -99,6 +100,7 @@ class BatchNormAdaptation(Method):
         )
 
 
+@METHODS.register("adabn")
 class AdaBN(BatchNormAdaptation):
     """Train on the labelled source, then re-estimate every 1-D BatchNorm's running
     statistics on the target's training data (forward passes only; no target label read,
@@ -122,6 +124,7 @@ class AdaBN(BatchNormAdaptation):
         return [source, adapt]
 
 
+@METHODS.register("tent")
 class Tent(BatchNormAdaptation):
     """Test-time adaptation: train on the labelled source, then minimise the entropy of the
     predictions on the *test* batches over the BatchNorm affine parameters only. Wang et

@@ -11,8 +11,10 @@ from domadapt.data import FoldData
 from domadapt.methods.base import Method, Stage
 from domadapt.methods.joint import aligned_width, feature_aligner, joint_stage
 from domadapt.models.transfer import TransferModel
+from domadapt.registries import METHODS
 
 
+@METHODS.register("ddg")
 class DDG(Method):
     """Source pre-training, then joint training with MMD after the specific extractors."""
 

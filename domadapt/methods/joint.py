@@ -12,6 +12,7 @@ from domadapt.align import build_loss, build_schedule
 from domadapt.data import TARGET_TASK, FoldData
 from domadapt.methods.base import Method, Stage, StepBatch, StepOutput
 from domadapt.models.transfer import TaskOutput, TransferModel
+from domadapt.registries import METHODS
 
 ALIGN_POINTS = ("general", "specific")
 
@@ -88,6 +89,7 @@ def aligned_width(model: TransferModel, at: str) -> int:
     return int(model.specific_for(TARGET_TASK)[0].out_features)
 
 
+@METHODS.register("joint")
 class Joint(Method):
     """Source and target tasks trained together, one specific extractor + head per task."""
 
@@ -95,6 +97,7 @@ class Joint(Method):
         return [joint_stage(self, data, align=None)]
 
 
+@METHODS.register("align")
 class Align(Method):
     """Joint training plus an alignment loss from :mod:`domadapt.align` between source and
     target features, taken after the general (default) or the specific extractor.

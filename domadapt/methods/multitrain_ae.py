@@ -31,8 +31,10 @@ from domadapt.align import build_loss
 from domadapt.data import TARGET_TASK, FoldData
 from domadapt.methods.base import Method, Stage, StepBatch, StepOutput
 from domadapt.models.transfer import TransferModel
+from domadapt.registries import METHODS
 
 
+@METHODS.register("multitrain_ae")
 class MultitrainAE(Method):
     """Source pre-training, then target training through a shared latent encoder aligned
     between the source-pretrained and the target-trained feature spaces."""

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 
 from domadapt.data import FoldData
 from domadapt.methods.base import Method, Stage
+from domadapt.registries import METHODS
 
 
+@METHODS.register("pretrain_freeze")
 class PretrainFreeze(Method):
     """Stage 1: source task on all sources. Stage 2: target task, general extractor frozen
     (no gradient, BatchNorm statistics fixed)."""
@@ -18,6 +20,7 @@ class PretrainFreeze(Method):
         return [self.pretrain_stage(data), self.target_stage(data, general_lr_mult=0.0)]
 
 
+@METHODS.register("pretrain_finetune")
 class PretrainFinetune(Method):
     """Stage 1 as PretrainFreeze; stage 2 fine-tunes the general extractor at
     ``general_lr_mult`` x the learning rate."""

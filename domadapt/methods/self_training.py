@@ -12,6 +12,7 @@ from domadapt.data import FoldData
 from domadapt.methods.base import Method, Stage, StepBatch
 from domadapt.methods.joint import joint_stage
 from domadapt.models.transfer import TaskOutput
+from domadapt.registries import METHODS
 
 __all__ = ["SelfTraining", "pseudo_label_loss"]
 
@@ -28,6 +29,7 @@ def pseudo_label_loss(logits: torch.Tensor, threshold: float) -> tuple[torch.Ten
     return loss, {"confident": mask.mean()}
 
 
+@METHODS.register("self_training")
 class SelfTraining(Method):
     """Joint training on the labelled source; after a warm-up, the target's confident
     predictions (top probability ≥ ``threshold``) become its labels. Reads no target label

@@ -14,6 +14,7 @@ from domadapt.errors import DomadaptError
 from domadapt.methods.base import Method, Stage, StepBatch, StepOutput
 from domadapt.methods.batchnorm import dropouts
 from domadapt.models.transfer import TransferModel
+from domadapt.registries import METHODS
 
 __all__ = ["SHOT"]
 
@@ -26,6 +27,7 @@ def _with_bias(features: torch.Tensor) -> torch.Tensor:
     return f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
+@METHODS.register("shot")
 class SHOT(Method):
     """Source hypothesis transfer (source-free): train a source model, save it, then adapt
     only the feature extractor (general + target specific extractor) to the unlabelled

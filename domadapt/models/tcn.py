@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from domadapt.errors import DomadaptError
+from domadapt.registries import BACKBONES
 
 PREPARE_CHOICES = ("none", "conv", "conv+bn", "conv+bn+relu")
 
@@ -143,6 +144,11 @@ class TemporalBlock(nn.Module):
         return F.relu(self.skip(x) + self.body(x))
 
 
+@BACKBONES.register(
+    "tcn",
+    doc="plain unidirectional dilated TCN (additive residual) with a prepare step, mean "
+    "over time; out_dim = filters",
+)
 class TCN(nn.Module):
     """``tcn``: a plain unidirectional dilated TCN, globally average-pooled.
 

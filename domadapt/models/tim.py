@@ -52,6 +52,7 @@ from domadapt.models.tcn import (
     prepare_channels,
     time_mask,
 )
+from domadapt.registries import BACKBONES
 
 RESIDUAL_CHOICES = ("mul", "add")
 TAB_CHOICES = ("standard", "bottleneck")
@@ -410,6 +411,11 @@ def _attention_builder(opts: TABOptions) -> Callable[[int], nn.Module] | None:
     )
 
 
+@BACKBONES.register(
+    "tim",
+    doc="TIM-Net's official graph without its head: 1x1 prepare, 8 bidirectional gated TABs "
+    "(mul), per-level GAP, weight-layer fusion; out_dim = filters (39)",
+)
 class TIM(nn.Module):
     """``tim``: TIM-Net's official graph up to the fused vector (Ye et al., ICASSP 2023).
 
@@ -479,6 +485,11 @@ class TIM(nn.Module):
         return self.fusion(self.items(x))
 
 
+@BACKBONES.register(
+    "delta_tim",
+    doc="TIM with DIFF fusion: consecutive level differences + last level, Linear "
+    "(the notes' 'Vanilla+DIFF'); out_dim = filters",
+)
 class DeltaTIM(TIM):
     """``delta_tim``: TIM with DIFF fusion (consecutive level differences + last level, Linear).
 
@@ -489,6 +500,11 @@ class DeltaTIM(TIM):
     Options = DeltaTIMOptions
 
 
+@BACKBONES.register(
+    "at_tim",
+    doc="TIM with self-attention inside every TAB (AT_TAB: mha 128/4 | aft_local | "
+    "aft_simple); out_dim = filters",
+)
 class ATTIM(TIM):
     """``at_tim``: TIM whose every TAB holds a self-attention block over time (AT_TAB).
 
@@ -500,6 +516,11 @@ class ATTIM(TIM):
     Options = ATTIMOptions
 
 
+@BACKBONES.register(
+    "at_delta_tim",
+    doc="AT_TAB + DIFF Linear fusion + MHA(128, 4) + mul residual: the notes' "
+    "final choice; out_dim = filters",
+)
 class ATDeltaTIM(ATTIM):
     """``at_delta_tim``: AT_TAB + DIFF with Linear fusion + MHA(128, 4) + ``mul`` residual.
 
@@ -509,6 +530,11 @@ class ATDeltaTIM(ATTIM):
     Options = ATDeltaTIMOptions
 
 
+@BACKBONES.register(
+    "multi_tim",
+    doc="TIM stacks in series (num_layer=[3,3]), levels added stack to stack, DIFF "
+    "Linear fusion; out_dim = filters",
+)
 class MultiTIM(TIM):
     """``multi_tim``: TIM stacks in series (``num_layer=[3, 3]``), levels added, DIFF-fused.
 

@@ -27,6 +27,7 @@ from domadapt.models.tim import (
     count_items,
     level_items,
 )
+from domadapt.registries import BACKBONES
 
 ACTIVATION_CHOICES = ("relu", "gelu")
 
@@ -94,6 +95,11 @@ class TransformerDeltaTIMOptions(TransformerTIMOptions):
     # residual stays "mul": notes, "for Transformer_DeltaTIM the mul residual is better"
 
 
+@BACKBONES.register(
+    "transformer_tim",
+    doc="TIM pooled levels as tokens into nn.TransformerEncoder, mean over "
+    "tokens; out_dim = d_model (64)",
+)
 class TransformerTIM(nn.Module):
     """``transformer_tim``: TIM level features as tokens into ``nn.TransformerEncoder``.
 
@@ -141,6 +147,11 @@ class TransformerTIM(nn.Module):
         return self.transformer(h).mean(dim=1)
 
 
+@BACKBONES.register(
+    "transformer_delta_tim",
+    doc="transformer_tim whose tokens are the DIFF items (converged "
+    "fastest in the notes); out_dim = d_model",
+)
 class TransformerDeltaTIM(TransformerTIM):
     """``transformer_delta_tim``: ``transformer_tim`` whose tokens are the DIFF items.
 
@@ -174,6 +185,11 @@ class SETOptions(EncoderOptions):
         check_range("mask_prob", self.mask_prob, 0.0, 1.0, high_open=True)
 
 
+@BACKBONES.register(
+    "set",
+    doc="Transformer encoder on the input frames (optional sinusoidal positions), mean "
+    "over time; out_dim = d_model",
+)
 class SET(nn.Module):
     """``set``: frames -> Linear to ``d_model`` (+ sinusoidal positions) -> TransformerEncoder -> mean.
 

@@ -11,7 +11,7 @@ import pytest
 from domadapt import recipe as recipe_cli
 from domadapt.align import LOSSES
 from domadapt.cli import main as cli_main
-from domadapt.config import build_config, load_recipe
+from domadapt.recipe_loader import build_config, load_recipe
 from domadapt.corpora import CORPORA
 from domadapt.corpora.synthetic import MARKER_NAME, write_casia, write_modma
 from domadapt.models import BACKBONES

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from domadapt import recipe as recipe_cli
-from domadapt.config import build_config, list_recipes, load_recipe, recipe_protocols
+from domadapt.recipe_loader import build_config, list_recipes, load_recipe, recipe_protocols
 from domadapt.corpora.synthetic import MARKER_NAME
 
 

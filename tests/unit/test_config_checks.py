@@ -7,7 +7,7 @@ import pytest
 
 import domadapt.methods
 from domadapt import recipe as recipe_cli
-from domadapt.config import build_config, load_recipe
+from domadapt.recipe_loader import build_config, load_recipe
 from domadapt.corpora import CORPORA
 from domadapt.errors import DomadaptError
 from domadapt.registry import Registry, option
