@@ -11,7 +11,7 @@ from domadapt.data import FoldData
 from domadapt.methods.base import Method, Stage
 from domadapt.methods.joint import aligned_width, feature_aligner, joint_stage
 from domadapt.models.transfer import TransferModel
-from domadapt.registries import METHODS
+from domadapt.registries import LOSSES, METHODS
 
 
 @METHODS.register("ddg")
@@ -26,8 +26,6 @@ class DDG(Method):
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
-        from domadapt.align import LOSSES
-
         LOSSES.check("mmd", dict(options.get("loss_options", {})))
 
     def __init__(self, model: TransferModel, train, options=None) -> None:

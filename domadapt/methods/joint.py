@@ -12,7 +12,8 @@ from domadapt.align import build_loss, build_schedule
 from domadapt.data import TARGET_TASK, FoldData
 from domadapt.methods.base import Method, Stage, StepBatch, StepOutput
 from domadapt.models.transfer import TaskOutput, TransferModel
-from domadapt.registries import METHODS
+from domadapt.registries import LOSSES, METHODS
+from domadapt.registry import option
 
 ALIGN_POINTS = ("general", "specific")
 
@@ -107,14 +108,12 @@ class Align(Method):
     @dataclass(frozen=True)
     class Options:
         loss: str = "mmd"  # a registered alignment loss (domadapt list losses)
-        at: str = field(default="general", metadata={"choices": ALIGN_POINTS})
+        at: str = option("general", choices=ALIGN_POINTS)
         loss_options: dict = field(default_factory=dict)  # passed to the loss
         use_target_labels: bool = True
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
-        from domadapt.align import LOSSES
-
         LOSSES.check(str(options.get("loss", "mmd")), dict(options.get("loss_options", {})))
 
     @classmethod

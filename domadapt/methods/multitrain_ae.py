@@ -22,7 +22,7 @@ Our reading (the notes do not fix every detail; this is documented in the README
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -32,6 +32,7 @@ from domadapt.data import TARGET_TASK, FoldData
 from domadapt.methods.base import Method, Stage, StepBatch, StepOutput
 from domadapt.models.transfer import TransferModel
 from domadapt.registries import METHODS
+from domadapt.registry import option
 
 
 @METHODS.register("multitrain_ae")
@@ -41,8 +42,8 @@ class MultitrainAE(Method):
 
     @dataclass(frozen=True)
     class Options:
-        refresh_every: int = field(default=8, metadata={"min": 1})  # epochs between bank refreshes (notes: 8)
-        bank_batch: int = field(default=0, metadata={"min": 0})  # bank rows per step; 0 = the batch size
+        refresh_every: int = option(8, min=1)  # epochs between bank refreshes (notes: 8)
+        bank_batch: int = option(0, min=0)  # bank rows per step; 0 = the batch size
 
     vmappable = False
     why_not_vmappable = (

@@ -4,11 +4,12 @@ segment splits)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from domadapt.data import FoldData
 from domadapt.methods.base import Method, Stage
 from domadapt.registries import METHODS
+from domadapt.registry import option
 
 
 @METHODS.register("pretrain_freeze")
@@ -28,7 +29,7 @@ class PretrainFinetune(Method):
     @dataclass(frozen=True)
     class Options:
         # the notes' fine-tuning: the pre-trained extractor moves at a tenth of the head's lr
-        general_lr_mult: float = field(default=0.1, metadata={"min": 0.0})
+        general_lr_mult: float = option(0.1, min=0.0)
 
     def stages(self, data: FoldData) -> list[Stage]:
         mult = float(self.options.general_lr_mult)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,6 +15,7 @@ from domadapt.methods.base import Method, Stage, StepBatch, StepOutput
 from domadapt.methods.batchnorm import dropouts
 from domadapt.models.transfer import TransferModel
 from domadapt.registries import METHODS
+from domadapt.registry import option
 
 __all__ = ["SHOT"]
 
@@ -57,8 +58,8 @@ class SHOT(Method):
     @dataclass(frozen=True)
     class Options:
         source_model: str = ""  # path of the saved source model ("" : train it, keep it in memory)
-        pseudo_label_weight: float = field(default=0.3, metadata={"min": 0.0})  # SHOT's β (cls_par)
-        diversity_weight: float = field(default=1.0, metadata={"min": 0.0})  # IM's, SHOT's 1
+        pseudo_label_weight: float = option(0.3, min=0.0)  # SHOT's β (cls_par)
+        diversity_weight: float = option(1.0, min=0.0)  # IM's, SHOT's 1
 
     def __init__(self, model: TransferModel, train, options=None) -> None:
         super().__init__(model, train, options)

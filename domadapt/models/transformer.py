@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from domadapt.errors import DomadaptError
-from domadapt.models.tcn import check_choice, check_range, time_mask
+from domadapt.models.tcn import time_mask
 from domadapt.models.tim import (
     BiTIMEncoder,
     TABOptions,
@@ -28,6 +28,7 @@ from domadapt.models.tim import (
     level_items,
 )
 from domadapt.registries import BACKBONES
+from domadapt.registry import check_fields, option
 
 ACTIVATION_CHOICES = ("relu", "gelu")
 
@@ -36,19 +37,15 @@ ACTIVATION_CHOICES = ("relu", "gelu")
 class EncoderOptions:
     """The ``nn.TransformerEncoder`` settings shared by the Transformer backbones."""
 
-    d_model: int = 64  # small: the tokens are 8 TIM levels or MFCC frames, not words
-    n_head: int = 4  # 16 dims per head at d_model=64
-    num_layers: int = 2  # notes give no depth; 2 layers keep the TIM part dominant
-    dim_feedforward: int = 128  # 2 x d_model, a light feed-forward as the tokens are few
-    activation: str = "relu"  # torch's default; the notes also tried "gelu"
-    transformer_dropout: float = 0.1  # torch's default dropout inside the encoder layers
+    d_model: int = option(64, min=1)  # small: the tokens are 8 TIM levels or MFCC frames, not words
+    n_head: int = option(4, min=1)  # 16 dims per head at d_model=64
+    num_layers: int = option(2, min=1)  # shallow, so the TIM part below stays the larger
+    dim_feedforward: int = option(128, min=1)  # 2 x d_model, a light feed-forward as the tokens are few
+    activation: str = option("relu", choices=ACTIVATION_CHOICES)  # torch's default
+    transformer_dropout: float = option(0.1, min=0.0, lt=1.0)  # torch's default dropout inside the encoder layers
 
     def __post_init__(self) -> None:
-        check_choice("activation", self.activation, ACTIVATION_CHOICES)
-        check_range("transformer_dropout", self.transformer_dropout, 0.0, 1.0, high_open=True)
-        for name in ("d_model", "n_head", "num_layers", "dim_feedforward"):
-            if getattr(self, name) < 1:
-                raise DomadaptError(f"backbone option {name}={getattr(self, name)!r}: expected >= 1")
+        check_fields(self, where="backbone option")
         if self.d_model % self.n_head:
             raise DomadaptError(
                 f"backbone option d_model={self.d_model} must be divisible by n_head={self.n_head}"
@@ -73,16 +70,13 @@ def build_encoder(opts: EncoderOptions) -> nn.TransformerEncoder:
 class TransformerTIMOptions(TABOptions, EncoderOptions):
     """Options of ``transformer_tim``: the TIM switches, the token kind, the encoder."""
 
-    levels: int = 8  # official TIM depth: 8 tokens
+    levels: int = option(8, min=1)  # official TIM depth: 8 tokens
     diff: bool = False  # tokens are the pooled levels (True: the DIFF items, DeltaTIM)
     diff_include_prepare: bool = False  # as in TIM: one extra token, the prepare output
     bidiff: bool = False  # as in TIM: forward and reversed streams as separate tokens
 
     def __post_init__(self) -> None:
-        TABOptions.__post_init__(self)
-        EncoderOptions.__post_init__(self)
-        if self.levels < 1:
-            raise DomadaptError(f"backbone option levels={self.levels!r}: expected >= 1")
+        EncoderOptions.__post_init__(self)  # every field's declaration, then d_model % n_head
         if self.bidiff and not self.diff:
             raise DomadaptError("backbone option bidiff=True needs diff=True")
 
@@ -91,8 +85,7 @@ class TransformerTIMOptions(TABOptions, EncoderOptions):
 class TransformerDeltaTIMOptions(TransformerTIMOptions):
     """``transformer_delta_tim``: the tokens are the DIFF items."""
 
-    diff: bool = True  # notes: Transformer_DeltaTIM converged fastest
-    # residual stays "mul": notes, "for Transformer_DeltaTIM the mul residual is better"
+    diff: bool = True  # the DIFF items as tokens (docs/lineage.md: Transformer_DeltaTIM)
 
 
 @BACKBONES.register(
@@ -177,12 +170,9 @@ def sinusoidal_positions(length: int, d_model: int, device: torch.device) -> tor
 class SETOptions(EncoderOptions):
     """Options of ``set``, the Transformer-encoder baseline on the input frames."""
 
-    positional_encoding: bool = False  # notes: without it, 90 % final vs 86 % with it
-    mask_prob: float = 0.0  # input frame masking off, as for TIM
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_range("mask_prob", self.mask_prob, 0.0, 1.0, high_open=True)
+    # off: tokens are frames of one stationary window; docs/lineage.md (SET) for the lab's runs
+    positional_encoding: bool = False
+    mask_prob: float = option(0.0, min=0.0, lt=1.0)  # input frame masking off, as for TIM
 
 
 @BACKBONES.register(

@@ -113,7 +113,7 @@ def test_cli_import_then_list_shows_the_users_entries(capsys):
     assert cli_main(["--import", str(PLUGIN), "list", "backbones"]) == 0
     out = capsys.readouterr().out
     assert "toy_cnn: One 1-D convolution, ReLU, mean over time; out_dim = width." in out
-    assert "    width=8" in out
+    assert "    width = 8  (an int)" in out
     assert cli_main(["--import", str(PLUGIN), "list"]) == 0
     out = capsys.readouterr().out
     assert "toy_casia" in out and "toy_mean" in out
