@@ -40,14 +40,15 @@ class ModelConfig:
     backbone: str = "tim"  # any name of domadapt.models.list_backbones()
     backbone_options: dict[str, Any] = field(default_factory=dict)
     specific_dim: int = option(64, min=1)  # width of each task's specific extractor (Linear+ReLU+Dropout)
-    dropout: float = option(0.2, min=0.0, lt=1.0)  # the notes' usual dropout
+    dropout: float = option(0.2, min=0.0, lt=1.0)  # of the specific extractors; the lab's value (docs/lineage.md)
     # A BatchNorm1d after the general extractor: a normalised bottleneck every task and every
-    # alignment loss reads (TIM's fused features start at std ~0.002, where a scale-free
-    # alignment loss's gradient dwarfs the task's: benchmarks/align_gradient_ratio.py).
+    # alignment loss reads (TIM's fused features start at a tiny scale, where a scale-free
+    # alignment loss's gradient dwarfs the task's: benchmarks/align_gradient_ratio.py and its
+    # section of benchmarks/RESULTS.md).
     general_norm: Literal["none", "batchnorm"] = "batchnorm"
     # "mlp": each task's specific extractor (Linear+ReLU+Dropout, specific_dim wide) before its
-    # head, as in the notes; "none": the head reads the general features directly (the
-    # official TIM-Net: one Dense(K) on the fused 39-d vector).
+    # head (the general/specific split of docs/lineage.md); "none": the head reads the general
+    # features directly (the official TIM-Net: one Dense(K) on the fused 39-d vector).
     specific: Literal["mlp", "none"] = "mlp"
     # "torch": PyTorch's default initialisation; "keras": Glorot-uniform weights and zero
     # biases in every conv and linear layer (Keras' defaults, which the official TIM-Net used).
@@ -64,8 +65,8 @@ class TrainConfig:
     pretrain_epochs: int = option(10, min=1)  # source pre-training stage of pretrain_*/ddg/multitrain_ae
     # >= 2: BatchNorm cannot normalise a batch of one
     batch_size: int = option(64, min=2)
-    lr: float = option(4e-4, gt=0.0)  # the notes' typical lr
-    # the notes used 0.2-0.5 as Adam "regularisation"; AdamW-scale here
+    lr: float = option(4e-4, gt=0.0)  # the lab's typical lr (docs/lineage.md)
+    # AdamW-scale (Loshchilov & Hutter, ICLR 2019); the lab's 0.2-0.5 were Adam "regularisation"
     weight_decay: float = option(1e-4, min=0.0)
     optimizer: str = option("adam", choices=("adam", "adamw"))
     # Adam's (beta1, beta2): PyTorch's defaults; the official TIM-Net trained with (0.93, 0.98).
@@ -74,8 +75,8 @@ class TrainConfig:
     # the same (1 - e) * one_hot + e / K targets as its smooth_labels).
     label_smoothing: float = option(0.0, min=0.0, lt=1.0)
     scheduler: str = option("step", choices=("step", "cosine", "none"))
-    step_size: int = option(20, min=1)  # StepLR, notes: 20-30
-    gamma: float = option(0.3, gt=0.0, max=1.0)  # StepLR, notes: 0.3-0.4; > 1 would grow the lr
+    step_size: int = option(20, min=1)  # StepLR; the lab's range 20-30 (docs/lineage.md)
+    gamma: float = option(0.3, gt=0.0, max=1.0)  # StepLR; the lab's range 0.3-0.4; > 1 would grow the lr
     grad_clip: float = option(5.0, min=0.0)  # max grad norm; 0 disables
     amp: bool = True  # bf16 autocast on CUDA only; ignored on CPU
     # share of the training subjects held out for model selection (carve_validation needs
@@ -95,8 +96,8 @@ class TrainConfig:
     # (domadapt.engine); false = one run per seed. Equal results at dropout 0.
     vmap_seeds: bool = True
     # torch.compile the general extractor (the bulk of a step) in place; never required. Pays
-    # back its one-off compile (about two minutes per process on a 2-core CPU) only on long runs:
-    # see benchmarks/bench_compile.py. Not applied to vmapped seeds.
+    # back its one-off compile (per process) only on long runs: benchmarks/bench_compile.py
+    # and its section of benchmarks/RESULTS.md. Not applied to vmapped seeds.
     compile: bool = False
 
     def __post_init__(self) -> None:
@@ -110,7 +111,7 @@ class EvalConfig:
     folds: int = option(5, min=2)  # a k-fold needs a train and a test side
     seeds: int = option(1, min=1)
     seed: int = option(0, min=0)  # first seed; runs use seed, seed+1, ... (numpy wants >= 0)
-    allow_subject_overlap: bool = False  # leakage guard; True only for the notes' random splits
+    allow_subject_overlap: bool = False  # leakage guard; True only to rerun the lab's random splits (docs/lineage.md)
     # A learning curve: train with this many labelled target subjects per fold (each an int or
     # "all"; the same stratified, nested subsets for every method and seed). () = all only.
     target_subjects: tuple[int | str, ...] = ()

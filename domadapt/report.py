@@ -88,7 +88,7 @@ TABLE_COLUMNS = (
     ("macro_f1", "Macro-F1"),
     ("subject_accuracy", "Subject acc."),
 )
-RUNS_METRIC = "accuracy"  # the per-run list shown in the tables, as in the notes
+RUNS_METRIC = "accuracy"  # the per-run list shown in the tables: the lab reported runs so (docs/lineage.md)
 GAP_HEADER = "A-dist. before → after"  # proxy A-distance, held-out general features (0 = no gap, 2 = separable)
 #: results.csv, long (tidy) form: one line per (row, fold, seed, metric)
 CSV_COLUMNS = ("recipe", "method", "backbone", "fold", "seed", "metric", "value")

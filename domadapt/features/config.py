@@ -87,7 +87,9 @@ class FeatureConfig:
     # Per-coefficient mean/std: "utterance" over each utterance's frames, "corpus" over the
     # whole corpus given (the trainer may re-standardise from training folds only).
     normalize: str = "none"
-    # Zero-mean unit-variance waveform per utterance. The notes found it hurt: off.
+    # Zero-mean unit-variance waveform per utterance; off: it removes the loudness differences
+    # between utterances, a cue of arousal that eGeMAPS keeps for that reason (Eyben et al.,
+    # IEEE TAC 2016); the lab found it hurt (docs/lineage.md).
     waveform_normalize: bool = False
     # kind = "ssl": a torchaudio bundle name (WAV2VEC2_BASE, HUBERT_BASE, WAVLM_BASE_PLUS, ...;
     # its architecture and input convention; nothing is downloaded). kind = "custom": the

@@ -1,4 +1,5 @@
-"""Training strategies: the notes' experiments as methods, in the one method registry.
+"""Training strategies as methods, in the one method registry (the lab experiments each
+reproduces: docs/lineage.md).
 
 A user's own method is one decorated class in their own module::
 

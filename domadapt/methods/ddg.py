@@ -1,5 +1,5 @@
 """DDG: pre-train on the source, then joint training with MMD applied *after the specific
-extractors* (notes: "ddg4", the best runs), optionally with DANN on the general features."""
+extractors* (the lab's "ddg4", docs/lineage.md), optionally with DANN on the general features."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ class DDG(Method):
 
     @dataclass(frozen=True)
     class Options:
-        # the notes found MMD alone after the specific extractor may be better than with DANN
+        # off: ddg is MMD after the specific extractors alone; dann adds a discriminator on
+        # the general features (Ganin et al., JMLR 2016) as a second, separate term
         dann: bool = False
         loss_options: dict = field(default_factory=dict)  # for the MMD
 

@@ -1,4 +1,5 @@
-"""Joint training (the notes' "Multitrain") and joint training with an alignment loss."""
+"""Joint training (the lab's "Multitrain", docs/lineage.md) and joint training with an
+alignment loss."""
 
 from __future__ import annotations
 

@@ -51,8 +51,9 @@ def build_prepare(kind: str, in_channels: int, filters: int) -> nn.Module:
     """The ``prepare`` step: project ``in_channels`` input features to ``filters`` channels.
 
     ``none``: identity (the first block then sees ``in_channels``); ``conv``: a 1x1 conv (the
-    official TIM-Net's first layer); ``conv+bn`` / ``conv+bn+relu``: the stabilised versions
-    of the notes ("1x1 conv + BatchNorm1d + ReLU stabilises all TIM variants a lot").
+    official TIM-Net's first layer); ``conv+bn`` / ``conv+bn+relu``: a normalised projection,
+    so the first block sees zero-mean, unit-scale inputs whatever the features' scale
+    (Ioffe & Szegedy, ICML 2015; the lab's runs: docs/lineage.md).
     """
     check_choice("prepare", kind, PREPARE_CHOICES)
     if kind == "none":
@@ -73,7 +74,8 @@ def prepare_channels(kind: str, in_channels: int, filters: int) -> int:
 def time_mask(x: torch.Tensor, prob: float, training: bool) -> torch.Tensor:
     """Zero whole frames of ``x`` [B, C, T] with probability ``prob`` each, in training only.
 
-    The notes' input-masking augmentation (0.2 gave < +0.6 %). Every feature of a dropped
+    A frame-level dropout of the input, akin to SpecAugment's time masks (Park et al.,
+    Interspeech 2019) but per frame (the lab's trial: docs/lineage.md). Every feature of a dropped
     frame is zeroed; no rescaling, since the frames are features, not activations.
     """
     if not training or prob <= 0.0:

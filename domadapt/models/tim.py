@@ -1,4 +1,4 @@
-"""TIM-Net and the variants of the notes: AT_TAB, DIFF fusion (DeltaTIM), MultiTIM.
+"""TIM-Net and its variants: AT_TAB, DIFF fusion (DeltaTIM), MultiTIM (docs/lineage.md).
 
 TIM-Net (Ye et al., "Temporal Modeling Matters: A Novel Temporal Emotional Modeling Approach
 for Speech Emotion Recognition", ICASSP 2023; official code github.com/Jiaxin-Ye/TIM-Net_SER)::
@@ -19,10 +19,10 @@ belongs to ``domadapt.models.transfer``, not to the backbone.
 
 Variants (all switches of one code path):
 - ``residual="add"``: ``x + sigmoid(h)`` instead of ``x * sigmoid(h)`` (``torch.mul`` ->
-  ``torch.add`` in the notes).
+  ``torch.add``).
 - ``prepare``: none | conv (official) | conv+bn | conv+bn+relu.
 - ``tab="bottleneck"``: 1x1 -> dilated k -> 1x1 convs (width filters // 2) instead of two
-  dilated convs (notes: about -2 %, more stable).
+  dilated convs (fewer parameters; docs/lineage.md for the lab's runs).
 - AT_TAB (``ATTIM``): self-attention over time inside every TAB, after the convs and
   before the gate: ``h = h + attn(h)``.
 - DIFF fusion (DeltaTIM): the fused items are ``level[k+1] - level[k]`` for consecutive
@@ -413,7 +413,7 @@ class TIM(nn.Module):
     prepare (1x1 conv per direction) -> ``levels`` bidirectional TABs (dilation 1..2^(L-1),
     gated ``mul`` residual, forward + time-reversed streams added per level) -> global
     average pooling per level -> weight-layer fusion. Every switch of ``TIMOptions`` turns
-    it into a variant of the notes (``fusion="diff_linear"`` is DeltaTIM).
+    it into a variant (``fusion="diff_linear"`` is DeltaTIM).
 
     Args:
         in_channels: input features per frame (39 for MFCC-39).
@@ -474,7 +474,7 @@ class TIM(nn.Module):
 @BACKBONES.register(
     "delta_tim",
     doc="TIM with DIFF fusion: consecutive level differences + last level, Linear "
-    "(the notes' 'Vanilla+DIFF'); out_dim = filters",
+    "('Vanilla+DIFF' of docs/lineage.md); out_dim = filters",
 )
 class DeltaTIM(TIM):
     """``delta_tim``: TIM with DIFF fusion (consecutive level differences + last level, Linear).
@@ -504,13 +504,13 @@ class ATTIM(TIM):
 
 @BACKBONES.register(
     "at_delta_tim",
-    doc="AT_TAB + DIFF Linear fusion + MHA(128, 4) + mul residual: the notes' "
-    "final choice; out_dim = filters",
+    doc="AT_TAB + DIFF Linear fusion + MHA(128, 4) + mul residual: the lab's "
+    "final choice (docs/lineage.md); out_dim = filters",
 )
 class ATDeltaTIM(ATTIM):
     """``at_delta_tim``: AT_TAB + DIFF with Linear fusion + MHA(128, 4) + ``mul`` residual.
 
-    The notes' final choice of architecture. Shape: ``[B, in_channels, T] -> [B, filters]``.
+    The lab's final choice (docs/lineage.md). Shape: ``[B, in_channels, T] -> [B, filters]``.
     """
 
     Options = ATDeltaTIMOptions

@@ -3,12 +3,11 @@
 ``transformer_tim`` / ``transformer_delta_tim`` read the TIM levels as a sequence of tokens:
 each pooled level (or each DIFF item) is one token, projected to ``d_model``, given a
 learned level embedding (mean pooling alone would not know which level is which), passed
-through torch's own ``nn.TransformerEncoder`` and averaged. The notes: Transformer_DeltaTIM
-"converges fastest"; ReLU -> GELU in the Transformer was tried.
+through torch's own ``nn.TransformerEncoder`` (Vaswani et al., NeurIPS 2017) and averaged.
 
-``set`` is a Transformer encoder straight on the input frames (the notes' SET / SET_official
-baselines): removing the positional encoding gave a noisier start but a higher final
-accuracy (90 % vs 86 %), hence ``positional_encoding=False`` by default.
+``set`` is a Transformer encoder straight on the input frames (the SET baseline), without
+positional encoding by default: the frames of one window are pooled by a mean, which ignores
+order anyway. docs/lineage.md says which lab runs each variant reproduces.
 """
 
 from __future__ import annotations
@@ -142,8 +141,7 @@ class TransformerTIM(nn.Module):
 
 @BACKBONES.register(
     "transformer_delta_tim",
-    doc="transformer_tim whose tokens are the DIFF items (converged "
-    "fastest in the notes); out_dim = d_model",
+    doc="transformer_tim whose tokens are the DIFF items (docs/lineage.md); out_dim = d_model",
 )
 class TransformerDeltaTIM(TransformerTIM):
     """``transformer_delta_tim``: ``transformer_tim`` whose tokens are the DIFF items.

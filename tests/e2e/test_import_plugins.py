@@ -92,6 +92,9 @@ def test_quick_recipe_with_a_users_backbone_loss_and_corpus_through_import(trees
         assert len(row["metrics"]["uar"]["runs"]) == 2  # 2 folds x 1 seed
     assert toy.CALLS["corpus speakers=2"] == 1  # the source, loaded once, with its option
     assert toy.CALLS["backbone"] > 0 and toy.CALLS["loss"] > 0
+    # built with the recipe's options, never the defaults (width 8, scale 1.0)
+    assert toy.CALLS["backbone width=6"] > 0 and toy.CALLS["backbone width=8"] == 0
+    assert toy.CALLS["loss scale=2.0"] == toy.CALLS["loss"]
     config = json.loads((out / "config.json").read_text())["config"]
     assert config["model"]["backbone_options"] == {"width": 6}
 
