@@ -23,7 +23,7 @@ from pathlib import Path
 
 from domadapt.errors import DomadaptError
 from domadapt.recipe import add_verbosity, set_log_level
-from domadapt.registry import import_modules
+from domadapt.plugins import import_modules
 
 
 def _data_summary(args: argparse.Namespace) -> int:

@@ -7,15 +7,22 @@ Every loss is an :class:`AlignmentLoss` (an ``nn.Module``)::
     loss.set_progress(p)          # training progress in [0, 1], once per step
     loss.has_parameters           # True: the trainer optimises loss.parameters()
 
-Your own loss is one decorated class in your own module (its keyword parameters with
-defaults are its options; ``feature_dim`` and ``num_classes`` are filled in by the caller)::
+Your own loss is one decorated class in your own module; its options are the fields of its
+``Options`` dataclass (``feature_dim`` and ``num_classes`` are filled in by the caller)::
 
+    from dataclasses import dataclass
     from domadapt.align import LOSSES, AlignmentLoss
+    from domadapt.align.base import LossOptions
+    from domadapt.registry import option
 
     @LOSSES.register("my_loss")
     class MyLoss(AlignmentLoss):
         '''One line for `domadapt list`.'''
-        def __init__(self, *, scale: float = 1.0) -> None: ...
+        @dataclass(frozen=True)
+        class Options(LossOptions):
+            scale: float = option(1.0, gt=0.0)
+
+        def __init__(self, *, options: Options | None = None) -> None: ...
 
 Example::
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from domadapt.align.base import DistanceLoss, Normalize, Stats
+from domadapt.align.base import DistanceLoss, Stats
 from domadapt.registries import LOSSES
 
 __all__ = ["HoMMLoss"]
@@ -63,8 +63,8 @@ class HoMMLoss(DistanceLoss):
 
     min_batch = 2
 
-    def __init__(self, *, normalize: Normalize = "standardize") -> None:
-        super().__init__(normalize=normalize)
+    def __init__(self, *, options: DistanceLoss.Options | None = None) -> None:
+        super().__init__(options=options)
 
     def extra_repr(self) -> str:
         return f"normalize={self.normalize!r}"

@@ -64,7 +64,8 @@ class SHOT(Method):
     def __init__(self, model: TransferModel, train, options=None) -> None:
         super().__init__(model, train, options)
         o = self.options
-        self.im = InformationMaximizationLoss(diversity_weight=float(o.diversity_weight))
+        im_options = InformationMaximizationLoss.Options(diversity_weight=o.diversity_weight)
+        self.im = InformationMaximizationLoss(options=im_options)
         width = int(model.specific_for(TARGET_TASK)[0].out_features) + 1
         # epoch-start centroids [K, H+1] and the classes that have one (1.0) : state_dict carries them
         self.register_buffer("centroids", torch.zeros(self.num_classes, width))

@@ -26,7 +26,6 @@ from domadapt.models.transformer import SET, TransformerDeltaTIM, TransformerTIM
 from domadapt.registries import BACKBONES
 
 
-
 def __getattr__(name: str) -> Any:
     # BACKBONE_DOCS, kept for callers of the old dict: computed from the registry, so that
     # backbones registered later (user modules) are in it too.
@@ -58,3 +57,20 @@ def build_backbone(name: str | type, *, in_channels: int, **options: Any) -> nn.
         39
     """
     return BACKBONES.build(BACKBONES.adopt(name), in_channels=int(in_channels), **options)
+
+
+__all__ = [
+    "BACKBONES",
+    "ATDeltaTIM",
+    "ATTIM",
+    "DeltaTIM",
+    "MultiTIM",
+    "SET",
+    "TCN",
+    "TIM",
+    "TransformerDeltaTIM",
+    "TransformerTIM",
+    "backbone_options",
+    "build_backbone",
+    "list_backbones",
+]

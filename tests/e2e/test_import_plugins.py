@@ -15,7 +15,7 @@ from domadapt.recipe_loader import build_config, load_recipe
 from domadapt.corpora import CORPORA
 from domadapt.corpora.synthetic import MARKER_NAME, write_casia, write_modma
 from domadapt.models import BACKBONES
-from domadapt.registry import import_modules
+from domadapt.plugins import import_modules
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,8 @@ from typing import Literal, Sequence
 import pytest
 
 from domadapt.errors import DomadaptError
-from domadapt.registry import Registry, import_modules, option
+from domadapt.plugins import import_modules
+from domadapt.registry import Registry, option
 
 
 def _backbones() -> Registry:

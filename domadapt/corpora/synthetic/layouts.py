@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
