@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         "kind",
         nargs="?",
         choices=(
-            "corpora", "backbones", "losses", "methods", "splitters", "schedules", "executors", "extractors", "recipes",
+            "corpora", "backbones", "losses", "methods", "splitters", "schedules", "validators", "executors",
+            "extractors", "recipes",
         ),
     )
     lst.add_argument("--markdown", action="store_true", help="print the option reference of every kind (docs/options.md)")

@@ -90,7 +90,8 @@ class TrainConfig:
     align_weight: float | None = option(None, min=0.0)
     align_schedule: str | None = None
     # model selection of the stages that read no target label: "im" (information
-    # maximisation) or "snd" (soft neighbourhood density, Saito et al. 2021); see engine.scoring
+    # maximisation) or "snd" (soft neighbourhood density, Saito et al. 2021): the entries of
+    # domadapt.validators, which engine.scoring computes (a test keeps the three equal)
     unsupervised_selection: str = option("im", choices=("im", "snd"))
     # With eval.seeds > 1, train a fold's seeds as one vmapped model where the method allows
     # (domadapt.engine); false = one run per seed. Equal results at dropout 0.

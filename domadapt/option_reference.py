@@ -7,7 +7,16 @@ parameters, see :mod:`domadapt.registry`), so the reference cannot drift from th
 
 from __future__ import annotations
 
-from domadapt.registries import BACKBONES, CORPORA, EXECUTORS, FEATURE_EXTRACTORS, LOSSES, METHODS, SCHEDULES
+from domadapt.registries import (
+    BACKBONES,
+    CORPORA,
+    EXECUTORS,
+    FEATURE_EXTRACTORS,
+    LOSSES,
+    METHODS,
+    SCHEDULES,
+    VALIDATORS,
+)
 from domadapt.registry import OptionSpec, Registry
 from domadapt.splits import SPLITTERS
 
@@ -21,6 +30,7 @@ KINDS: dict[str, Registry] = {
     "methods": METHODS,
     "splitters": SPLITTERS,
     "schedules": SCHEDULES,
+    "validators": VALIDATORS,
     "executors": EXECUTORS,
     "extractors": FEATURE_EXTRACTORS,
 }
@@ -33,6 +43,7 @@ _WHERE = {
     "methods": "`name` of a `[[methods]]` row; options are the row's other keys",
     "splitters": "`eval.splitter`",
     "schedules": "`train.align_schedule`; a loss's `grl_schedule`",
+    "validators": "`train.unsupervised_selection` (the built-in two: the engine computes them by name)",
     "executors": "`--executor NAME`, options by `--executor-option KEY=VALUE`",
     "extractors": "`features.model` with `features.kind = \"custom\"` (none built in: `--import` your own)",
 }

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from domadapt.registry import Registry
 
-__all__ = ["BACKBONES", "CORPORA", "EXECUTORS", "FEATURE_EXTRACTORS", "LOSSES", "METHODS", "SCHEDULES"]
+__all__ = ["BACKBONES", "CORPORA", "EXECUTORS", "FEATURE_EXTRACTORS", "LOSSES", "METHODS", "SCHEDULES", "VALIDATORS"]
 
 #: name -> corpus loader; ``root`` is the caller's argument, the loader's keywords its options
 CORPORA = Registry("corpus", plural="corpora", passed=("root",), builtins="domadapt.corpora")
@@ -33,5 +33,8 @@ SCHEDULES = Registry("schedule", builtins="domadapt.align.schedule")
 METHODS = Registry("method", builtins="domadapt.methods")
 #: name -> where the units run (``--executor``)
 EXECUTORS = Registry("executor", builtins="domadapt.executors")
+#: name -> label-free model-selection score (``train.unsupervised_selection``); the engine
+#: computes the built-in ones by name, so a new entry needs ``domadapt.engine.scoring`` too
+VALIDATORS = Registry("validator", builtins="domadapt.validators")
 #: name -> custom front-end (``features.kind = "custom"``, ``features.model = NAME``); none built in
 FEATURE_EXTRACTORS = Registry("feature extractor", passed=("sample_rate",))

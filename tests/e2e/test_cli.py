@@ -53,6 +53,7 @@ def test_list_names_every_registry(capsys):
     for needle in ("casia", "at_delta_tim", "sinkhorn", "multitrain_ae", "casia2modma"):
         assert needle in out
     assert "executors: local, ray" in out and "extractors: (none registered)" in out
+    assert "validators: im, snd" in out
 
 
 def test_list_one_kind_shows_docs_and_options(capsys):

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from domadapt.option_reference import markdown_reference
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +24,21 @@ def test_reference_shows_each_entrys_allowed_values():
     assert "| `residual` | `'mul'` | one of mul, add |" in page
     assert "| `threshold` | `0.9` | a number in (0, 1] |" in page
     assert "### `ray`" in page and "## Executors" in page and "## Extractors" in page
+
+
+def test_the_validators_listed_are_the_ones_the_config_accepts_and_the_engine_computes():
+    import dataclasses
+
+    import torch
+
+    from domadapt.config import TrainConfig
+    from domadapt.engine.scoring import SELECTIONS
+    from domadapt.registries import VALIDATORS
+
+    field = next(f for f in dataclasses.fields(TrainConfig) if f.name == "unsupervised_selection")
+    assert VALIDATORS.names() == sorted(field.metadata["choices"]) == sorted(set(SELECTIONS) - {"labels"})
+    confident = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # two sure predictions, one per class: IM's maximum
+    assert VALIDATORS.get("im")(confident) == pytest.approx(float(torch.log(torch.tensor(2.0))), abs=1e-4)
 
 
 def test_importing_the_config_loads_no_torch():
