@@ -26,7 +26,6 @@ from domadapt.plugins import import_modules
 from domadapt.registry import check_fields, option
 
 
-
 class Executor:
     """In-process base: ``map`` runs the calls one after another, in order."""
 

@@ -36,7 +36,6 @@ __all__ = [
 Schedule = Callable[[float], float]
 
 
-
 @SCHEDULES.register("constant")
 @dataclass(frozen=True)
 class ConstantSchedule:

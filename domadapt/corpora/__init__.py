@@ -38,7 +38,6 @@ from domadapt.registries import CORPORA
 SYNTHETIC_MARKER = ".domadapt-synthetic.json"
 
 
-
 def list_corpora() -> list[str]:
     """Names accepted by :func:`load_corpus`, sorted."""
     return CORPORA.names()
