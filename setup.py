@@ -1,6 +1,6 @@
 """The package list, which setup.cfg cannot say: every ``domadapt*`` package found, plus the
 top-level ``recipes/`` folder installed as ``domadapt.recipes`` (package data, so that a
-wheel carries the recipes; ``domadapt.config.recipes_dir``). Everything else: setup.cfg."""
+wheel carries the recipes; ``domadapt.recipe_loader.recipes_dir``). Everything else: setup.cfg."""
 
 from setuptools import find_packages, setup
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from bench_training_step import cpu_model
 
-from domadapt.config import build_config, load_recipe
+from domadapt.recipe_loader import build_config, load_recipe
 from domadapt.device import resolve_device
 from domadapt.executors import build_executor
 from domadapt.run import extract_domains, load_corpora, run_experiment

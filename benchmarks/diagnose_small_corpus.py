@@ -45,7 +45,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from domadapt.config import build_config, load_recipe, parse_value  # noqa: E402
+from domadapt.recipe_loader import build_config, load_recipe, parse_value  # noqa: E402
 from domadapt.engine import build_replicas, fit  # noqa: E402
 from domadapt.engine import loop as engine_loop  # noqa: E402
 from domadapt.evaluate import evaluate_predictions  # noqa: E402

@@ -67,11 +67,10 @@ from domadapt.corpora.synthetic import (  # noqa: E402
     CASIA_SPEAKERS,
     MODMA_SHEET_FILE,
     ModmaSubject,
-    _limit,
-    _rng,
-    _write_modma_sheet,
     modma_subjects,
 )
+from domadapt.corpora.synthetic.layouts import write_modma_sheet  # noqa: E402
+from domadapt.corpora.synthetic.voice import limit_peak, seeded_rng  # noqa: E402
 
 #: Bump on any change to the written audio, texts or layout: a marker with another
 #: version makes the next run rebuild.
@@ -466,7 +465,7 @@ class CasiaJob:
 
 def _casia_speaker(seed: int, si: int) -> tuple[Voice, float]:
     speaker, gender = CASIA_SPEAKERS[si]
-    rng = _rng(seed, _CASIA, si)
+    rng = seeded_rng(seed, _CASIA, si)
     accent, variant = CASIA_VOICES[speaker]
     voice = _random_voice(rng, f"{accent}+{variant}", gender)
     return voice, float(rng.uniform(0.7, 1.2))  # expressiveness
@@ -476,10 +475,10 @@ def _write_casia_file(root: Path, espeak: str, seed: int, job: CasiaJob) -> None
     speaker, _ = CASIA_SPEAKERS[job.speaker_index]
     emotion = CASIA_EMOTIONS[job.emotion_index]
     voice, expressiveness = _casia_speaker(seed, job.speaker_index)
-    style_rng = _rng(seed, _CASIA, job.speaker_index, 100 + job.emotion_index)
+    style_rng = seeded_rng(seed, _CASIA, job.speaker_index, 100 + job.emotion_index)
     style = (EMOTION_PROFILES[emotion] * expressiveness
              + 0.4 * SPREAD * style_rng.standard_normal(len(FIELDS)))
-    rng = _rng(seed, _CASIA, job.speaker_index, 100 + job.emotion_index, job.item)
+    rng = seeded_rng(seed, _CASIA, job.speaker_index, 100 + job.emotion_index, job.item)
     p = style * rng.uniform(0.5, 1.2) + 0.5 * SPREAD * rng.standard_normal(len(FIELDS))
     text = CASIA_SENTENCES[job.item]
     if emotion in _EMOTION_PUNCT:
@@ -488,7 +487,7 @@ def _write_casia_file(root: Path, espeak: str, seed: int, job: CasiaJob) -> None
     y = render(espeak, text, voice, p, rng, sr=CASIA_SR)
     y = y + 10 ** (-75 / 20) * rng.standard_normal(len(y))  # a quiet studio, not digital zero
     folder = root / speaker / emotion
-    sf.write(folder / f"{CASIA_FIRST_ITEM + job.item}.wav", _limit(y), CASIA_SR, subtype="PCM_16")
+    sf.write(folder / f"{CASIA_FIRST_ITEM + job.item}.wav", limit_peak(y), CASIA_SR, subtype="PCM_16")
 
 
 # --------------------------------------------------------------------------- MODMA
@@ -503,7 +502,7 @@ class ModmaJob:
 
 def _modma_voices(seed: int, subjects: Sequence[ModmaSubject]) -> dict[str, Voice]:
     """A distinct voice per subject: variants dealt per sex, accents at random."""
-    rng = _rng(seed, _MODMA, 0)
+    rng = seeded_rng(seed, _MODMA, 0)
     decks = {"F": list(rng.permutation(_FEMALE_VARIANTS)),
              "M": list(rng.permutation(_MALE_VARIANTS))}
     used: set[str] = set()
@@ -511,7 +510,7 @@ def _modma_voices(seed: int, subjects: Sequence[ModmaSubject]) -> dict[str, Voic
     voices = {}
     for s in subjects:
         deck = decks[s.gender]
-        s_rng = _rng(seed, _MODMA, 1, int(s.subject_id))
+        s_rng = seeded_rng(seed, _MODMA, 1, int(s.subject_id))
         variant = deck[dealt[s.gender] % len(deck)]  # more subjects than variants: reuse
         dealt[s.gender] += 1
         accent = _ACCENTS[int(s_rng.integers(len(_ACCENTS)))]
@@ -523,7 +522,7 @@ def _modma_voices(seed: int, subjects: Sequence[ModmaSubject]) -> dict[str, Voic
 
 
 def _subject_prosody(seed: int, s: ModmaSubject) -> np.ndarray:
-    rng = _rng(seed, _MODMA, 2, int(s.subject_id))
+    rng = seeded_rng(seed, _MODMA, 2, int(s.subject_id))
     personal = PERSONAL_STYLE * SPREAD * rng.standard_normal(len(FIELDS))
     return DEPRESSION_DIRECTION * s.severity + personal
 
@@ -540,7 +539,7 @@ class Channel:
 
 
 def _modma_channel(seed: int, s: ModmaSubject) -> Channel:
-    rng = _rng(seed, _MODMA, 3, int(s.subject_id))
+    rng = seeded_rng(seed, _MODMA, 3, int(s.subject_id))
     return Channel(low_hz=rng.uniform(80, 160), high_hz=rng.uniform(5000, 8000),
                    hum_db=rng.uniform(-68, -56), floor_db=rng.uniform(-70, -62),
                    level_db=rng.normal(-44.5, 2.0))
@@ -561,7 +560,7 @@ def apply_channel(y: np.ndarray, ch: Channel, rng: np.random.Generator, *, sr: i
 def _write_modma_file(root: Path, espeak: str, seed: int, job: ModmaJob) -> None:
     s = job.subject
     task = _TASK[job.item]
-    rng = _rng(seed, _MODMA, 4, int(s.subject_id), job.item)
+    rng = seeded_rng(seed, _MODMA, 4, int(s.subject_id), job.item)
     texts = MODMA_TEXTS[job.item]
     text = texts[int(rng.integers(len(texts)))]
     p = (_subject_prosody(seed, s) + _TASK_PROSODY[task]
@@ -571,14 +570,14 @@ def _write_modma_file(root: Path, espeak: str, seed: int, job: ModmaJob) -> None
                lead_s=lead, tail_s=tail)
     # The energy field is already in y's level; the channel adds the subject's gain.
     y = apply_channel(y, _modma_channel(seed, s), rng, sr=MODMA_SR)
-    sf.write(root / s.subject_id / f"{job.item:02d}.wav", _limit(y), MODMA_SR, subtype="PCM_24")
+    sf.write(root / s.subject_id / f"{job.item:02d}.wav", limit_peak(y), MODMA_SR, subtype="PCM_24")
 
 
 def _break_files(root: Path, seed: int, subjects: Sequence[ModmaSubject],
                  items: Sequence[int], count: int) -> list[Path]:
     """Make ``count`` recordings unreadable, as some are in the real release: the first has
     a truncated header, the second holds 0 frames (then alternating)."""
-    rng = _rng(seed, _BROKEN)
+    rng = seeded_rng(seed, _BROKEN)
     pairs = [(s.subject_id, k) for s in subjects for k in items]
     chosen = rng.choice(len(pairs), size=min(count, len(pairs)), replace=False)
     broken = []
@@ -681,7 +680,7 @@ def build(out: str | Path, *, seed: int = 0, sizes: Sizes = Sizes(), jobs: int =
             for f in [pool.submit(fn, root, exe, seed, job) for fn, root, job in tasks]:
                 f.result()
         broken = _break_files(modma, seed, subjects, sizes.modma_items, sizes.unreadable)
-        _write_modma_sheet(modma / MODMA_SHEET_FILE, subjects)
+        write_modma_sheet(modma / MODMA_SHEET_FILE, subjects)
         marker = {
             **_wanted_marker(seed, sizes), "espeak_ng": version,
             "casia": {"files": len(casia_jobs), "speakers": len(CASIA_SPEAKERS),

@@ -28,7 +28,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from domadapt.config import ExperimentConfig, build_config
+from domadapt.config import ExperimentConfig
+from domadapt.recipe_loader import build_config
 from domadapt.corpora.base import Corpus
 from domadapt.device import resolve_device
 from domadapt.errors import DomadaptError
@@ -51,11 +52,11 @@ def parse_method(entry: str | tuple[str, dict[str, Any]] | dict[str, Any]) -> di
     if "loss" in row and not isinstance(row["loss"], str):
         from domadapt.align import LOSSES
 
-        row["loss"] = LOSSES.name_of(row["loss"])
+        row["loss"] = LOSSES.adopt(row["loss"])
     if "backbone" in row and not isinstance(row["backbone"], str):
         from domadapt.models import BACKBONES
 
-        row["backbone"] = BACKBONES.name_of(row["backbone"])
+        row["backbone"] = BACKBONES.adopt(row["backbone"])
     return row
 
 
@@ -96,7 +97,7 @@ class Experiment:
 
         self.sources = [sources] if isinstance(sources, Corpus) else list(sources)
         self.target = target
-        backbone = BACKBONES.name_of(backbone)
+        backbone = BACKBONES.adopt(backbone)
         tree: dict[str, Any] = {
             "recipe": {"name": name},
             "data": {"source": [c.name for c in self.sources], "target": target.name},

@@ -4,11 +4,13 @@
     domadapt report RUN_DIR [RUN_DIR ...]        merge runs into one comparison table
         [--baseline NAME] [--out DIR]            ... with paired comparisons against a row
     domadapt recipe NAME [...]                   same as python -m domadapt.recipe NAME [...]
-    domadapt list [KIND]                         registered names (KIND: each with its doc and options)
+    domadapt list [KIND] [--markdown]            registered names (KIND: each with its doc and options;
+                                                 --markdown: the option reference of every kind)
     domadapt sweep RECIPE --space S.toml --trials N   tune one method on validation, test the best once
 
     --import MODULE (before the command, repeatable) imports a module that registers your
-    own corpora, backbones, losses, methods, splitters or schedules first.
+    own corpora, backbones, losses, methods, splitters, schedules, executors or
+    feature extractors first.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from domadapt.errors import DomadaptError
 from domadapt.recipe import add_verbosity, set_log_level
-from domadapt.registry import Registry, import_modules
+from domadapt.plugins import import_modules
 
 
 def _data_summary(args: argparse.Namespace) -> int:
@@ -49,31 +51,17 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registries() -> dict[str, Registry]:
-    from domadapt.align import LOSSES, SCHEDULES
-    from domadapt.corpora import CORPORA
-    from domadapt.methods import METHODS
-    from domadapt.models import BACKBONES
-    from domadapt.splits import SPLITTERS
-
-    return {
-        "corpora": CORPORA,
-        "backbones": BACKBONES,
-        "losses": LOSSES,
-        "methods": METHODS,
-        "splitters": SPLITTERS,
-        "schedules": SCHEDULES,
-    }
-
-
 def _list(args: argparse.Namespace) -> int:
-    from domadapt.config import list_recipes, recipes_location
+    from domadapt.option_reference import KINDS, entry_lines, markdown_reference
+    from domadapt.recipe_loader import list_recipes, recipes_location
 
-    registries = _registries()
+    if args.markdown:
+        print(markdown_reference())
+        return 0
     folder, origin = recipes_location()
     if args.kind is None:
-        for title, registry in registries.items():
-            print(f"{title}: {', '.join(sorted(registry))}")
+        for title, registry in KINDS.items():
+            print(f"{title}: {', '.join(registry.names()) or '(none registered)'}")
         print(f"recipes ({origin}, {folder}): {', '.join(list_recipes())}")
         return 0
     if args.kind == "recipes":
@@ -82,18 +70,14 @@ def _list(args: argparse.Namespace) -> int:
             print(f"{name}: {_recipe_description(name)}")
             print(f"    {folder / (name + '.toml')}")
         return 0
-    registry = registries[args.kind]
-    for name in sorted(registry):
-        options = registry.options(name) if hasattr(registry, "options") else {}
-        doc = registry.doc(name) if hasattr(registry, "doc") else ""
-        print(f"{name}: {doc}" if doc else name)
-        if options:
-            print("    " + ", ".join(f"{key}={value!r}" for key, value in options.items()))
+    registry = KINDS[args.kind]
+    for name in registry.names():
+        print("\n".join(entry_lines(registry, name)))
     return 0
 
 
 def _recipe_description(name: str) -> str:
-    from domadapt.config import load_recipe
+    from domadapt.recipe_loader import load_recipe
 
     return str(load_recipe(name).get("recipe", {}).get("description", ""))
 
@@ -134,12 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="DIR", help="also write results.{json,md,csv} and results_summary.csv here"
     )
     rep.set_defaults(func=_report)
-    lst = sub.add_parser("list", help="registered names; with KIND each entry's doc and options")
+    lst = sub.add_parser("list", help="registered names; with KIND each entry's doc, options, defaults, allowed values")
     lst.add_argument(
         "kind",
         nargs="?",
-        choices=("corpora", "backbones", "losses", "methods", "splitters", "schedules", "recipes"),
+        choices=(
+            "corpora", "backbones", "losses", "methods", "splitters", "schedules", "validators", "executors",
+            "extractors", "recipes",
+        ),
     )
+    lst.add_argument("--markdown", action="store_true", help="print the option reference of every kind (docs/options.md)")
     lst.set_defaults(func=_list)
     sub.add_parser("recipe", help="run a recipe (see python -m domadapt.recipe --help)", add_help=False)
     _sweep_parser(sub)
@@ -179,7 +167,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     import torch
 
-    from domadapt.config import build_config, load_recipe
+    from domadapt.recipe_loader import build_config, load_recipe
     from domadapt.device import resolve_device
     from domadapt.run import extract_domains, load_corpora
     from domadapt.outdir_lock import OutDirLock

@@ -15,14 +15,15 @@ puts it into its object store once. Ray is imported only when the ``ray`` execut
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from domadapt.errors import DomadaptError
-from domadapt.registry import Registry, import_modules
-
-EXECUTORS = Registry("executor")
+from domadapt.registries import EXECUTORS
+from domadapt.plugins import import_modules
+from domadapt.registry import check_fields, option
 
 
 class Executor:
@@ -59,7 +60,7 @@ class RayExecutor(Executor):
     """Every unit a Ray task: a local Ray instance (``address=None``) or a cluster (``auto``,
     ``HOST:PORT``); a task whose worker dies is retried and resumes from its checkpoint.
 
-    Args:
+    Options:
         address: None starts a local instance; ``auto`` or ``HOST:PORT`` joins one that
             ``ray start`` runs.
         cpus_per_run: CPUs reserved per unit (also its torch threads unless ``threads``).
@@ -73,26 +74,31 @@ class RayExecutor(Executor):
 
     remote = True
 
-    def __init__(
-        self,
-        *,
-        address: str | None = None,
-        cpus_per_run: float = 1.0,
-        gpus_per_run: float | None = None,
-        max_retries: int = 3,
-        imports: tuple[str, ...] = (),
-        threads: int | None = None,
-    ) -> None:
-        if cpus_per_run <= 0:
-            raise DomadaptError(f"--cpus-per-run {cpus_per_run}: expected a positive number of CPUs")
-        if gpus_per_run is not None and (gpus_per_run < 0 or gpus_per_run > 1 and gpus_per_run != int(gpus_per_run)):
-            raise DomadaptError(f"--gpus-per-run {gpus_per_run}: expected a share in [0, 1] or a whole number of GPUs")
-        self.address = address
-        self.cpus_per_run = float(cpus_per_run)
-        self.gpus_per_run = gpus_per_run
-        self.max_retries = max_retries
-        self.imports = tuple(imports)
-        self.threads = threads or max(1, int(cpus_per_run))
+    @dataclass(frozen=True)
+    class Options:
+        address: str | None = None
+        cpus_per_run: float = option(1.0, gt=0.0)
+        gpus_per_run: float | None = option(None, min=0.0)
+        max_retries: int = option(3, min=0)
+        imports: tuple[str, ...] = ()
+        threads: int | None = option(None, min=1)
+
+        def __post_init__(self) -> None:
+            check_fields(self, where="executor option")
+            gpus = self.gpus_per_run
+            if gpus is not None and gpus > 1 and gpus != int(gpus):
+                raise DomadaptError(
+                    f"executor option gpus_per_run = {gpus}: expected a share in [0, 1] or a whole number of GPUs"
+                )
+
+    def __init__(self, *, options: Options | None = None) -> None:
+        o = options if options is not None else self.Options()
+        self.address = o.address
+        self.cpus_per_run = o.cpus_per_run
+        self.gpus_per_run = o.gpus_per_run
+        self.max_retries = o.max_retries
+        self.imports = o.imports
+        self.threads = o.threads or max(1, int(o.cpus_per_run))
         self._started = False
 
     def device(self, driver: torch.device) -> torch.device:

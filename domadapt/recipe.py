@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from domadapt import __version__
-from domadapt.config import build_config, list_recipes, load_recipe, parse_value, recipe_protocols
+from domadapt.recipe_loader import build_config, list_recipes, load_recipe, parse_value, recipe_protocols
 from domadapt.errors import DomadaptError
 from domadapt.outdir_lock import OutDirLock
-from domadapt.registry import import_modules
+from domadapt.plugins import import_modules
 
 BANNER = "=" * 78
 

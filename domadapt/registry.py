@@ -11,20 +11,21 @@ splitters and schedules. A user's own entry is one decorated class or function::
 
 and ``python -m domadapt.recipe NAME --import my_module`` makes it usable in a recipe.
 
-An entry's *options* are what a recipe may set:
+An entry's *options* are what a recipe may set, declared one way: a frozen dataclass whose
+fields are declared with :func:`option` (type, default, ``choices``, ``min`` / ``max`` /
+``gt`` / ``lt``) - the entry's ``Options`` (backbones, losses, methods) or the entry itself
+when it is a dataclass (schedules). Why this one: a field carries its type, default and
+allowed values in one line, the registry checks a recipe's value against it before any data
+is read, and its ``__post_init__`` (:func:`check_fields`) checks a directly built entry by
+the same rules; a constructor signature has no place for a range. A function entry (a corpus
+loader, a splitter) or a quick entry of your own may instead take keyword parameters with
+defaults: their annotations (``Literal``, ``X | None``, ``tuple[int, ...]``) are checked,
+but they carry no range. Arguments the caller supplies itself are never options
+(``Registry(..., passed=("in_channels",))``).
 
-- the fields of its ``Options`` frozen dataclass if it has one (the backbones, the methods),
-  or its own fields if it is a dataclass (the schedules);
-- otherwise the parameters with a default of the function or constructor (the corpus
-  loaders, the losses, the splitters), minus the arguments the caller supplies itself
-  (``Registry(..., passed=("in_channels",))``).
-
-Each value is checked against the type of its default (or its annotation: ``Literal``,
-``X | None``, ``tuple[int, ...]``) and against ``choices`` / ``min`` / ``max`` / ``gt`` /
-``lt`` given as dataclass field metadata (:func:`option` writes it). An entry may add a
-classmethod ``check_options(options: dict) -> None`` for rules across options or nested
-names. Every error is one line naming the kind, the entry, the key, the value and what is
-allowed.
+Rules across options live in the ``Options`` dataclass's ``__post_init__`` or in a
+classmethod ``check_options(options: dict) -> None`` (nested names). Every error is one line
+naming the kind, the entry, the key, the value and what is allowed.
 
 Shaped after timm's ``_registry.py`` (``list_models`` / ``create_model``'s error for an
 unknown name), with one mechanism for every kind instead of one per kind.
@@ -34,20 +35,17 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 import inspect
-import sys
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
-from pathlib import Path
 from typing import Any, TypeVar
 
 from domadapt.errors import DomadaptError
 
-__all__ = ["OptionSpec", "Registry", "check_fields", "check_values", "dataclass_specs", "import_modules", "option"]
+__all__ = ["OptionSpec", "Registry", "check_fields", "check_values", "dataclass_specs", "option"]
 
 T = TypeVar("T")
 _MISSING = dataclasses.MISSING
@@ -229,7 +227,9 @@ def _spec(name: str, default: Any, hint: Any, metadata: Mapping[str, Any]) -> Op
     if hint is not None:
         kinds, item, hint_nullable, choices = _kind_of(hint)
         nullable = nullable or hint_nullable
-    if kinds is None and default is not None and type(default) in (*_SCALARS, tuple, list, dict):
+    # no annotation: the default's type; an annotation that says nothing checkable
+    # (``str | Callable``) leaves the value unchecked rather than narrowed to the default's type
+    if hint is None and default is not None and type(default) in (*_SCALARS, tuple, list, dict):
         kinds = (type(default),)
         if isinstance(default, (tuple, list)) and default and len({type(v) for v in default}) == 1:
             item = type(default[0]) if type(default[0]) in _SCALARS else None
@@ -374,11 +374,29 @@ class Registry:
         2.0
     """
 
-    def __init__(self, kind: str, *, plural: str | None = None, passed: Sequence[str] = ()) -> None:
+    def __init__(
+        self, kind: str, *, plural: str | None = None, passed: Sequence[str] = (), builtins: str | None = None
+    ) -> None:
         self.kind = kind
         self.plural = plural or f"{kind}s"
         self.passed = tuple(passed)
-        self._entries: dict[str, _Entry] = {}
+        self.builtins = builtins
+        self._builtins_loaded = builtins is None
+        self._registered: dict[str, _Entry] = {}
+
+    @property
+    def _entries(self) -> dict[str, _Entry]:
+        """The entries, after the module of the built-ins (``builtins``) is imported: its
+        classes register themselves with the same decorator a user's do, so the registry can
+        live in a module that imports no torch (``domadapt.registries``)."""
+        if not self._builtins_loaded:
+            self._builtins_loaded = True  # first: the built-ins' own registering reads _entries
+            try:
+                importlib.import_module(self.builtins)  # type: ignore[arg-type]
+            except BaseException:
+                self._builtins_loaded = False
+                raise
+        return self._registered
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self.names())})"
@@ -447,14 +465,23 @@ class Registry:
         return self._entry(name).doc
 
     def name_of(self, obj: Any) -> str:
-        """The registered name of ``obj``; a string is returned as it is. An object not yet
-        registered is registered under its ``__name__`` (how the library API accepts a
-        class where it takes a name)."""
+        """The registered name of ``obj``; a string is returned as it is. Registers nothing:
+        an unregistered object raises (:meth:`adopt` registers one)."""
         if isinstance(obj, str):
             return obj
         for name, entry in self._entries.items():
             if entry.obj is obj:
                 return name
+        raise DomadaptError(
+            f"{self.kind} {getattr(obj, '__qualname__', obj)!r} is not registered; "
+            f"register it with the registry's .register(NAME) decorator, or give one of: {', '.join(self.names())}"
+        )
+
+    def adopt(self, obj: Any) -> str:
+        """``obj``'s registered name, registering it under its ``__name__`` first if it is not
+        (how the library API accepts a class where a recipe gives a name)."""
+        if isinstance(obj, str) or any(entry.obj is obj for entry in self._entries.values()):
+            return self.name_of(obj)
         name = getattr(obj, "__name__", None)
         if not isinstance(name, str):
             raise DomadaptError(
@@ -533,58 +560,3 @@ class Registry:
             raise DomadaptError(
                 f"unknown {self.kind} {name!r}; known {self.plural}: {', '.join(self.names()) or '(none)'}"
             ) from None
-
-
-# ----------------------------------------------------------------------------- user modules
-
-
-def import_modules(specs: Sequence[str], *, base: Path | None = None) -> list[types.ModuleType]:
-    """Import user modules so that their decorated registrations exist.
-
-    Each spec is a dotted module name on ``sys.path`` (``my_lab.corpora``) or a path to a
-    ``.py`` file (relative paths from ``base``, default the working directory). Importing
-    the same module twice registers nothing twice: a module is loaded once per process.
-    """
-    modules = []
-    for spec in specs:
-        if not isinstance(spec, str) or not spec:
-            raise DomadaptError(f"import {spec!r}: expected a module name or a path to a .py file")
-        if spec.endswith(".py") or "/" in spec or "\\" in spec:
-            modules.append(_import_file(Path(spec) if base is None else base / spec))
-            continue
-        try:
-            modules.append(importlib.import_module(spec))
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not spec.startswith(exc.name):
-                raise  # a module the user's module imports is missing: their traceback
-            raise DomadaptError(
-                f"import {spec!r}: no module named {exc.name!r} on sys.path "
-                "(give a path to a .py file, or run from the folder that holds it)"
-            ) from None
-    return modules
-
-
-def _import_file(path: Path) -> types.ModuleType:
-    path = path.expanduser().resolve()
-    if not path.is_file():
-        raise DomadaptError(f"import {str(path)!r}: no such file")
-    name = path.stem
-    loaded = sys.modules.get(name)
-    if loaded is not None:
-        if Path(getattr(loaded, "__file__", "") or "").resolve() == path:
-            return loaded
-        raise DomadaptError(
-            f"import {str(path)!r}: a different module named {name!r} is already imported "
-            f"({getattr(loaded, '__file__', None)}); rename the file"
-        )
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise DomadaptError(f"import {str(path)!r}: not a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # before exec: dataclasses and pickling look the module up
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module

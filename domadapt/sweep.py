@@ -45,7 +45,8 @@ from typing import Any
 
 import tomllib
 
-from domadapt.config import ExperimentConfig, MethodSpec, build_config
+from domadapt.config import ExperimentConfig, MethodSpec
+from domadapt.recipe_loader import build_config
 from domadapt.errors import DomadaptError
 from domadapt.executors import Executor, LocalExecutor
 from domadapt.outdir_lock import OutDirLock

@@ -7,15 +7,22 @@ Every loss is an :class:`AlignmentLoss` (an ``nn.Module``)::
     loss.set_progress(p)          # training progress in [0, 1], once per step
     loss.has_parameters           # True: the trainer optimises loss.parameters()
 
-Your own loss is one decorated class in your own module (its keyword parameters with
-defaults are its options; ``feature_dim`` and ``num_classes`` are filled in by the caller)::
+Your own loss is one decorated class in your own module; its options are the fields of its
+``Options`` dataclass (``feature_dim`` and ``num_classes`` are filled in by the caller)::
 
+    from dataclasses import dataclass
     from domadapt.align import LOSSES, AlignmentLoss
+    from domadapt.align.base import LossOptions
+    from domadapt.registry import option
 
     @LOSSES.register("my_loss")
     class MyLoss(AlignmentLoss):
         '''One line for `domadapt list`.'''
-        def __init__(self, *, scale: float = 1.0) -> None: ...
+        @dataclass(frozen=True)
+        class Options(LossOptions):
+            scale: float = option(1.0, gt=0.0)
+
+        def __init__(self, *, options: Options | None = None) -> None: ...
 
 Example::
 
@@ -41,7 +48,7 @@ from domadapt.align.mdd import MarginDisparityDiscrepancyLoss
 from domadapt.align.mmd import LinearMMDLoss, LMMDLoss, MMDLoss
 from domadapt.align.schedule import SCHEDULES, build_schedule, list_schedules
 from domadapt.align.sinkhorn import EnergyLoss, SinkhornLoss
-from domadapt.registry import Registry
+from domadapt.registries import LOSSES
 
 __all__ = [
     "LOSSES",
@@ -73,29 +80,6 @@ __all__ = [
 
 #: name -> loss class. ``feature_dim`` (D) and ``num_classes`` (K) are the caller's
 #: arguments, given to the losses that take them; every other keyword is an option.
-LOSSES = Registry("alignment loss", plural="alignment losses", passed=("feature_dim", "num_classes"))
-# multi-kernel Gaussian MMD², quadratic estimator (N ≠ M fine)
-LOSSES.register("mmd")(MMDLoss)
-# linear-time MMD² estimator, batches truncated to min(N, M)
-LOSSES.register("mmd_linear")(LinearMMDLoss)
-# class-conditional MMD (DSAN); needs y_s and logits_t or y_t
-LOSSES.register("lmmd")(LMMDLoss)
-LOSSES.register("coral")(CORALLoss)  # covariance alignment (Deep CORAL)
-LOSSES.register("dann")(DomainAdversarialLoss)  # domain discriminator behind a GRL; owns parameters
-LOSSES.register("sinkhorn")(SinkhornLoss)  # debiased entropic OT (geomloss)
-LOSSES.register("energy")(EnergyLoss)  # energy distance (geomloss, ½ convention)
-LOSSES.register("entropy")(EntropyLoss)  # target prediction entropy; needs logits_t
-LOSSES.register("im")(InformationMaximizationLoss)  # entropy − diversity (SHOT); needs logits_t
-LOSSES.register("mcc")(MinimumClassConfusionLoss)  # minimum class confusion; needs logits_t
-LOSSES.register("bnm")(BatchNuclearNormLoss)  # batch nuclear-norm maximisation; needs logits_t
-LOSSES.register("homm")(HoMMLoss)  # third-order moment matching (AdaTime's HoMM)
-# joint MMD over features and predictions (JAN); needs logits_s, logits_t of one shared head
-LOSSES.register("jmmd")(JointMMDLoss)
-# conditional adversarial (f ⊗ g into a discriminator behind a GRL); shared head; owns parameters
-LOSSES.register("cdan")(CDANLoss)
-LOSSES.register("cdan_e")(CDANELoss)  # CDAN+E: CDAN with entropy-weighted rows
-# margin disparity discrepancy: adversarial auxiliary head behind a GRL; shared head; owns parameters
-LOSSES.register("mdd")(MarginDisparityDiscrepancyLoss)
 
 
 def list_losses() -> list[str]:
@@ -121,4 +105,4 @@ def build_loss(
             loss that needs it.
     """
     given = {"num_classes": num_classes} if num_classes is not None else {}
-    return LOSSES.build(LOSSES.name_of(name), feature_dim=feature_dim, **given, **options)
+    return LOSSES.build(LOSSES.adopt(name), feature_dim=feature_dim, **given, **options)

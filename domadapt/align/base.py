@@ -8,12 +8,14 @@ explicitly from :meth:`AlignmentLoss.forward_with_stats`, never through attribut
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar, Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
 from domadapt.errors import DomadaptError
+from domadapt.registry import check_fields
 
 __all__ = [
     "NORMALIZATIONS",
@@ -264,6 +266,16 @@ class AlignmentLoss(nn.Module):
         return logits_s, logits_t
 
 
+@dataclass(frozen=True)
+class LossOptions:
+    """Base of a loss's ``Options`` dataclass: every field declared with
+    :func:`~domadapt.registry.option` (type, choices, range) and checked on construction, so
+    a loss built directly obeys the same rules as one a recipe names."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, where="alignment loss option")
+
+
 class DistanceLoss(AlignmentLoss):
     """An alignment loss that is a distance between the two feature batches (MMD, CORAL,
     Sinkhorn, energy), with the ``normalize`` option every such loss shares.
@@ -280,14 +292,16 @@ class DistanceLoss(AlignmentLoss):
     Subclasses call :meth:`_normalized` first thing in :meth:`_compute`.
     """
 
-    def __init__(self, *, normalize: Normalize = "standardize") -> None:
+    @dataclass(frozen=True)
+    class Options(LossOptions):
+        """The option every distance loss has; a subclass's ``Options`` extends it."""
+
+        normalize: Normalize = "standardize"
+
+    def __init__(self, *, options: Options | None = None) -> None:
         super().__init__()
-        if normalize not in NORMALIZATIONS:
-            raise DomadaptError(
-                f"{self._name()}: normalize must be one of {', '.join(NORMALIZATIONS)}, "
-                f"got {normalize!r}"
-            )
-        self.normalize: str = normalize
+        self.options = options if options is not None else self.Options()
+        self.normalize: str = self.options.normalize
 
     def _normalized(self, f_s: Tensor, f_t: Tensor) -> tuple[Tensor, Tensor, Stats]:
         """``(f_s, f_t)`` normalised, and the stat ``feature_std``: the mean per-feature std

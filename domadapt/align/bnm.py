@@ -6,10 +6,12 @@ from pytorch_adapt.layers import BNMLoss as _PABNMLoss
 from torch import Tensor
 
 from domadapt.align.base import AlignmentLoss, Stats
+from domadapt.registries import LOSSES
 
 __all__ = ["BatchNuclearNormLoss"]
 
 
+@LOSSES.register("bnm")
 class BatchNuclearNormLoss(AlignmentLoss):
     r"""Batch nuclear-norm maximisation (BNM) of the target predictions; wraps pytorch-adapt's
     ``BNMLoss``.

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from domadapt.align.base import Stats
-from domadapt.align.dann import AdversarialLoss, DomainDiscriminator, positive_int
+from domadapt.align.dann import AdversarialLoss, AdversarialOptions, DomainDiscriminator, positive_int
+from domadapt.registries import LOSSES
+from domadapt.registry import option
 
 __all__ = ["CDANELoss", "CDANLoss", "RandomizedMultilinearMap"]
 
@@ -47,6 +49,7 @@ def multilinear_map(f: Tensor, g: Tensor) -> Tensor:
     return (g.unsqueeze(2) * f.unsqueeze(1)).flatten(1)
 
 
+@LOSSES.register("cdan")
 class CDANLoss(AdversarialLoss):
     r"""Conditional domain-adversarial loss (CDAN); written by hand on our GRL and
     :class:`~domadapt.align.dann.DomainDiscriminator` (shared with DANN), vmappable.
@@ -103,24 +106,23 @@ class CDANLoss(AdversarialLoss):
     uses = frozenset({"f_s", "f_t", "logits_s", "logits_t"})
     entropy_weighting = False
 
-    def __init__(
-        self,
-        feature_dim: int,
-        num_classes: int,
-        *,
-        hidden_dim: int = 256,
-        randomized_dim: int = 1024,
-        grl_schedule: str | Callable[[float], float] = "dann",
-    ) -> None:
-        super().__init__(grl_schedule=grl_schedule)
+    @dataclass(frozen=True)
+    class Options(AdversarialOptions):
+        # width of the random multilinear map when K·D exceeds MULTILINEAR_MAX_DIM (CDAN: 1024)
+        randomized_dim: int = option(1024, min=1)
+
+    def __init__(self, feature_dim: int, num_classes: int, *, options: Options | None = None) -> None:
+        o = options if options is not None else self.Options()
+        super().__init__(grl_schedule=o.grl_schedule)
+        self.options = o
         self.feature_dim = positive_int(self._name(), "feature_dim", feature_dim)
         self.num_classes = positive_int(self._name(), "num_classes", num_classes)
-        randomized_dim = positive_int(self._name(), "randomized_dim", randomized_dim)
+        randomized_dim = self.options.randomized_dim
         product = self.feature_dim * self.num_classes
         self.randomized = product > MULTILINEAR_MAX_DIM
         self.map = RandomizedMultilinearMap(self.feature_dim, self.num_classes, randomized_dim) if self.randomized else None
         width = randomized_dim if self.randomized else product
-        self.discriminator = DomainDiscriminator(width, positive_int(self._name(), "hidden_dim", hidden_dim))
+        self.discriminator = DomainDiscriminator(width, self.options.hidden_dim)
 
     def extra_repr(self) -> str:
         return (f"feature_dim={self.feature_dim}, num_classes={self.num_classes}, "
@@ -142,6 +144,7 @@ class CDANLoss(AdversarialLoss):
         return self._domain_bce(d, f_s.shape[0], weights)
 
 
+@LOSSES.register("cdan_e")
 class CDANELoss(CDANLoss):
     r"""CDAN+E: :class:`CDANLoss` with entropy conditioning, each row's BCE weighted by
     :math:`1 + e^{-H(g)}` (Long et al., *Conditional Adversarial Domain Adaptation*,

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pytorch_adapt.layers import CORALLoss as _PACORALLoss
 from torch import Tensor
 
-from domadapt.align.base import DistanceLoss, Normalize, Stats
+from domadapt.align.base import DistanceLoss, Stats
+from domadapt.registries import LOSSES
 
 __all__ = ["CORALLoss"]
 
 
+@LOSSES.register("coral")
 class CORALLoss(DistanceLoss):
     r"""Deep CORAL: the distance between the source and target feature covariances.
 
@@ -48,8 +50,8 @@ class CORALLoss(DistanceLoss):
 
     min_batch = 2
 
-    def __init__(self, *, normalize: Normalize = "standardize") -> None:
-        super().__init__(normalize=normalize)
+    def __init__(self, *, options: DistanceLoss.Options | None = None) -> None:
+        super().__init__(options=options)
         self.coral = _PACORALLoss()
 
     def extra_repr(self) -> str:

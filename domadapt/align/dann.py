@@ -7,14 +7,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from domadapt.align.base import AlignmentLoss, Stats, check_progress
+from domadapt.align.base import AlignmentLoss, LossOptions, Stats, check_progress
 from domadapt.align.schedule import build_schedule
 from domadapt.errors import DomadaptError
+from domadapt.registries import LOSSES
+from domadapt.registry import option
 
 __all__ = ["AdversarialLoss", "DomainAdversarialLoss", "DomainDiscriminator", "GradientReversal", "positive_int"]
 
@@ -76,6 +79,15 @@ def positive_int(owner: str, arg: str, value: object) -> int:
     return int(value)
 
 
+@dataclass(frozen=True)
+class AdversarialOptions(LossOptions):
+    """The options every adversarial loss here has (DANN, CDAN, MDD)."""
+
+    hidden_dim: int = option(256, min=1)  # width of the adversary's hidden layer
+    # λ(p) of the gradient reversal: a schedule name (domadapt list schedules) or a callable
+    grl_schedule: str | Callable[[float], float] = "dann"
+
+
 class AdversarialLoss(AlignmentLoss):
     """Base of the losses whose adversary sits behind a :class:`GradientReversal` (DANN,
     CDAN, MDD): the GRL coefficient ``grl_scale · grl_schedule(p)`` and the rule that a
@@ -101,8 +113,6 @@ class AdversarialLoss(AlignmentLoss):
                 f"{self._name()}: grl_schedule must be a schedule name or a callable, "
                 f"got {grl_schedule!r}"
             )
-        if not grl_scale > 0:
-            raise DomadaptError(f"{self._name()}: grl_scale must be > 0, got {grl_scale!r}")
         self.grl_scale = float(grl_scale)
         # The GRL's coefficient is a buffer: checkpoints carry it.
         self.grl = GradientReversal(weight=self.grl_scale * float(self.grl_schedule(0.0)))
@@ -153,6 +163,7 @@ class AdversarialLoss(AlignmentLoss):
         return loss, {"disc_acc": acc, "grl_coeff": self.grl.weight[0].detach().clone()}
 
 
+@LOSSES.register("dann")
 class DomainAdversarialLoss(AdversarialLoss):
     r"""Domain-adversarial loss (DANN): discriminator BCE behind a gradient reversal layer.
 
@@ -207,17 +218,14 @@ class DomainAdversarialLoss(AdversarialLoss):
     default_weight = 1.0
     default_schedule = "constant"
 
-    def __init__(
-        self,
-        feature_dim: int,
-        *,
-        hidden_dim: int = 256,
-        grl_schedule: str | Callable[[float], float] = "dann",
-    ) -> None:
-        super().__init__(grl_schedule=grl_schedule)
+    Options = AdversarialOptions
+
+    def __init__(self, feature_dim: int, *, options: AdversarialOptions | None = None) -> None:
+        o = options if options is not None else self.Options()
+        super().__init__(grl_schedule=o.grl_schedule)
+        self.options = o
         self.feature_dim = positive_int(self._name(), "feature_dim", feature_dim)
-        hidden_dim = positive_int(self._name(), "hidden_dim", hidden_dim)
-        self.discriminator = DomainDiscriminator(self.feature_dim, hidden_dim)
+        self.discriminator = DomainDiscriminator(self.feature_dim, self.options.hidden_dim)
 
     def extra_repr(self) -> str:
         return f"feature_dim={self.feature_dim}, grl_schedule={self.grl_schedule!r}"

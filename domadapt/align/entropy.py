@@ -6,16 +6,20 @@ ignored. They are not divergences: their value does not compare the two domains.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pytorch_adapt.layers import DiversityLoss as _PADiversityLoss
 from pytorch_adapt.layers import EntropyLoss as _PAEntropyLoss
 from torch import Tensor
 
-from domadapt.align.base import AlignmentLoss, Stats
-from domadapt.errors import DomadaptError
+from domadapt.align.base import AlignmentLoss, LossOptions, Stats
+from domadapt.registries import LOSSES
+from domadapt.registry import option
 
 __all__ = ["EntropyLoss", "InformationMaximizationLoss"]
 
 
+@LOSSES.register("entropy")
 class EntropyLoss(AlignmentLoss):
     r"""Mean Shannon entropy of the target predictions, via pytorch-adapt's ``EntropyLoss``.
 
@@ -57,6 +61,7 @@ class EntropyLoss(AlignmentLoss):
         return self.entropy(logits_t), {}
 
 
+@LOSSES.register("im")
 class InformationMaximizationLoss(AlignmentLoss):
     r"""Information maximisation: confident *and* diverse target predictions.
 
@@ -92,14 +97,14 @@ class InformationMaximizationLoss(AlignmentLoss):
     is_divergence = False
     uses = frozenset({"logits_t"})
 
-    def __init__(self, *, diversity_weight: float = 1.0) -> None:
+    @dataclass(frozen=True)
+    class Options(LossOptions):
+        diversity_weight: float = option(1.0, min=0.0)  # weight of the diversity term (SHOT: 1)
+
+    def __init__(self, *, options: Options | None = None) -> None:
         super().__init__()
-        if not diversity_weight >= 0:
-            raise DomadaptError(
-                "InformationMaximizationLoss: diversity_weight must be >= 0, "
-                f"got {diversity_weight!r}"
-            )
-        self.diversity_weight = float(diversity_weight)
+        self.options = options if options is not None else self.Options()
+        self.diversity_weight = self.options.diversity_weight
         self.entropy = _PAEntropyLoss()
         self.neg_diversity = _PADiversityLoss()  # returns −H(mean prediction)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from domadapt.align.base import DistanceLoss, Normalize, Stats
+from domadapt.align.base import DistanceLoss, Stats
+from domadapt.registries import LOSSES
 
 __all__ = ["HoMMLoss"]
 
@@ -21,6 +22,7 @@ def third_moment(x: Tensor) -> Tensor:
     return torch.einsum("ni,nj,nk->ijk", c, c, c) / x.shape[0]
 
 
+@LOSSES.register("homm")
 class HoMMLoss(DistanceLoss):
     r"""Higher-order moment matching (order 3); written by hand (pytorch-adapt has no HoMM).
 
@@ -61,8 +63,8 @@ class HoMMLoss(DistanceLoss):
 
     min_batch = 2
 
-    def __init__(self, *, normalize: Normalize = "standardize") -> None:
-        super().__init__(normalize=normalize)
+    def __init__(self, *, options: DistanceLoss.Options | None = None) -> None:
+        super().__init__(options=options)
 
     def extra_repr(self) -> str:
         return f"normalize={self.normalize!r}"

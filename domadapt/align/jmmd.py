@@ -7,10 +7,12 @@ from torch import Tensor
 
 from domadapt.align.base import Stats
 from domadapt.align.mmd import MMDLoss
+from domadapt.registries import LOSSES
 
 __all__ = ["JointMMDLoss"]
 
 
+@LOSSES.register("jmmd")
 class JointMMDLoss(MMDLoss):
     r"""Joint MMD (JMMD) of Joint Adaptation Networks over features and softmax predictions;
     wraps pytorch-adapt's ``MMDLoss`` called with lists (its JMMD mode).

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pytorch_adapt.layers import MCCLoss as _PAMCCLoss
 from torch import Tensor
 
-from domadapt.align.base import AlignmentLoss, Stats
-from domadapt.errors import DomadaptError
+from domadapt.align.base import AlignmentLoss, LossOptions, Stats
+from domadapt.registries import LOSSES
+from domadapt.registry import option
 
 __all__ = ["MinimumClassConfusionLoss"]
 
 
+@LOSSES.register("mcc")
 class MinimumClassConfusionLoss(AlignmentLoss):
     r"""Minimum class confusion (MCC) of the target predictions; wraps pytorch-adapt's ``MCCLoss``.
 
@@ -51,11 +55,14 @@ class MinimumClassConfusionLoss(AlignmentLoss):
     is_divergence = False
     uses = frozenset({"logits_t"})
 
-    def __init__(self, *, temperature: float = 2.5) -> None:
+    @dataclass(frozen=True)
+    class Options(LossOptions):
+        temperature: float = option(2.5, gt=0.0)  # the softmax temperature T of MCC (paper: 2.5)
+
+    def __init__(self, *, options: Options | None = None) -> None:
         super().__init__()
-        if not temperature > 0:
-            raise DomadaptError(f"MinimumClassConfusionLoss: temperature must be > 0, got {temperature!r}")
-        self.temperature = float(temperature)
+        self.options = options if options is not None else self.Options()
+        self.temperature = self.options.temperature
         self.mcc = _PAMCCLoss(T=self.temperature)
 
     def extra_repr(self) -> str:

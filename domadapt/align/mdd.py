@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from domadapt.align.base import Stats
-from domadapt.align.dann import AdversarialLoss, positive_int
-from domadapt.errors import DomadaptError
+from domadapt.align.dann import AdversarialLoss, AdversarialOptions, positive_int
+from domadapt.registries import LOSSES
+from domadapt.registry import option
 
 __all__ = ["MarginDisparityDiscrepancyLoss"]
 
 
+@LOSSES.register("mdd")
 class MarginDisparityDiscrepancyLoss(AdversarialLoss):
     r"""Margin disparity discrepancy (MDD); written by hand (pytorch-adapt has no MDD), on
     the GRL shared with DANN, vmappable.
@@ -72,23 +74,19 @@ class MarginDisparityDiscrepancyLoss(AdversarialLoss):
 
     uses = frozenset({"f_s", "f_t", "logits_s", "logits_t"})
 
-    def __init__(
-        self,
-        feature_dim: int,
-        num_classes: int,
-        *,
-        margin: float = 4.0,
-        hidden_dim: int = 256,
-        grl_schedule: str | Callable[[float], float] = "dann",
-        grl_scale: float = 0.1,
-    ) -> None:
-        super().__init__(grl_schedule=grl_schedule, grl_scale=grl_scale)
+    @dataclass(frozen=True)
+    class Options(AdversarialOptions):
+        margin: float = option(4.0, gt=0.0)  # γ of the margin disparity (MDD: 4)
+        grl_scale: float = option(0.1, gt=0.0)  # the GRL coefficient's ceiling (TLlib's mdd: 0.1)
+
+    def __init__(self, feature_dim: int, num_classes: int, *, options: Options | None = None) -> None:
+        o = options if options is not None else self.Options()
+        super().__init__(grl_schedule=o.grl_schedule, grl_scale=o.grl_scale)
+        self.options = o
         self.feature_dim = positive_int(self._name(), "feature_dim", feature_dim)
         self.num_classes = positive_int(self._name(), "num_classes", num_classes)
-        if not margin > 0:
-            raise DomadaptError(f"{self._name()}: margin must be > 0, got {margin!r}")
-        self.margin = float(margin)
-        hidden_dim = positive_int(self._name(), "hidden_dim", hidden_dim)
+        self.margin = o.margin
+        hidden_dim = o.hidden_dim
         self.adversary = nn.Sequential(
             nn.Linear(self.feature_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, self.num_classes)
         )

@@ -21,32 +21,43 @@ batch's per-feature statistics), so the kernel, the median bandwidth and a fixed
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from pytorch_adapt.layers import MMDLoss as _PAMMDLoss
 from pytorch_adapt.layers.utils import get_kernel_scales
 from torch import Tensor
 
-from domadapt.align.base import DistanceLoss, Normalize, Stats
+from domadapt.align.base import DistanceLoss, Stats
 from domadapt.errors import DomadaptError
+from domadapt.registries import LOSSES
+from domadapt.registry import option
 
 __all__ = ["LMMDLoss", "LinearMMDLoss", "MMDLoss", "gaussian_kernel_matrices"]
 
 
-def _kernel_scales(low: float, high: float, num_kernels: int, base: float) -> Tensor:
-    if int(num_kernels) != num_kernels or num_kernels < 1:
-        raise DomadaptError(f"num_kernels must be a positive integer, got {num_kernels!r}")
-    if not low <= high:
-        raise DomadaptError(f"kernel_low must be <= kernel_high, got {low} > {high}")
-    if not base > 0:
-        raise DomadaptError(f"kernel_base must be > 0, got {base}")
-    return get_kernel_scales(low=low, high=high, num_kernels=int(num_kernels), base=base)
+@dataclass(frozen=True)
+class KernelOptions(DistanceLoss.Options):
+    """The Gaussian kernels of every MMD loss here: scales ``base ** linspace(low, high, n)``."""
 
+    kernel_low: float = -3.0
+    kernel_high: float = 3.0
+    num_kernels: int = option(5, min=1)
+    kernel_base: float = option(2.0, gt=0.0)
+    bandwidth: float | None = option(None, gt=0.0)  # None: the median heuristic
 
-def _check_bandwidth(bandwidth: float | None) -> float | None:
-    if bandwidth is not None and not bandwidth > 0:
-        raise DomadaptError(f"bandwidth must be > 0 or None (median heuristic), got {bandwidth}")
-    return bandwidth
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.kernel_low <= self.kernel_high:
+            raise DomadaptError(
+                f"alignment loss option kernel_low={self.kernel_low} must be <= kernel_high={self.kernel_high}"
+            )
+
+    def scales(self) -> Tensor:
+        return get_kernel_scales(
+            low=self.kernel_low, high=self.kernel_high, num_kernels=self.num_kernels, base=self.kernel_base
+        )
 
 
 def _squared_distances(x: Tensor, y: Tensor) -> Tensor:
@@ -81,6 +92,7 @@ def gaussian_kernel_matrices(
     return gram(d_ss), gram(d_tt), gram(d_st)
 
 
+@LOSSES.register("mmd")
 class MMDLoss(DistanceLoss):
     r"""Multi-kernel Gaussian MMD² (quadratic-time estimator), via pytorch-adapt's ``MMDLoss``.
 
@@ -127,27 +139,19 @@ class MMDLoss(DistanceLoss):
     min_batch = 2
     _mmd_type = "quadratic"  # pytorch-adapt's mmd_type; the linear subclass overrides it
 
-    def __init__(
-        self,
-        *,
-        kernel_low: float = -3.0,
-        kernel_high: float = 3.0,
-        num_kernels: int = 5,
-        kernel_base: float = 2.0,
-        bandwidth: float | None = None,
-        normalize: Normalize = "standardize",
-    ) -> None:
-        super().__init__(normalize=normalize)
-        scales = _kernel_scales(kernel_low, kernel_high, num_kernels, kernel_base)
-        self.mmd = _PAMMDLoss(
-            kernel_scales=scales, mmd_type=self._mmd_type, bandwidth=_check_bandwidth(bandwidth)
-        )
+    Options = KernelOptions
+
+    def __init__(self, *, options: KernelOptions | None = None) -> None:
+        super().__init__(options=options)
+        o = self.options
+        self.mmd = _PAMMDLoss(kernel_scales=o.scales(), mmd_type=self._mmd_type, bandwidth=o.bandwidth)
 
     def _compute(self, f_s, f_t, **_) -> tuple[Tensor, Stats]:
         f_s, f_t, stats = self._normalized(f_s, f_t)
         return self.mmd(f_s, f_t), stats
 
 
+@LOSSES.register("mmd_linear")
 class LinearMMDLoss(MMDLoss):
     r"""Multi-kernel Gaussian MMD², linear-time estimator, via pytorch-adapt's ``MMDLoss``.
 
@@ -185,6 +189,7 @@ class LinearMMDLoss(MMDLoss):
         return self.mmd(f_s, f_t), stats
 
 
+@LOSSES.register("lmmd")
 class LMMDLoss(DistanceLoss):
     r"""Local (class-conditional) MMD, LMMD, of Deep Subdomain Adaptation Networks (DSAN).
 
@@ -232,27 +237,18 @@ class LMMDLoss(DistanceLoss):
     uses = frozenset({"f_s", "f_t", "y_s", "y_t", "logits_t"})
     min_batch = 2  # the median bandwidth of a 1-row source batch is 0
 
-    def __init__(
-        self,
-        num_classes: int,
-        *,
-        kernel_low: float = -3.0,
-        kernel_high: float = 3.0,
-        num_kernels: int = 5,
-        kernel_base: float = 2.0,
-        bandwidth: float | None = None,
-        normalize: Normalize = "standardize",
-    ) -> None:
-        super().__init__(normalize=normalize)
+    Options = KernelOptions
+
+    def __init__(self, num_classes: int, *, options: KernelOptions | None = None) -> None:
+        super().__init__(options=options)
         if int(num_classes) != num_classes or num_classes < 1:
             raise DomadaptError(
                 f"LMMDLoss: num_classes must be a positive integer, got {num_classes!r}"
             )
         self.num_classes = int(num_classes)
         # float64 like pytorch-adapt's scales; cast to the features' dtype at use.
-        scales = _kernel_scales(kernel_low, kernel_high, num_kernels, kernel_base)
-        self.register_buffer("scales", scales)
-        self.bandwidth = _check_bandwidth(bandwidth)
+        self.register_buffer("scales", self.options.scales())
+        self.bandwidth = self.options.bandwidth
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, bandwidth={self.bandwidth}, "

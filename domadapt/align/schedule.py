@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from domadapt.align.base import check_progress
-from domadapt.registry import Registry, check_fields, option
+from domadapt.registries import SCHEDULES
+from domadapt.registry import check_fields, option
 
 __all__ = [
     "SCHEDULES",
@@ -33,9 +34,6 @@ __all__ = [
 ]
 
 Schedule = Callable[[float], float]
-
-#: name -> schedule dataclass; its fields are the options (``train.align_schedule`` names one).
-SCHEDULES = Registry("schedule")
 
 
 @SCHEDULES.register("constant")

@@ -10,15 +10,19 @@ DistanceLoss`), so Sinkhorn's ``blur`` is in units of the pooled batch's spread.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from geomloss import SamplesLoss
 from torch import Tensor
 
-from domadapt.align.base import DistanceLoss, Normalize, Stats
-from domadapt.errors import DomadaptError
+from domadapt.align.base import DistanceLoss, Stats
+from domadapt.registries import LOSSES
+from domadapt.registry import option
 
 __all__ = ["EnergyLoss", "SinkhornLoss"]
 
 
+@LOSSES.register("sinkhorn")
 class SinkhornLoss(DistanceLoss):
     r"""Debiased Sinkhorn divergence (entropic optimal transport) between the feature clouds.
 
@@ -53,7 +57,7 @@ class SinkhornLoss(DistanceLoss):
 
     Example::
 
-        >>> loss = SinkhornLoss(blur=0.05)
+        >>> loss = SinkhornLoss(options=SinkhornLoss.Options(blur=0.05))
         >>> value = loss(torch.randn(32, 64), torch.randn(24, 64))
     """
 
@@ -62,22 +66,16 @@ class SinkhornLoss(DistanceLoss):
     # gradient near the task's on TIM's 39-d features (benchmarks/align_gradient_ratio.py).
     default_weight = 0.01
 
-    def __init__(
-        self,
-        *,
-        p: int = 2,
-        blur: float = 0.05,
-        scaling: float = 0.5,
-        normalize: Normalize = "standardize",
-    ) -> None:
-        super().__init__(normalize=normalize)
-        if p not in (1, 2):
-            raise DomadaptError(f"SinkhornLoss: p must be 1 or 2, got {p!r}")
-        if not blur > 0:
-            raise DomadaptError(f"SinkhornLoss: blur must be > 0, got {blur!r}")
-        if not 0 < scaling < 1:
-            raise DomadaptError(f"SinkhornLoss: scaling must be in (0, 1), got {scaling!r}")
-        self.p, self.blur, self.scaling = int(p), float(blur), float(scaling)
+    @dataclass(frozen=True)
+    class Options(DistanceLoss.Options):
+        p: int = option(2, choices=(1, 2))  # exponent of the ground cost
+        blur: float = option(0.05, gt=0.0)  # entropic smoothing length, in normalised units
+        scaling: float = option(0.5, gt=0.0, lt=1.0)  # ε-scaling ratio; closer to 1 = more iterations
+
+    def __init__(self, *, options: Options | None = None) -> None:
+        super().__init__(options=options)
+        o = self.options
+        self.p, self.blur, self.scaling = o.p, o.blur, o.scaling
         self.samples_loss = SamplesLoss(
             "sinkhorn", p=self.p, blur=self.blur, scaling=self.scaling, backend="tensorized"
         )
@@ -91,6 +89,7 @@ class SinkhornLoss(DistanceLoss):
         return self.samples_loss(f_s, f_t), stats
 
 
+@LOSSES.register("energy")
 class EnergyLoss(DistanceLoss):
     r"""Energy distance between the feature clouds (geomloss's ``"energy"`` kernel loss).
 
@@ -126,8 +125,8 @@ class EnergyLoss(DistanceLoss):
     # normalised 39-d features (benchmarks/align_gradient_ratio.py).
     default_weight = 0.1
 
-    def __init__(self, *, normalize: Normalize = "standardize") -> None:
-        super().__init__(normalize=normalize)
+    def __init__(self, *, options: DistanceLoss.Options | None = None) -> None:
+        super().__init__(options=options)
         self.samples_loss = SamplesLoss("energy", backend="tensorized")
 
     def extra_repr(self) -> str:

@@ -30,25 +30,12 @@ from domadapt.corpora.iemocap import load_iemocap
 from domadapt.corpora.modma import load_modma
 from domadapt.corpora.ravdess import load_ravdess
 from domadapt.corpora.savee import load_savee
-from domadapt.registry import Registry
+from domadapt.registries import CORPORA
 
 #: File that ``domadapt.corpora.synthetic`` writes into every generated root (its
 #: ``MARKER_NAME``; a test keeps the two equal). Spelled out here so that loading a real
 #: corpus never imports the generator and scipy.
 SYNTHETIC_MARKER = ".domadapt-synthetic.json"
-
-#: name -> loader; ``root`` is the caller's argument, every keyword of the loader an option.
-CORPORA = Registry("corpus", plural="corpora", passed=("root",))
-CORPORA.register("casia")(load_casia)
-CORPORA.register("casia_target")(load_casia_target)
-CORPORA.register("iemocap")(load_iemocap)
-CORPORA.register("modma")(load_modma)
-CORPORA.register("daic_woz")(load_daic_woz)
-CORPORA.register("folder")(load_folder)
-CORPORA.register("emodb")(load_emodb)
-CORPORA.register("emovo")(load_emovo)
-CORPORA.register("ravdess")(load_ravdess)
-CORPORA.register("savee")(load_savee)
 
 
 def list_corpora() -> list[str]:
@@ -70,7 +57,7 @@ def load_corpus(name: str | Any, root: str | Path, **options: Any) -> Corpus:
     expected layout). A root that holds the synthetic generator's marker file gives a
     corpus with ``synthetic=True``.
     """
-    corpus = CORPORA.build(CORPORA.name_of(name), root, **options)
+    corpus = CORPORA.build(CORPORA.adopt(name), root, **options)
     if (Path(root) / SYNTHETIC_MARKER).is_file():
         corpus.synthetic = True
     return corpus
@@ -91,11 +78,16 @@ __all__ = [
     "corpus_options",
     "list_corpora",
     "load_casia",
+    "load_casia_target",
     "load_corpus",
     "load_daic_woz",
+    "load_emodb",
+    "load_emovo",
     "load_folder",
     "load_iemocap",
     "load_manifest",
     "load_modma",
+    "load_ravdess",
+    "load_savee",
     "write_manifest",
 ]

@@ -25,6 +25,7 @@ from typing import Literal
 
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance, require_every_class, wav_files
 from domadapt.errors import DomadaptError
+from domadapt.registries import CORPORA
 
 NAME = "casia"
 EMOTIONS: tuple[str, ...] = ("angry", "fear", "happy", "neutral", "sad", "surprise")
@@ -118,6 +119,7 @@ def _load_flat_layout(root: Path) -> tuple[list[Utterance], list[SkippedFile]]:
     return utterances, skipped
 
 
+@CORPORA.register("casia")
 def load_casia(root: str | Path, *, layout: Literal["auto", "speaker", "flat"] = "auto") -> Corpus:
     """Load CASIA from ``root`` (spaces in the path are fine: ``.../CASIA database``).
 
@@ -159,6 +161,7 @@ def load_casia(root: str | Path, *, layout: Literal["auto", "speaker", "flat"] =
                   skipped=skipped)
 
 
+@CORPORA.register("casia_target")
 def load_casia_target(root: str | Path, *, layout: Literal["auto", "speaker", "flat"] = "auto") -> Corpus:
     """CASIA's layout (``<root>/<speaker>/<emotion>/<n>.wav``) spoken by *other* speakers,
     named apart from the source: the target of a closed-set (same emotions) adaptation

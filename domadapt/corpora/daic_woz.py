@@ -22,6 +22,7 @@ from typing import Sequence
 from domadapt.audio import audio_info
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance
 from domadapt.errors import DomadaptError
+from domadapt.registries import CORPORA
 
 NAME = "daic_woz"
 CLASSES: tuple[str, ...] = ("not_depressed", "depressed")
@@ -124,6 +125,7 @@ def _is_sync(value: str) -> bool:
     return value == "" or _SYNC.match(value) is not None
 
 
+@CORPORA.register("daic_woz")
 def load_daic_woz(
     root: str | Path,
     *,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance, require_every_class, wav_files
 from domadapt.errors import DomadaptError
+from domadapt.registries import CORPORA
 
 NAME = "emodb"
 _LAYOUT = "<root>/wav/<speaker><text><emotion><version>.wav (e.g. wav/03a01Fa.wav)"
@@ -80,6 +81,7 @@ def parse_name(stem: str) -> dict[str, str] | str:
     return m.groupdict()
 
 
+@CORPORA.register("emodb")
 def load_emodb(root: str | Path) -> Corpus:
     """EMODB (Berlin, German, 16 kHz): <root>/wav/03a01Fa.wav, 10 speakers, 7 emotions.
 

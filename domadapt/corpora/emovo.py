@@ -23,6 +23,7 @@ from pathlib import Path
 
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance, require_every_class, wav_files
 from domadapt.errors import DomadaptError
+from domadapt.registries import CORPORA
 
 NAME = "emovo"
 _LAYOUT = "<root>/<actor f1..m3>/<emotion>-<actor>-<sentence>.wav (e.g. f1/dis-f1-b1.wav)"
@@ -68,6 +69,7 @@ def parse_name(stem: str, folder: str) -> dict[str, str] | str:
     return m.groupdict()
 
 
+@CORPORA.register("emovo")
 def load_emovo(root: str | Path) -> Corpus:
     """EMOVO (Italian, 48 kHz): <root>/<actor>/dis-f1-b1.wav, 6 actors, 7 emotions.
 

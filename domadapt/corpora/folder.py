@@ -20,6 +20,7 @@ from typing import Sequence
 
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance
 from domadapt.errors import DomadaptError
+from domadapt.registries import CORPORA
 
 NAME = "folder"
 SUBJECT_MODES: tuple[str, ...] = ("auto", "parent", "stem")
@@ -65,6 +66,7 @@ def _subject_rule(subject: str):
     return by_regex
 
 
+@CORPORA.register("folder")
 def load_folder(
     root: str | Path,
     *,

@@ -23,6 +23,7 @@ from typing import Literal, Sequence
 
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance
 from domadapt.errors import DomadaptError
+from domadapt.registries import CORPORA
 
 NAME = "iemocap"
 _LAYOUT = "<root>/Session{1..5}/sentences/wav/<dialog>/<utt>.wav"
@@ -70,6 +71,7 @@ def speaker_of(utterance: str, session: int) -> str:
     return f"{session}{last[0].upper()}"
 
 
+@CORPORA.register("iemocap")
 def load_iemocap(
     root: str | Path,
     *,

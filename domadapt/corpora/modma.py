@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from domadapt.audio import audio_info
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance
 from domadapt.errors import DomadaptError
+from domadapt.registries import CORPORA
 
 NAME = "modma"
 SHEET_FILE = "subjects_information_audio_lanzhou_2015.xlsx"
@@ -162,6 +163,7 @@ def _check_tasks(tasks: Sequence[str] | str | None) -> tuple[str, ...]:
     return tuple(tasks)
 
 
+@CORPORA.register("modma")
 def load_modma(root: str | Path, *, tasks: Sequence[str] | None = None) -> Corpus:
     """Load the MODMA audio corpus from ``root``.
 

@@ -33,6 +33,7 @@ from typing import Literal
 
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance, wav_files
 from domadapt.errors import DomadaptError
+from domadapt.registries import CORPORA
 
 NAME = "ravdess"
 _LAYOUT = "<root>/Actor_<NN>/<modality>-<channel>-<emotion>-<intensity>-<statement>-" \
@@ -106,6 +107,7 @@ def parse_name(stem: str) -> dict[str, str] | str:
     return m.groupdict()
 
 
+@CORPORA.register("ravdess")
 def load_ravdess(
     root: str | Path, *, vocal_channel: Literal["speech", "song", "both"] = "speech"
 ) -> Corpus:

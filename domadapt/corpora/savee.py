@@ -19,6 +19,7 @@ from pathlib import Path
 
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance, require_every_class, wav_files
 from domadapt.errors import DomadaptError
+from domadapt.registries import CORPORA
 
 NAME = "savee"
 _LAYOUT = "<root>/AudioData/<speaker DC|JE|JK|KL>/<emotion><nn>.wav (e.g. AudioData/DC/a01.wav)"
@@ -53,6 +54,7 @@ def parse_name(stem: str) -> dict[str, str] | str:
     return m.groupdict()
 
 
+@CORPORA.register("savee")
 def load_savee(root: str | Path) -> Corpus:
     """SAVEE (British English, 44.1 kHz): <root>/AudioData/DC/a01.wav, 4 speakers, 7 emotions.
 

@@ -8,20 +8,42 @@ extractor (``extractors``: ``extract_segments(..., extractor=...)`` or
 ``FEATURE_EXTRACTORS``).
 """
 
-from domadapt.features.cache import FRONTEND_VERSION, cache_key, cache_path, default_cache_dir
-from domadapt.features.config import FeatureConfig
-from domadapt.features.extractors import FEATURE_EXTRACTORS
-from domadapt.features.frontend import (
-    compute_features,
-    extract_segments,
-    librosa_features,
-    log_mel,
-    mfcc,
-    normalize_features,
-    resample_packed,
-)
-from domadapt.features.segments import SegmentSet, cut_windows, gather_windows, window_plan, window_starts
-from domadapt.features.ssl import LayerWeighting, SSLEncoder, load_ssl_encoder, needs_layer_weighting
+import importlib
+
+# Each name is imported on first use (as in ``domadapt/__init__.py``), so that importing
+# ``domadapt.features.config`` (the light FeatureConfig that ``domadapt.config`` needs) loads
+# no torch, librosa or SSL code.
+_LAZY = {
+    "FRONTEND_VERSION": "domadapt.features.cache",
+    "cache_key": "domadapt.features.cache",
+    "cache_path": "domadapt.features.cache",
+    "default_cache_dir": "domadapt.features.cache",
+    "FeatureConfig": "domadapt.features.config",
+    "FEATURE_EXTRACTORS": "domadapt.features.extractors",
+    "compute_features": "domadapt.features.frontend",
+    "extract_segments": "domadapt.features.frontend",
+    "librosa_features": "domadapt.features.frontend",
+    "log_mel": "domadapt.features.frontend",
+    "mfcc": "domadapt.features.frontend",
+    "normalize_features": "domadapt.features.frontend",
+    "resample_packed": "domadapt.features.frontend",
+    "SegmentSet": "domadapt.features.segments",
+    "cut_windows": "domadapt.features.segments",
+    "gather_windows": "domadapt.features.segments",
+    "window_plan": "domadapt.features.segments",
+    "window_starts": "domadapt.features.segments",
+    "LayerWeighting": "domadapt.features.ssl",
+    "SSLEncoder": "domadapt.features.ssl",
+    "load_ssl_encoder": "domadapt.features.ssl",
+    "needs_layer_weighting": "domadapt.features.ssl",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'domadapt.features' has no attribute {name!r}")
+
 
 __all__ = [
     "FEATURE_EXTRACTORS",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domadapt.errors import DomadaptError
+from domadapt.registries import FEATURE_EXTRACTORS
 
 KINDS = ("mfcc", "logmel", "ssl", "custom")
 BACKENDS = ("torchaudio", "librosa")
@@ -86,7 +87,9 @@ class FeatureConfig:
     # Per-coefficient mean/std: "utterance" over each utterance's frames, "corpus" over the
     # whole corpus given (the trainer may re-standardise from training folds only).
     normalize: str = "none"
-    # Zero-mean unit-variance waveform per utterance. The notes found it hurt: off.
+    # Zero-mean unit-variance waveform per utterance; off: it removes the loudness differences
+    # between utterances, a cue of arousal that eGeMAPS keeps for that reason (Eyben et al.,
+    # IEEE TAC 2016); the lab found it hurt (docs/lineage.md).
     waveform_normalize: bool = False
     # kind = "ssl": a torchaudio bundle name (WAV2VEC2_BASE, HUBERT_BASE, WAVLM_BASE_PLUS, ...;
     # its architecture and input convention; nothing is downloaded). kind = "custom": the
@@ -183,8 +186,6 @@ class FeatureConfig:
             if self.backend != "torchaudio":
                 raise DomadaptError(f"features.backend={self.backend!r}: kind='custom' takes no backend")
             if self.model is not None:
-                from domadapt.features.extractors import FEATURE_EXTRACTORS
-
                 if self.model not in FEATURE_EXTRACTORS:
                     raise DomadaptError(
                         f"features.model={self.model!r}: expected one of "

@@ -41,14 +41,12 @@ from torch import nn
 
 from domadapt.errors import DomadaptError
 from domadapt.features.config import FeatureConfig
-from domadapt.registry import Registry
+from domadapt.registries import FEATURE_EXTRACTORS
 
 log = logging.getLogger("domadapt")
 
 __all__ = ["FEATURE_EXTRACTORS", "extractor_identity", "is_deterministic", "resolve_extractor"]
 
-#: registered custom front-ends: ``features.kind = "custom"`` with ``features.model = NAME``
-FEATURE_EXTRACTORS = Registry("feature extractor", passed=("sample_rate",))
 
 Extractor = Callable[[torch.Tensor], torch.Tensor]
 

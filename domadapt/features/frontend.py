@@ -47,10 +47,9 @@ log = logging.getLogger("domadapt")
 
 # Files are read and resampled in chunks of about this much audio (~32 MB of float32).
 _CHUNK_SAMPLES = 1 << 23
-# Window samples per feature batch. On CPU small batches win: the STFT of 5 windows of 3 s
-# (~4 MB of complex spectrogram) stays in cache; MFCC of 64 windows took 62-70 ms in batches
-# of 4-5 against 166-171 ms in one batch of 64 (1 thread, 2-core EPYC;
-# benchmarks/profile_frontend.py). A GPU wants large batches.
+# Window samples per feature batch. On CPU small batches win: the STFT of a few windows stays
+# in the CPU cache, one of 64 windows does not (benchmarks/profile_frontend.py measures both).
+# A GPU wants large batches.
 _BATCH_SAMPLES = {"cpu": 1 << 18, "cuda": 1 << 24}
 # The same for a model front-end (ssl / custom). CPU: see _BATCH_SAMPLES and
 # benchmarks/bench_ssl.py. CUDA: a base SSL model's first convolution holds

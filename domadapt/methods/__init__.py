@@ -1,4 +1,5 @@
-"""Training strategies: the notes' experiments as methods, in the one method registry.
+"""Training strategies as methods, in the one method registry (the lab experiments each
+reproduces: docs/lineage.md).
 
 A user's own method is one decorated class in their own module::
 
@@ -26,22 +27,9 @@ from domadapt.methods.self_training import SelfTraining
 from domadapt.methods.shot import SHOT
 from domadapt.methods.target_only import SourceOnly, TargetOnly
 from domadapt.models.transfer import TransferModel
-from domadapt.registry import Registry
+from domadapt.registries import METHODS
 
-METHODS = Registry("method")
-METHODS.register("target_only")(TargetOnly)
-METHODS.register("source_only")(SourceOnly)
-METHODS.register("pretrain_freeze")(PretrainFreeze)
-METHODS.register("pretrain_finetune")(PretrainFinetune)
-METHODS.register("joint")(Joint)
-METHODS.register("align")(Align)
-METHODS.register("multitrain_ae")(MultitrainAE)
-METHODS.register("ddg")(DDG)
 METHODS.register("baseline")(FunctionalsBaseline)
-METHODS.register("adabn")(AdaBN)  # source training, then BatchNorm statistics of the target
-METHODS.register("tent")(Tent)  # source training, then test-time entropy over BatchNorm affine
-METHODS.register("self_training")(SelfTraining)  # joint + confident target pseudo-labels after a warm-up
-METHODS.register("shot")(SHOT)  # source-free: frozen source head, extractor adapted by IM + clusters
 
 
 def list_methods() -> list[str]:
@@ -61,12 +49,25 @@ def build_method(spec: MethodSpec, train: TrainConfig, model: TransferModel) -> 
 
 
 __all__ = [
+    "DDG",
     "METHODS",
+    "SHOT",
+    "AdaBN",
+    "Align",
+    "FunctionalsBaseline",
+    "Joint",
     "Method",
+    "MultitrainAE",
+    "PretrainFinetune",
+    "PretrainFreeze",
+    "SelfTraining",
     "SourceBatch",
+    "SourceOnly",
     "Stage",
     "StepBatch",
     "StepOutput",
+    "TargetOnly",
+    "Tent",
     "build_method",
     "list_methods",
     "method_class",

@@ -187,8 +187,8 @@ class Method(nn.Module):
         return {"general": out.general, "specific": out.specific}
 
     def pretrain_stage(self, data: FoldData, *, epochs: int | None = None, name: str = "pretrain") -> Stage:
-        """Supervised training of general + source parts on all sources (notes: "pre-train on
-        CASIA"); model selection on the held-out source share."""
+        """Supervised training of general + source parts on all sources (the lab's "pre-train
+        on CASIA", docs/lineage.md); model selection on the held-out source share."""
         model = self.model
         params = list(model.general.parameters())
         for task in dict.fromkeys(d.task for d in data.sources):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pytorch_adapt.layers import EntropyLoss
 from torch import nn
@@ -14,6 +14,8 @@ from domadapt.data import FoldData
 from domadapt.errors import DomadaptError
 from domadapt.methods.base import Method, Stage, StepBatch, StepOutput
 from domadapt.models.transfer import TransferModel
+from domadapt.registries import METHODS
+from domadapt.registry import option
 
 __all__ = ["AdaBN", "BatchNormAdaptation", "CumulativeStatistics", "Tent", "batchnorms", "dropouts"]
 
@@ -99,6 +101,7 @@ class BatchNormAdaptation(Method):
         )
 
 
+@METHODS.register("adabn")
 class AdaBN(BatchNormAdaptation):
     """Train on the labelled source, then re-estimate every 1-D BatchNorm's running
     statistics on the target's training data (forward passes only; no target label read,
@@ -109,7 +112,7 @@ class AdaBN(BatchNormAdaptation):
     @dataclass(frozen=True)
     class Options:
         # passes over the target's training data; the statistics average over all of them
-        passes: int = field(default=1, metadata={"min": 1})
+        passes: int = option(1, min=1)
 
     def __init__(self, model: TransferModel, train, options=None) -> None:
         super().__init__(model, train, options, name="adabn")
@@ -122,6 +125,7 @@ class AdaBN(BatchNormAdaptation):
         return [source, adapt]
 
 
+@METHODS.register("tent")
 class Tent(BatchNormAdaptation):
     """Test-time adaptation: train on the labelled source, then minimise the entropy of the
     predictions on the *test* batches over the BatchNorm affine parameters only. Wang et
@@ -140,9 +144,9 @@ class Tent(BatchNormAdaptation):
 
     @dataclass(frozen=True)
     class Options:
-        passes: int = field(default=1, metadata={"min": 1})  # Tent's online setting: one pass
+        passes: int = option(1, min=1)  # Tent's online setting: one pass
         # Tent's Adam at the source training's lr (its 1e-3 with batch 128 on CIFAR)
-        lr_mult: float = field(default=1.0, metadata={"gt": 0.0})
+        lr_mult: float = option(1.0, gt=0.0)
 
     def __init__(self, model: TransferModel, train, options=None) -> None:
         super().__init__(model, train, options, name="tent")

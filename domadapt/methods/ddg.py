@@ -1,5 +1,5 @@
 """DDG: pre-train on the source, then joint training with MMD applied *after the specific
-extractors* (notes: "ddg4", the best runs), optionally with DANN on the general features."""
+extractors* (the lab's "ddg4", docs/lineage.md), optionally with DANN on the general features."""
 
 from __future__ import annotations
 
@@ -11,21 +11,22 @@ from domadapt.data import FoldData
 from domadapt.methods.base import Method, Stage
 from domadapt.methods.joint import aligned_width, feature_aligner, joint_stage
 from domadapt.models.transfer import TransferModel
+from domadapt.registries import LOSSES, METHODS
 
 
+@METHODS.register("ddg")
 class DDG(Method):
     """Source pre-training, then joint training with MMD after the specific extractors."""
 
     @dataclass(frozen=True)
     class Options:
-        # the notes found MMD alone after the specific extractor may be better than with DANN
+        # off: ddg is MMD after the specific extractors alone; dann adds a discriminator on
+        # the general features (Ganin et al., JMLR 2016) as a second, separate term
         dann: bool = False
         loss_options: dict = field(default_factory=dict)  # for the MMD
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
-        from domadapt.align import LOSSES
-
         LOSSES.check("mmd", dict(options.get("loss_options", {})))
 
     def __init__(self, model: TransferModel, train, options=None) -> None:

@@ -1,4 +1,5 @@
-"""Joint training (the notes' "Multitrain") and joint training with an alignment loss."""
+"""Joint training (the lab's "Multitrain", docs/lineage.md) and joint training with an
+alignment loss."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from domadapt.align import build_loss, build_schedule
 from domadapt.data import TARGET_TASK, FoldData
 from domadapt.methods.base import Method, Stage, StepBatch, StepOutput
 from domadapt.models.transfer import TaskOutput, TransferModel
+from domadapt.registries import LOSSES, METHODS
+from domadapt.registry import option
 
 ALIGN_POINTS = ("general", "specific")
 
@@ -88,6 +91,7 @@ def aligned_width(model: TransferModel, at: str) -> int:
     return int(model.specific_for(TARGET_TASK)[0].out_features)
 
 
+@METHODS.register("joint")
 class Joint(Method):
     """Source and target tasks trained together, one specific extractor + head per task."""
 
@@ -95,6 +99,7 @@ class Joint(Method):
         return [joint_stage(self, data, align=None)]
 
 
+@METHODS.register("align")
 class Align(Method):
     """Joint training plus an alignment loss from :mod:`domadapt.align` between source and
     target features, taken after the general (default) or the specific extractor.
@@ -104,14 +109,12 @@ class Align(Method):
     @dataclass(frozen=True)
     class Options:
         loss: str = "mmd"  # a registered alignment loss (domadapt list losses)
-        at: str = field(default="general", metadata={"choices": ALIGN_POINTS})
+        at: str = option("general", choices=ALIGN_POINTS)
         loss_options: dict = field(default_factory=dict)  # passed to the loss
         use_target_labels: bool = True
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
-        from domadapt.align import LOSSES
-
         LOSSES.check(str(options.get("loss", "mmd")), dict(options.get("loss_options", {})))
 
     @classmethod

@@ -1,13 +1,13 @@
 """Multitrain_ae: a shared latent encoder that maps the source-pretrained feature space and
 the target-trained feature space into one intermediate domain.
 
-The notes: the general extractor is pre-trained on CASIA and then trained on MODMA; every 8
+The lab's design (docs/lineage.md): the general extractor is pre-trained on CASIA and then trained on MODMA; every 8
 epochs, general features of *both* domains are extracted with *both* the CASIA-pretrained
 and the MODMA-trained general extractor; a shared latent encoder maps the CASIA domain and
 the MODMA domain into an intermediate domain, and an MMD loss and a domain-classification
 loss are computed on its output.
 
-Our reading (the notes do not fix every detail; this is documented in the README):
+Our reading (the lab's description does not fix every detail):
 - ``G_s``: a frozen copy of the general extractor after source pre-training (a registered
   submodule, loaded from the general extractor when the adapt stage starts).
 - ``G_t``: the general extractor, trained on the target task from ``G_s``'s weights.
@@ -22,7 +22,7 @@ Our reading (the notes do not fix every detail; this is documented in the README
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -31,16 +31,19 @@ from domadapt.align import build_loss
 from domadapt.data import TARGET_TASK, FoldData
 from domadapt.methods.base import Method, Stage, StepBatch, StepOutput
 from domadapt.models.transfer import TransferModel
+from domadapt.registries import METHODS
+from domadapt.registry import option
 
 
+@METHODS.register("multitrain_ae")
 class MultitrainAE(Method):
     """Source pre-training, then target training through a shared latent encoder aligned
     between the source-pretrained and the target-trained feature spaces."""
 
     @dataclass(frozen=True)
     class Options:
-        refresh_every: int = field(default=8, metadata={"min": 1})  # epochs between bank refreshes (notes: 8)
-        bank_batch: int = field(default=0, metadata={"min": 0})  # bank rows per step; 0 = the batch size
+        refresh_every: int = option(8, min=1)  # epochs between bank refreshes (the lab's 8)
+        bank_batch: int = option(0, min=0)  # bank rows per step; 0 = the batch size
 
     vmappable = False
     why_not_vmappable = (

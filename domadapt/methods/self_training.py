@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
@@ -12,6 +12,8 @@ from domadapt.data import FoldData
 from domadapt.methods.base import Method, Stage, StepBatch
 from domadapt.methods.joint import joint_stage
 from domadapt.models.transfer import TaskOutput
+from domadapt.registries import METHODS
+from domadapt.registry import option
 
 __all__ = ["SelfTraining", "pseudo_label_loss"]
 
@@ -28,6 +30,7 @@ def pseudo_label_loss(logits: torch.Tensor, threshold: float) -> tuple[torch.Ten
     return loss, {"confident": mask.mean()}
 
 
+@METHODS.register("self_training")
 class SelfTraining(Method):
     """Joint training on the labelled source; after a warm-up, the target's confident
     predictions (top probability ≥ ``threshold``) become its labels. Reads no target label
@@ -42,10 +45,10 @@ class SelfTraining(Method):
     class Options:
         # FixMatch uses 0.95 with strong augmentation; without augmentation a slightly
         # lower bar lets pseudo-labels in during a short run.
-        threshold: float = field(default=0.9, metadata={"gt": 0.0, "max": 1.0})
+        threshold: float = option(0.9, gt=0.0, max=1.0)
         # fraction of training on the source alone: the head must be worth trusting first
-        warmup: float = field(default=0.3, metadata={"min": 0.0, "lt": 1.0})
-        weight: float = field(default=1.0, metadata={"gt": 0.0})  # λ of the pseudo-label term
+        warmup: float = option(0.3, min=0.0, lt=1.0)
+        weight: float = option(1.0, gt=0.0)  # λ of the pseudo-label term
 
     def stages(self, data: FoldData) -> list[Stage]:
         o = self.options

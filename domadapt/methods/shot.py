@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -14,6 +14,8 @@ from domadapt.errors import DomadaptError
 from domadapt.methods.base import Method, Stage, StepBatch, StepOutput
 from domadapt.methods.batchnorm import dropouts
 from domadapt.models.transfer import TransferModel
+from domadapt.registries import METHODS
+from domadapt.registry import option
 
 __all__ = ["SHOT"]
 
@@ -26,6 +28,7 @@ def _with_bias(features: torch.Tensor) -> torch.Tensor:
     return f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
+@METHODS.register("shot")
 class SHOT(Method):
     """Source hypothesis transfer (source-free): train a source model, save it, then adapt
     only the feature extractor (general + target specific extractor) to the unlabelled
@@ -55,13 +58,14 @@ class SHOT(Method):
     @dataclass(frozen=True)
     class Options:
         source_model: str = ""  # path of the saved source model ("" : train it, keep it in memory)
-        pseudo_label_weight: float = field(default=0.3, metadata={"min": 0.0})  # SHOT's β (cls_par)
-        diversity_weight: float = field(default=1.0, metadata={"min": 0.0})  # IM's, SHOT's 1
+        pseudo_label_weight: float = option(0.3, min=0.0)  # SHOT's β (cls_par)
+        diversity_weight: float = option(1.0, min=0.0)  # IM's, SHOT's 1
 
     def __init__(self, model: TransferModel, train, options=None) -> None:
         super().__init__(model, train, options)
         o = self.options
-        self.im = InformationMaximizationLoss(diversity_weight=float(o.diversity_weight))
+        im_options = InformationMaximizationLoss.Options(diversity_weight=o.diversity_weight)
+        self.im = InformationMaximizationLoss(options=im_options)
         width = int(model.specific_for(TARGET_TASK)[0].out_features) + 1
         # epoch-start centroids [K, H+1] and the classes that have one (1.0) : state_dict carries them
         self.register_buffer("centroids", torch.zeros(self.num_classes, width))

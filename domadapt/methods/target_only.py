@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from domadapt.data import FoldData
 from domadapt.methods.base import Method, Stage
+from domadapt.registries import METHODS
 
 
+@METHODS.register("target_only")
 class TargetOnly(Method):
     """Supervised training on the target's training subjects; no source data at all."""
 
@@ -13,6 +15,7 @@ class TargetOnly(Method):
         return [self.target_stage(data)]
 
 
+@METHODS.register("source_only")
 class SourceOnly(Method):
     """Train on the labelled source(s) only and test on the target (same label set): the
     lower bound of unsupervised domain adaptation. Model selection on the source share."""

@@ -23,57 +23,7 @@ from torch import nn
 from domadapt.models.tcn import TCN
 from domadapt.models.tim import TIM, ATDeltaTIM, ATTIM, DeltaTIM, MultiTIM
 from domadapt.models.transformer import SET, TransformerDeltaTIM, TransformerTIM
-from domadapt.registry import Registry
-
-#: name -> backbone class, each with a one-line doc (``domadapt list backbones``).
-BACKBONES = Registry("backbone", passed=("in_channels",))
-_register = BACKBONES.register
-_register(
-    "tim",
-    doc="TIM-Net's official graph without its head: 1x1 prepare, 8 bidirectional gated TABs "
-    "(mul), per-level GAP, weight-layer fusion; out_dim = filters (39)",
-)(TIM)
-_register(
-    "delta_tim",
-    doc="TIM with DIFF fusion: consecutive level differences + last level, Linear "
-    "(the notes' 'Vanilla+DIFF'); out_dim = filters",
-)(DeltaTIM)
-_register(
-    "at_tim",
-    doc="TIM with self-attention inside every TAB (AT_TAB: mha 128/4 | aft_local | "
-    "aft_simple); out_dim = filters",
-)(ATTIM)
-_register(
-    "at_delta_tim",
-    doc="AT_TAB + DIFF Linear fusion + MHA(128, 4) + mul residual: the notes' "
-    "final choice; out_dim = filters",
-)(ATDeltaTIM)
-_register(
-    "multi_tim",
-    doc="TIM stacks in series (num_layer=[3,3]), levels added stack to stack, DIFF "
-    "Linear fusion; out_dim = filters",
-)(MultiTIM)
-_register(
-    "transformer_tim",
-    doc="TIM pooled levels as tokens into nn.TransformerEncoder, mean over "
-    "tokens; out_dim = d_model (64)",
-)(TransformerTIM)
-_register(
-    "transformer_delta_tim",
-    doc="transformer_tim whose tokens are the DIFF items (converged "
-    "fastest in the notes); out_dim = d_model",
-)(TransformerDeltaTIM)
-_register(
-    "set",
-    doc="Transformer encoder on the input frames (optional sinusoidal positions), mean "
-    "over time; out_dim = d_model",
-)(SET)
-_register(
-    "tcn",
-    doc="plain unidirectional dilated TCN (additive residual) with a prepare step, mean "
-    "over time; out_dim = filters",
-)(TCN)
-del _register
+from domadapt.registries import BACKBONES
 
 
 def __getattr__(name: str) -> Any:
@@ -106,4 +56,21 @@ def build_backbone(name: str | type, *, in_channels: int, **options: Any) -> nn.
         >>> build_backbone("at_delta_tim", in_channels=39, levels=6).out_dim
         39
     """
-    return BACKBONES.build(BACKBONES.name_of(name), in_channels=int(in_channels), **options)
+    return BACKBONES.build(BACKBONES.adopt(name), in_channels=int(in_channels), **options)
+
+
+__all__ = [
+    "BACKBONES",
+    "ATDeltaTIM",
+    "ATTIM",
+    "DeltaTIM",
+    "MultiTIM",
+    "SET",
+    "TCN",
+    "TIM",
+    "TransformerDeltaTIM",
+    "TransformerTIM",
+    "backbone_options",
+    "build_backbone",
+    "list_backbones",
+]

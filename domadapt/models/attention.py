@@ -1,9 +1,9 @@
 """Self-attention over time used inside AT_TAB: multi-head, AFT-local and AFT-simple.
 
 Each block maps ``[B, C, T] -> [B, C, T]``: project the C channels to ``d_model``, mix the
-frames, project back to C. The notes tried them inside each Temporal-Aware Block:
-classic multi-head attention (d_model=128, n_head=4) was chosen; AFT-local "maybe better,
-less stable"; AFT-simple "least stable".
+frames, project back to C. Multi-head attention (Vaswani et al., NeurIPS 2017) is the
+default; the AFT variants cost linear memory in T instead of quadratic (docs/lineage.md
+says how the lab's runs compared them).
 
 AFT is from Zhai et al., "An Attention Free Transformer" (2021).
 """

@@ -3,8 +3,8 @@
 The pieces every TIM variant is built from live here (small before large, nanoGPT-style):
 ``CausalConv1d`` (left-padded, as Keras ``padding="causal"``), ``build_prepare`` (the 1x1
 projection of the input features to ``filters`` channels), ``time_mask`` (input masking
-augmentation) and ``check_choice`` (the one error for a bad option value). The ``TCN``
-backbone at the bottom is the unidirectional, ungated baseline of the notes ("TCN/MTCN").
+augmentation) and ``check_choice`` (a building block's guard). The ``TCN`` backbone at the
+bottom is the unidirectional, ungated baseline (Bai et al., 2018; "TCN" in docs/lineage.md).
 """
 
 from __future__ import annotations
@@ -16,24 +16,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from domadapt.errors import DomadaptError
+from domadapt.registries import BACKBONES
+from domadapt.registry import check_fields, option
 
 PREPARE_CHOICES = ("none", "conv", "conv+bn", "conv+bn+relu")
 
 
-def check_choice(option: str, value: object, choices: tuple[str, ...]) -> None:
-    """Raise DomadaptError naming the option and its valid values when ``value`` is not one."""
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    """Raise DomadaptError naming the switch and its valid values when ``value`` is not one: the
+    guard of a building block constructed directly (a backbone's options are declared with
+    :func:`~domadapt.registry.option` and checked before any block is built)."""
     if value not in choices:
-        raise DomadaptError(f"backbone option {option}={value!r}: expected one of {', '.join(choices)}")
-
-
-def check_range(option: str, value: float, low: float, high: float, *, high_open: bool = False) -> None:
-    """Raise DomadaptError unless ``low <= value <= high`` (``< high`` with ``high_open``)."""
-    ok = low <= value < high if high_open else low <= value <= high
-    if not ok:
-        bracket = ")" if high_open else "]"
-        raise DomadaptError(
-            f"backbone option {option}={value!r}: expected a value in [{low}, {high}{bracket}"
-        )
+        raise DomadaptError(f"backbone option {name}={value!r}: expected one of {', '.join(choices)}")
 
 
 class CausalConv1d(nn.Conv1d):
@@ -57,8 +51,9 @@ def build_prepare(kind: str, in_channels: int, filters: int) -> nn.Module:
     """The ``prepare`` step: project ``in_channels`` input features to ``filters`` channels.
 
     ``none``: identity (the first block then sees ``in_channels``); ``conv``: a 1x1 conv (the
-    official TIM-Net's first layer); ``conv+bn`` / ``conv+bn+relu``: the stabilised versions
-    of the notes ("1x1 conv + BatchNorm1d + ReLU stabilises all TIM variants a lot").
+    official TIM-Net's first layer); ``conv+bn`` / ``conv+bn+relu``: a normalised projection,
+    so the first block sees zero-mean, unit-scale inputs whatever the features' scale
+    (Ioffe & Szegedy, ICML 2015; the lab's runs: docs/lineage.md).
     """
     check_choice("prepare", kind, PREPARE_CHOICES)
     if kind == "none":
@@ -79,7 +74,8 @@ def prepare_channels(kind: str, in_channels: int, filters: int) -> int:
 def time_mask(x: torch.Tensor, prob: float, training: bool) -> torch.Tensor:
     """Zero whole frames of ``x`` [B, C, T] with probability ``prob`` each, in training only.
 
-    The notes' input-masking augmentation (0.2 gave < +0.6 %). Every feature of a dropped
+    A frame-level dropout of the input, akin to SpecAugment's time masks (Park et al.,
+    Interspeech 2019) but per frame (the lab's trial: docs/lineage.md). Every feature of a dropped
     frame is zeroed; no rescaling, since the frames are features, not activations.
     """
     if not training or prob <= 0.0:
@@ -107,20 +103,17 @@ def conv_bn_relu_drop(
 class TCNOptions:
     """Options of the plain dilated TCN (``tcn``)."""
 
-    filters: int = 39  # as TIM-Net: 39 channels, one per MFCC coefficient
-    kernel_size: int = 2  # as TIM-Net: dilation doubles per level, so k=2 covers every frame
-    levels: int = 8  # dilations 1..128: receptive field 256 frames, ~6 s of MFCC at 22 kHz
-    dropout: float = 0.1  # TIM-Net's default spatial dropout
-    prepare: str = "conv+bn+relu"  # notes: "for TCN, adding prepare helps a lot"
-    mask_prob: float = 0.0  # input time masking off: the notes found its gain uncertain
+    filters: int = option(39, min=1)  # as TIM-Net: 39 channels, one per MFCC coefficient
+    kernel_size: int = option(2, min=1)  # as TIM-Net: dilation doubles per level, so k=2 covers every frame
+    levels: int = option(8, min=1)  # dilations 1..128: a receptive field of 256 frames
+    dropout: float = option(0.1, min=0.0, lt=1.0)  # TIM-Net's default spatial dropout
+    # BatchNorm + ReLU after the 1x1 projection: a TCN trained from scratch has no
+    # pre-trained prepare step to lean on (docs/lineage.md, "prepare")
+    prepare: str = option("conv+bn+relu", choices=PREPARE_CHOICES)
+    mask_prob: float = option(0.0, min=0.0, lt=1.0)  # input time masking: off by default
 
     def __post_init__(self) -> None:
-        check_choice("prepare", self.prepare, PREPARE_CHOICES)
-        check_range("dropout", self.dropout, 0.0, 1.0, high_open=True)
-        check_range("mask_prob", self.mask_prob, 0.0, 1.0, high_open=True)
-        for name in ("filters", "kernel_size", "levels"):
-            if getattr(self, name) < 1:
-                raise DomadaptError(f"backbone option {name}={getattr(self, name)!r}: expected >= 1")
+        check_fields(self, where="backbone option")
 
 
 class TemporalBlock(nn.Module):
@@ -143,6 +136,11 @@ class TemporalBlock(nn.Module):
         return F.relu(self.skip(x) + self.body(x))
 
 
+@BACKBONES.register(
+    "tcn",
+    doc="plain unidirectional dilated TCN (additive residual) with a prepare step, mean "
+    "over time; out_dim = filters",
+)
 class TCN(nn.Module):
     """``tcn``: a plain unidirectional dilated TCN, globally average-pooled.
 

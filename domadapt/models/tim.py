@@ -1,4 +1,4 @@
-"""TIM-Net and the variants of the notes: AT_TAB, DIFF fusion (DeltaTIM), MultiTIM.
+"""TIM-Net and its variants: AT_TAB, DIFF fusion (DeltaTIM), MultiTIM (docs/lineage.md).
 
 TIM-Net (Ye et al., "Temporal Modeling Matters: A Novel Temporal Emotional Modeling Approach
 for Speech Emotion Recognition", ICASSP 2023; official code github.com/Jiaxin-Ye/TIM-Net_SER)::
@@ -19,10 +19,10 @@ belongs to ``domadapt.models.transfer``, not to the backbone.
 
 Variants (all switches of one code path):
 - ``residual="add"``: ``x + sigmoid(h)`` instead of ``x * sigmoid(h)`` (``torch.mul`` ->
-  ``torch.add`` in the notes).
+  ``torch.add``).
 - ``prepare``: none | conv (official) | conv+bn | conv+bn+relu.
 - ``tab="bottleneck"``: 1x1 -> dilated k -> 1x1 convs (width filters // 2) instead of two
-  dilated convs (notes: about -2 %, more stable).
+  dilated convs (fewer parameters; docs/lineage.md for the lab's runs).
 - AT_TAB (``ATTIM``): self-attention over time inside every TAB, after the convs and
   before the gate: ``h = h + attn(h)``.
 - DIFF fusion (DeltaTIM): the fused items are ``level[k+1] - level[k]`` for consecutive
@@ -47,11 +47,12 @@ from domadapt.models.tcn import (
     CausalConv1d,
     build_prepare,
     check_choice,
-    check_range,
     conv_bn_relu_drop,
     prepare_channels,
     time_mask,
 )
+from domadapt.registries import BACKBONES
+from domadapt.registry import check_fields, option
 
 RESIDUAL_CHOICES = ("mul", "add")
 TAB_CHOICES = ("standard", "bottleneck")
@@ -64,44 +65,35 @@ COMBINE_CHOICES = ("add", "concat")
 # ---------------------------------------------------------------------------- options
 
 
-def _check_positive(opts: object, *names: str) -> None:
-    for name in names:
-        value = getattr(opts, name)
-        if value < 1:
-            raise DomadaptError(f"backbone option {name}={value!r}: expected >= 1")
-
-
 @dataclass(frozen=True, kw_only=True)
 class TABOptions:
     """The Temporal-Aware-Block switches every TIM variant shares."""
 
-    filters: int = 39  # official filter_size: one channel per MFCC-39 coefficient
-    kernel_size: int = 2  # official: with dilations 1, 2, 4, ... k=2 covers every past frame
-    dropout: float = 0.1  # official spatial dropout (the notes trained with 0.2 sometimes)
-    residual: str = "mul"  # official gate: x * sigmoid(h); "add" was stabler for plain TIM
-    prepare: str = "conv"  # official: a 1x1 causal conv per direction, no BN / ReLU
-    tab: str = "standard"  # official two dilated convs; "bottleneck" = 1x1 + k + 1x1
-    mask_prob: float = 0.0  # input frame masking off: the notes' +0.6 % at 0.2 was uncertain
+    filters: int = option(39, min=1)  # official filter_size: one channel per MFCC-39 coefficient
+    kernel_size: int = option(2, min=1)  # official: with dilations 1, 2, 4, ... k=2 covers every past frame
+    dropout: float = option(0.1, min=0.0, lt=1.0)  # official spatial dropout rate
+    # official gate: x * sigmoid(h); "add" (x + sigmoid(h)) is the variant docs/lineage.md compares
+    residual: str = option("mul", choices=RESIDUAL_CHOICES)
+    prepare: str = option("conv", choices=PREPARE_CHOICES)  # official: a 1x1 causal conv per direction, no BN / ReLU
+    tab: str = option("standard", choices=TAB_CHOICES)  # official two dilated convs; "bottleneck" = 1x1 + k + 1x1
+    mask_prob: float = option(0.0, min=0.0, lt=1.0)  # input frame masking: off, as in the official model
 
     def __post_init__(self) -> None:
-        check_choice("residual", self.residual, RESIDUAL_CHOICES)
-        check_choice("prepare", self.prepare, PREPARE_CHOICES)
-        check_choice("tab", self.tab, TAB_CHOICES)
-        check_range("dropout", self.dropout, 0.0, 1.0, high_open=True)
-        check_range("mask_prob", self.mask_prob, 0.0, 1.0, high_open=True)
-        _check_positive(self, "filters", "kernel_size")
+        check_fields(self, where="backbone option")
 
 
 @dataclass(frozen=True, kw_only=True)
 class FusionOptions:
     """How the pooled level outputs become one vector."""
 
-    fusion: str = "weight"  # official weight layer: sum_k w_k level_k
-    diff_include_prepare: bool = False  # notes: "7 differences + last TAB output is enough"
-    bidiff: bool = False  # notes: BiDIFF works too but costs more for no clear gain
+    fusion: str = option("weight", choices=FUSION_CHOICES)  # official weight layer: sum_k w_k level_k
+    # the last level plus the L-1 differences already determine every level (a telescoping
+    # sum), so the prepare output adds no information the levels lack
+    diff_include_prepare: bool = False
+    bidiff: bool = False  # one DIFF stream of the summed directions, as DeltaTIM's default
 
     def __post_init__(self) -> None:
-        check_choice("fusion", self.fusion, FUSION_CHOICES)
+        check_fields(self, where="backbone option")
         if self.bidiff and not self.fusion.startswith("diff_"):
             raise DomadaptError(
                 f"backbone option bidiff=True needs a diff_* fusion, not fusion={self.fusion!r}"
@@ -112,34 +104,30 @@ class FusionOptions:
 class TIMOptions(TABOptions, FusionOptions):
     """Options of ``tim`` (official defaults) and base of the other single-stack variants."""
 
-    levels: int = 8  # official dilation_size 8 (10 for IEMOCAP there); notes: 6 is fine too
+    levels: int = option(8, min=1)  # official dilation_size 8 (10 for IEMOCAP there)
 
     def __post_init__(self) -> None:
-        TABOptions.__post_init__(self)
-        FusionOptions.__post_init__(self)
-        _check_positive(self, "levels")
+        FusionOptions.__post_init__(self)  # every field's declaration, then the bidiff rule
 
 
 @dataclass(frozen=True, kw_only=True)
 class DeltaTIMOptions(TIMOptions):
-    """``delta_tim``: TIM with DIFF fusion ("Vanilla+DIFF" of the notes' ablation)."""
+    """``delta_tim``: TIM with DIFF fusion (the "Vanilla+DIFF" row of docs/lineage.md)."""
 
-    fusion: str = "diff_linear"  # notes: Linear was the most stable of conv / pool / linear
+    fusion: str = option("diff_linear", choices=FUSION_CHOICES)  # a Linear over the DIFF items
 
 
 @dataclass(frozen=True, kw_only=True)
 class ATTIMOptions(TIMOptions):
     """``at_tim``: attention inside every Temporal-Aware Block (AT_TAB)."""
 
-    attention: str = "mha"  # notes: classic multi-head was chosen; aft_local less stable
-    d_model: int = 128  # notes' choice for the multi-head attention
-    n_head: int = 4  # notes' choice; d_model / n_head = 32 per head
-    aft_window: int = 8  # AFT-local window: +-7 frames, one TAB's span at dilation 8
+    attention: str = option("mha", choices=ATTENTION_CHOICES)  # torch's MultiheadAttention
+    d_model: int = option(128, min=1)  # width of the attention (docs/lineage.md: AT-DeltaTIM)
+    n_head: int = option(4, min=1)  # d_model / n_head = 32 per head
+    aft_window: int = option(8, min=1)  # AFT-local window: +-7 frames, one TAB's span at dilation 8
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_choice("attention", self.attention, ATTENTION_CHOICES)
-        _check_positive(self, "d_model", "n_head", "aft_window")
         if self.attention == "mha" and self.d_model % self.n_head:
             raise DomadaptError(
                 f"backbone option d_model={self.d_model} must be divisible by n_head={self.n_head}"
@@ -148,23 +136,22 @@ class ATTIMOptions(TIMOptions):
 
 @dataclass(frozen=True, kw_only=True)
 class ATDeltaTIMOptions(ATTIMOptions):
-    """``at_delta_tim``: the notes' final choice, AT_TAB + DIFF (linear) + MHA 128/4 + mul."""
+    """``at_delta_tim``: AT_TAB + DIFF (linear) + MHA 128/4 + mul (docs/lineage.md)."""
 
-    fusion: str = "diff_linear"  # notes: "Linear seems the most stable" for AT + DIFF
+    fusion: str = option("diff_linear", choices=FUSION_CHOICES)
 
 
 @dataclass(frozen=True, kw_only=True)
 class MultiTIMOptions(TABOptions, FusionOptions):
     """``multi_tim``: several TIM stacks in series, their levels combined, then fused."""
 
-    num_layer: tuple[int, ...] = (3, 3)  # notes: [3, 3] (and [4, 4]); levels per stack
-    combine: str = "add"  # notes: "add + DIFF" beat "add + Conv"; add needs equal stacks
-    fusion: str = "diff_linear"  # the "DIFF" of "add + DIFF", linear as in the final choice
+    num_layer: tuple[int, ...] = (3, 3)  # levels per stack; two stacks of 3 (docs/lineage.md)
+    # "add" sums the stacks level by level (so they need equal depths); "concat" keeps them
+    combine: str = option("add", choices=COMBINE_CHOICES)
+    fusion: str = option("diff_linear", choices=FUSION_CHOICES)  # the "DIFF" of "add + DIFF"
 
     def __post_init__(self) -> None:
-        TABOptions.__post_init__(self)
         FusionOptions.__post_init__(self)
-        check_choice("combine", self.combine, COMBINE_CHOICES)
         if not self.num_layer or any(int(n) < 1 for n in self.num_layer):
             raise DomadaptError(f"backbone option num_layer={list(self.num_layer)}: expected positive ints")
         if self.combine == "add" and len(set(self.num_layer)) > 1:
@@ -410,6 +397,11 @@ def _attention_builder(opts: TABOptions) -> Callable[[int], nn.Module] | None:
     )
 
 
+@BACKBONES.register(
+    "tim",
+    doc="TIM-Net's official graph without its head: 1x1 prepare, 8 bidirectional gated TABs "
+    "(mul), per-level GAP, weight-layer fusion; out_dim = filters (39)",
+)
 class TIM(nn.Module):
     """``tim``: TIM-Net's official graph up to the fused vector (Ye et al., ICASSP 2023).
 
@@ -421,7 +413,7 @@ class TIM(nn.Module):
     prepare (1x1 conv per direction) -> ``levels`` bidirectional TABs (dilation 1..2^(L-1),
     gated ``mul`` residual, forward + time-reversed streams added per level) -> global
     average pooling per level -> weight-layer fusion. Every switch of ``TIMOptions`` turns
-    it into a variant of the notes (``fusion="diff_linear"`` is DeltaTIM).
+    it into a variant (``fusion="diff_linear"`` is DeltaTIM).
 
     Args:
         in_channels: input features per frame (39 for MFCC-39).
@@ -479,6 +471,11 @@ class TIM(nn.Module):
         return self.fusion(self.items(x))
 
 
+@BACKBONES.register(
+    "delta_tim",
+    doc="TIM with DIFF fusion: consecutive level differences + last level, Linear "
+    "('Vanilla+DIFF' of docs/lineage.md); out_dim = filters",
+)
 class DeltaTIM(TIM):
     """``delta_tim``: TIM with DIFF fusion (consecutive level differences + last level, Linear).
 
@@ -489,6 +486,11 @@ class DeltaTIM(TIM):
     Options = DeltaTIMOptions
 
 
+@BACKBONES.register(
+    "at_tim",
+    doc="TIM with self-attention inside every TAB (AT_TAB: mha 128/4 | aft_local | "
+    "aft_simple); out_dim = filters",
+)
 class ATTIM(TIM):
     """``at_tim``: TIM whose every TAB holds a self-attention block over time (AT_TAB).
 
@@ -500,15 +502,25 @@ class ATTIM(TIM):
     Options = ATTIMOptions
 
 
+@BACKBONES.register(
+    "at_delta_tim",
+    doc="AT_TAB + DIFF Linear fusion + MHA(128, 4) + mul residual: the lab's "
+    "final choice (docs/lineage.md); out_dim = filters",
+)
 class ATDeltaTIM(ATTIM):
     """``at_delta_tim``: AT_TAB + DIFF with Linear fusion + MHA(128, 4) + ``mul`` residual.
 
-    The notes' final choice of architecture. Shape: ``[B, in_channels, T] -> [B, filters]``.
+    The lab's final choice (docs/lineage.md). Shape: ``[B, in_channels, T] -> [B, filters]``.
     """
 
     Options = ATDeltaTIMOptions
 
 
+@BACKBONES.register(
+    "multi_tim",
+    doc="TIM stacks in series (num_layer=[3,3]), levels added stack to stack, DIFF "
+    "Linear fusion; out_dim = filters",
+)
 class MultiTIM(TIM):
     """``multi_tim``: TIM stacks in series (``num_layer=[3, 3]``), levels added, DIFF-fused.
 

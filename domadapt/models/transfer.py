@@ -24,7 +24,7 @@ class TaskOutput:
 
 
 class SpecificExtractor(nn.Sequential):
-    """Linear + ReLU + Dropout: the per-task "specific feature extractor" of the notes."""
+    """Linear + ReLU + Dropout: the per-task "specific feature extractor" (docs/lineage.md)."""
 
     def __init__(self, in_dim: int, out_dim: int, dropout: float) -> None:
         super().__init__(nn.Linear(in_dim, out_dim), nn.ReLU(), nn.Dropout(dropout))

@@ -3,12 +3,11 @@
 ``transformer_tim`` / ``transformer_delta_tim`` read the TIM levels as a sequence of tokens:
 each pooled level (or each DIFF item) is one token, projected to ``d_model``, given a
 learned level embedding (mean pooling alone would not know which level is which), passed
-through torch's own ``nn.TransformerEncoder`` and averaged. The notes: Transformer_DeltaTIM
-"converges fastest"; ReLU -> GELU in the Transformer was tried.
+through torch's own ``nn.TransformerEncoder`` (Vaswani et al., NeurIPS 2017) and averaged.
 
-``set`` is a Transformer encoder straight on the input frames (the notes' SET / SET_official
-baselines): removing the positional encoding gave a noisier start but a higher final
-accuracy (90 % vs 86 %), hence ``positional_encoding=False`` by default.
+``set`` is a Transformer encoder straight on the input frames (the SET baseline), without
+positional encoding by default: the frames of one window are pooled by a mean, which ignores
+order anyway. docs/lineage.md says which lab runs each variant reproduces.
 """
 
 from __future__ import annotations
@@ -20,13 +19,15 @@ import torch
 from torch import nn
 
 from domadapt.errors import DomadaptError
-from domadapt.models.tcn import check_choice, check_range, time_mask
+from domadapt.models.tcn import time_mask
 from domadapt.models.tim import (
     BiTIMEncoder,
     TABOptions,
     count_items,
     level_items,
 )
+from domadapt.registries import BACKBONES
+from domadapt.registry import check_fields, option
 
 ACTIVATION_CHOICES = ("relu", "gelu")
 
@@ -35,19 +36,15 @@ ACTIVATION_CHOICES = ("relu", "gelu")
 class EncoderOptions:
     """The ``nn.TransformerEncoder`` settings shared by the Transformer backbones."""
 
-    d_model: int = 64  # small: the tokens are 8 TIM levels or MFCC frames, not words
-    n_head: int = 4  # 16 dims per head at d_model=64
-    num_layers: int = 2  # notes give no depth; 2 layers keep the TIM part dominant
-    dim_feedforward: int = 128  # 2 x d_model, a light feed-forward as the tokens are few
-    activation: str = "relu"  # torch's default; the notes also tried "gelu"
-    transformer_dropout: float = 0.1  # torch's default dropout inside the encoder layers
+    d_model: int = option(64, min=1)  # small: the tokens are 8 TIM levels or MFCC frames, not words
+    n_head: int = option(4, min=1)  # 16 dims per head at d_model=64
+    num_layers: int = option(2, min=1)  # shallow, so the TIM part below stays the larger
+    dim_feedforward: int = option(128, min=1)  # 2 x d_model, a light feed-forward as the tokens are few
+    activation: str = option("relu", choices=ACTIVATION_CHOICES)  # torch's default
+    transformer_dropout: float = option(0.1, min=0.0, lt=1.0)  # torch's default dropout inside the encoder layers
 
     def __post_init__(self) -> None:
-        check_choice("activation", self.activation, ACTIVATION_CHOICES)
-        check_range("transformer_dropout", self.transformer_dropout, 0.0, 1.0, high_open=True)
-        for name in ("d_model", "n_head", "num_layers", "dim_feedforward"):
-            if getattr(self, name) < 1:
-                raise DomadaptError(f"backbone option {name}={getattr(self, name)!r}: expected >= 1")
+        check_fields(self, where="backbone option")
         if self.d_model % self.n_head:
             raise DomadaptError(
                 f"backbone option d_model={self.d_model} must be divisible by n_head={self.n_head}"
@@ -72,16 +69,13 @@ def build_encoder(opts: EncoderOptions) -> nn.TransformerEncoder:
 class TransformerTIMOptions(TABOptions, EncoderOptions):
     """Options of ``transformer_tim``: the TIM switches, the token kind, the encoder."""
 
-    levels: int = 8  # official TIM depth: 8 tokens
+    levels: int = option(8, min=1)  # official TIM depth: 8 tokens
     diff: bool = False  # tokens are the pooled levels (True: the DIFF items, DeltaTIM)
     diff_include_prepare: bool = False  # as in TIM: one extra token, the prepare output
     bidiff: bool = False  # as in TIM: forward and reversed streams as separate tokens
 
     def __post_init__(self) -> None:
-        TABOptions.__post_init__(self)
-        EncoderOptions.__post_init__(self)
-        if self.levels < 1:
-            raise DomadaptError(f"backbone option levels={self.levels!r}: expected >= 1")
+        EncoderOptions.__post_init__(self)  # every field's declaration, then d_model % n_head
         if self.bidiff and not self.diff:
             raise DomadaptError("backbone option bidiff=True needs diff=True")
 
@@ -90,10 +84,14 @@ class TransformerTIMOptions(TABOptions, EncoderOptions):
 class TransformerDeltaTIMOptions(TransformerTIMOptions):
     """``transformer_delta_tim``: the tokens are the DIFF items."""
 
-    diff: bool = True  # notes: Transformer_DeltaTIM converged fastest
-    # residual stays "mul": notes, "for Transformer_DeltaTIM the mul residual is better"
+    diff: bool = True  # the DIFF items as tokens (docs/lineage.md: Transformer_DeltaTIM)
 
 
+@BACKBONES.register(
+    "transformer_tim",
+    doc="TIM pooled levels as tokens into nn.TransformerEncoder, mean over "
+    "tokens; out_dim = d_model (64)",
+)
 class TransformerTIM(nn.Module):
     """``transformer_tim``: TIM level features as tokens into ``nn.TransformerEncoder``.
 
@@ -141,6 +139,10 @@ class TransformerTIM(nn.Module):
         return self.transformer(h).mean(dim=1)
 
 
+@BACKBONES.register(
+    "transformer_delta_tim",
+    doc="transformer_tim whose tokens are the DIFF items (docs/lineage.md); out_dim = d_model",
+)
 class TransformerDeltaTIM(TransformerTIM):
     """``transformer_delta_tim``: ``transformer_tim`` whose tokens are the DIFF items.
 
@@ -166,14 +168,16 @@ def sinusoidal_positions(length: int, d_model: int, device: torch.device) -> tor
 class SETOptions(EncoderOptions):
     """Options of ``set``, the Transformer-encoder baseline on the input frames."""
 
-    positional_encoding: bool = False  # notes: without it, 90 % final vs 86 % with it
-    mask_prob: float = 0.0  # input frame masking off, as for TIM
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_range("mask_prob", self.mask_prob, 0.0, 1.0, high_open=True)
+    # off: tokens are frames of one stationary window; docs/lineage.md (SET) for the lab's runs
+    positional_encoding: bool = False
+    mask_prob: float = option(0.0, min=0.0, lt=1.0)  # input frame masking off, as for TIM
 
 
+@BACKBONES.register(
+    "set",
+    doc="Transformer encoder on the input frames (optional sinusoidal positions), mean "
+    "over time; out_dim = d_model",
+)
 class SET(nn.Module):
     """``set``: frames -> Linear to ``d_model`` (+ sinusoidal positions) -> TransformerEncoder -> mean.
 

@@ -22,6 +22,7 @@ def _readme_example() -> str:
     return example[0]
 
 
+@pytest.mark.slow  # fits the README example
 def test_readme_example_runs(tmp_path, monkeypatch):
     casia = write_casia(tmp_path / "CASIA database", files_per_class=3)
     modma = write_modma(tmp_path / "modma", n_mdd=5, n_hc=5, duration_scale=0.3)

@@ -52,13 +52,15 @@ def test_list_names_every_registry(capsys):
     out = capsys.readouterr().out
     for needle in ("casia", "at_delta_tim", "sinkhorn", "multitrain_ae", "casia2modma"):
         assert needle in out
+    assert "executors: local, ray" in out and "extractors: (none registered)" in out
+    assert "validators: im, snd" in out
 
 
 def test_list_one_kind_shows_docs_and_options(capsys):
     assert main(["list", "schedules"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("constant: ") and out[1] == "    value=1.0"
-    assert "dann: λ(p) = value" in out[2] and out[3] == "    gamma=10.0, value=1.0"
+    assert out[0].startswith("constant: ") and out[1] == "    value = 1.0  (a number)"
+    assert "dann: λ(p) = value" in out[2] and out[3] == "    gamma = 10.0  (a number > 0)"
     assert main(["list", "splitters"]) == 0
     assert "subject_kfold: K folds of whole subjects" in capsys.readouterr().out
 

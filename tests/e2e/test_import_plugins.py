@@ -11,11 +11,11 @@ import pytest
 from domadapt import recipe as recipe_cli
 from domadapt.align import LOSSES
 from domadapt.cli import main as cli_main
-from domadapt.config import build_config, load_recipe
+from domadapt.recipe_loader import build_config, load_recipe
 from domadapt.corpora import CORPORA
 from domadapt.corpora.synthetic import MARKER_NAME, write_casia, write_modma
 from domadapt.models import BACKBONES
-from domadapt.registry import import_modules
+from domadapt.plugins import import_modules
 
 pytestmark = pytest.mark.slow
 
@@ -92,6 +92,9 @@ def test_quick_recipe_with_a_users_backbone_loss_and_corpus_through_import(trees
         assert len(row["metrics"]["uar"]["runs"]) == 2  # 2 folds x 1 seed
     assert toy.CALLS["corpus speakers=2"] == 1  # the source, loaded once, with its option
     assert toy.CALLS["backbone"] > 0 and toy.CALLS["loss"] > 0
+    # built with the recipe's options, never the defaults (width 8, scale 1.0)
+    assert toy.CALLS["backbone width=6"] > 0 and toy.CALLS["backbone width=8"] == 0
+    assert toy.CALLS["loss scale=2.0"] == toy.CALLS["loss"]
     config = json.loads((out / "config.json").read_text())["config"]
     assert config["model"]["backbone_options"] == {"width": 6}
 
@@ -113,7 +116,7 @@ def test_cli_import_then_list_shows_the_users_entries(capsys):
     assert cli_main(["--import", str(PLUGIN), "list", "backbones"]) == 0
     out = capsys.readouterr().out
     assert "toy_cnn: One 1-D convolution, ReLU, mean over time; out_dim = width." in out
-    assert "    width=8" in out
+    assert "    width = 8  (an int)" in out
     assert cli_main(["--import", str(PLUGIN), "list"]) == 0
     out = capsys.readouterr().out
     assert "toy_casia" in out and "toy_mean" in out

@@ -2,11 +2,12 @@
 
 import json
 import shutil
+import statistics
 
 import pytest
 
 from domadapt import recipe as recipe_cli
-from domadapt.config import build_config, list_recipes, load_recipe, recipe_protocols
+from domadapt.recipe_loader import build_config, list_recipes, load_recipe, recipe_protocols
 from domadapt.corpora.synthetic import MARKER_NAME
 
 
@@ -53,12 +54,17 @@ def _check_run(name, trees, out, printed, protocol=None):
     assert results["recipe"] == cfg.name
     assert results["data"] == "real"
     assert [r["method"] for r in results["rows"]] == [m.label for m in cfg.methods]
-    for row in results["rows"]:
+    for spec, row in zip(cfg.methods, results["rows"]):
+        # the row summarises exactly the per-run files of its runs (the "all" point of a curve)
+        files = sorted((out / "runs" / spec.key(cfg.model)).glob("fold*-seed*.json"))
+        per_run = [json.loads(p.read_text())["metrics"] for p in files if "-n" not in p.stem]
         for key in ("accuracy", "uar", "macro_f1", "subject_accuracy"):
             summary = row["metrics"][key]
             if not cfg.eval.splitter.startswith("leave_one_"):  # those have a fold per speaker / session
                 assert len(summary["runs"]) == cfg.eval.folds * cfg.eval.seeds
-            assert 0.0 <= summary["mean"] <= 1.0
+            assert sorted(summary["runs"]) == pytest.approx(sorted(r[key] for r in per_run)), (spec.label, key)
+            assert summary["mean"] == pytest.approx(statistics.fmean(summary["runs"]))
+            assert all(0.0 <= v <= 1.0 for v in summary["runs"])
     for fname in ("results.md", "results.csv", "config.json"):
         assert (out / fname).is_file()
     assert any(r["method"].startswith("baseline:") for r in results["rows"])  # the classical reference row

@@ -15,7 +15,7 @@ import pytest
 from domadapt import cli
 from domadapt.run import learners
 from domadapt import sweep
-from domadapt.config import build_config, load_recipe
+from domadapt.recipe_loader import build_config, load_recipe
 from domadapt.run import config_fingerprint
 
 pytest.importorskip("optuna")

@@ -45,7 +45,7 @@ def test_the_wheel_runs_a_packaged_recipe_outside_the_checkout(tmp_path):
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     where = subprocess.check_output(
-        [python, "-c", "import domadapt, domadapt.config as c; print(domadapt.__file__); print(*c.recipes_location(), sep='\\n')"],
+        [python, "-c", "import domadapt, domadapt.recipe_loader as c; print(domadapt.__file__); print(*c.recipes_location(), sep='\\n')"],
         cwd=elsewhere, env=env, text=True,
     ).splitlines()
     assert Path(where[0]).is_relative_to(site), where  # the installed wheel, not the checkout

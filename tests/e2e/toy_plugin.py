@@ -26,6 +26,7 @@ class ToyCNN(nn.Module):
         super().__init__()
         self.conv = nn.Conv1d(in_channels, width, kernel_size=3, padding=1)
         self.out_dim = width
+        CALLS[f"backbone width={width}"] += 1
 
     def forward(self, x: Tensor) -> Tensor:  # [B, C, T] -> [B, width]
         CALLS["backbone"] += 1
@@ -42,6 +43,7 @@ class ToyMeanLoss(AlignmentLoss):
 
     def _compute(self, f_s: Tensor, f_t: Tensor, **_) -> tuple[Tensor, dict]:
         CALLS["loss"] += 1
+        CALLS[f"loss scale={self.scale}"] += 1
         return self.scale * (f_s.mean(0) - f_t.mean(0)).pow(2).sum(), {}
 
 

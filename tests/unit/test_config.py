@@ -1,6 +1,7 @@
 import pytest
 
-from domadapt.config import MethodSpec, build_config, list_recipes, load_recipe, parse_value
+from domadapt.config import MethodSpec
+from domadapt.recipe_loader import build_config, list_recipes, load_recipe, parse_value
 from domadapt.errors import DomadaptError
 
 
@@ -66,7 +67,7 @@ def test_bases_are_not_runnable_recipes():
 def test_pair_recipes_hold_only_what_differs_and_resolve_to_the_shared_settings():
     import tomllib
 
-    from domadapt.config import recipes_dir
+    from domadapt.recipe_loader import recipes_dir
 
     for name, source in [("casia2modma", ("casia",)), ("iemocap2modma", ("iemocap",)),
                          ("casia+iemocap2modma", ("casia", "iemocap"))]:
@@ -115,7 +116,7 @@ def test_extends_deep_merges_tables_replaces_lists_and_adds_imports(tmp_path):
 
 
 def test_protocols_are_overrides_applied_before_quick_and_named_in_the_config():
-    from domadapt.config import recipe_protocols
+    from domadapt.recipe_loader import recipe_protocols
 
     tree = load_recipe("timnet_paper_casia")
     assert recipe_protocols(tree) == ["paper protocol (speakers on both sides)", "leave-one-speaker-out"]

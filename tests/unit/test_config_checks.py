@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import pytest
 
-import domadapt.methods
+import domadapt.recipe_loader
 from domadapt import recipe as recipe_cli
-from domadapt.config import build_config, load_recipe
+from domadapt.recipe_loader import build_config, load_recipe
 from domadapt.corpora import CORPORA
 from domadapt.errors import DomadaptError
 from domadapt.registry import Registry, option
@@ -57,9 +57,13 @@ def test_registry_names_list_the_registered_ones():
 
 def test_options_are_checked_against_their_entry():
     assert _error(**{"model.backbone_options": {"filters": "39"}}) == (
-        "model.backbone_options: backbone 'tim' option filters = '39': expected an int")
-    # the Options dataclass's own rule, reached before anything is built
-    assert "residual='x': expected one of mul, add" in _error(**{"model.backbone_options": {"residual": "x"}})
+        "model.backbone_options: backbone 'tim' option filters = '39': expected an int >= 1")
+    # the option's declared choices, reached before anything is built
+    assert _error(**{"model.backbone_options": {"residual": "x"}}) == (
+        "model.backbone_options: backbone 'tim' option residual = 'x': expected one of mul, add")
+    # a rule across options (the Options dataclass's __post_init__), also before anything is built
+    assert _error(**{"model.backbone_options": {"bidiff": True}}) == (
+        "model.backbone_options: backbone 'tim': backbone option bidiff=True needs a diff_* fusion, not fusion='weight'")
     assert _error(**{"data.options": {"modma": {"task": ["reading"]}}}) == (
         "data.options.modma: corpus 'modma': unknown option(s) task; valid options: tasks")
     assert _error(**{"data.options": {"casia": {"layout": "tree"}}}) == (
@@ -70,8 +74,8 @@ def test_every_method_row_backbone_is_checked():
     rows = [{"name": "target_only"}, {"name": "target_only", "label": "b", "backbone": "at_timm"}]
     assert "methods[1] (target_only): backbone = 'at_timm': expected one of" in _error({"methods": rows})
     rows[1] = {"name": "target_only", "backbone_options": {"levels": 0}}
-    assert "methods[1] (target_only): backbone_options: backbone 'tim': backbone option levels=0" in _error(
-        {"methods": rows})
+    assert _error({"methods": rows}) == (
+        "methods[1] (target_only): backbone_options: backbone 'tim' option levels = 0: expected an int >= 1")
     rows[1] = {"name": "target_only", "label": 3}
     assert _error({"methods": rows}) == "methods[1] (target_only): label = 3: expected a string"
 
@@ -85,13 +89,13 @@ def test_method_names_and_options_go_to_the_method_registry(monkeypatch):
         class Options:
             mult: float = option(0.1, min=0)
 
-    monkeypatch.setattr(domadapt.methods, "METHODS", methods)
+    monkeypatch.setattr(domadapt.recipe_loader, "METHODS", methods)
     assert build_config({"methods": [{"name": "toy", "mult": 2, "label": "t"}]}).methods[0].options["mult"] == 2
     assert _error({"methods": [{"name": "toy", "mult": -1}]}) == (
         "methods[0] (toy): method 'toy' option mult = -1: expected a number >= 0")
     assert _error({"methods": [{"name": "toyy"}]}) == "methods[0] (toyy): name = 'toyy': expected one of toy"
     # a registry without check (a plain dict): only the name is checked
-    monkeypatch.setattr(domadapt.methods, "METHODS", {"toy": Toy})
+    monkeypatch.setattr(domadapt.recipe_loader, "METHODS", {"toy": Toy})
     assert build_config({"methods": [{"name": "toy", "anything": 1}]}).methods[0].name == "toy"
     assert _error({"methods": [{"name": "toyy"}]}) == "methods[0] (toyy): name = 'toyy': expected one of toy"
 
@@ -171,5 +175,5 @@ def test_a_wrong_recipe_value_fails_before_any_corpus_is_read(guarded, capsys, t
     assert recipe_cli.main([str(path), *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: methods[0] (align): backbone_options: backbone 'tim'")
-    assert "residual='multiply': expected one of mul, add" in err
+    assert "option residual = 'multiply': expected one of mul, add" in err
     assert calls == []

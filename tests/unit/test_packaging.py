@@ -7,7 +7,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from domadapt.cli import main as cli_main
-from domadapt.config import list_recipes, recipes_location
+from domadapt.recipe_loader import list_recipes, recipes_location
 
 ROOT = Path(__file__).resolve().parents[2]
 

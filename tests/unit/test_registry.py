@@ -1,12 +1,15 @@
 """The one Registry: registering, listing, option checks and their one-line errors, building."""
 
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import pytest
 
 from domadapt.errors import DomadaptError
-from domadapt.registry import Registry, import_modules, option
+from domadapt.plugins import import_modules
+from domadapt.registry import Registry, option
 
 
 def _backbones() -> Registry:
@@ -175,7 +178,7 @@ def test_build_passes_options_dataclass_or_keywords_and_forwards_callers_argumen
         losses.build("lmmd", feature_dim=8, num_classes=3, bluur=1)
 
 
-def test_name_of_registers_an_unregistered_class_under_its_name():
+def test_name_of_registers_nothing_and_adopt_registers_under_the_class_name():
     reg = _backbones()
     toy = reg.get("toy")
     assert reg.name_of("toy") == "toy" and reg.name_of(toy) == "toy"
@@ -183,8 +186,20 @@ def test_name_of_registers_an_unregistered_class_under_its_name():
     class Mine:
         """Mine."""
 
-    assert reg.name_of(Mine) == "Mine" and reg.get("Mine") is Mine and reg.name_of(Mine) == "Mine"
-    assert len(reg) == 2
+    with pytest.raises(DomadaptError, match=r"^backbone '.*Mine' is not registered; .* give one of: toy$"):
+        reg.name_of(Mine)
+    assert len(reg) == 1  # the failed lookup registered nothing
+    assert reg.adopt(Mine) == "Mine" and reg.get("Mine") is Mine and reg.adopt(Mine) == "Mine"
+    assert reg.name_of(Mine) == "Mine" and len(reg) == 2
+
+
+def test_builtins_register_themselves_on_first_use():
+    code = (
+        "import sys; from domadapt.registries import LOSSES; assert 'domadapt.align' not in sys.modules; "
+        "print('mmd' in LOSSES, LOSSES.get('mmd').__module__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "domadapt.align.mmd"]
 
 
 def test_import_modules_by_name_and_by_path(tmp_path, monkeypatch):

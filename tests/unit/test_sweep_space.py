@@ -2,7 +2,7 @@
 
 import pytest
 
-from domadapt.config import load_recipe, recipes_dir
+from domadapt.recipe_loader import load_recipe, recipes_dir
 from domadapt.errors import DomadaptError
 from domadapt.sweep import Param, check_space, load_space
 

@@ -89,7 +89,7 @@ def test_unknown_name_lists_the_known_ones():
 
 
 def test_unknown_option_lists_the_valid_ones():
-    expected = r"unknown option\(s\) bluur.*valid options: p, blur, scaling"
+    expected = r"unknown option\(s\) bluur.*valid options: normalize, p, blur, scaling"
     with pytest.raises(DomadaptError, match=expected):
         build_loss("sinkhorn", feature_dim=D, bluur=0.1)
     with pytest.raises(DomadaptError, match=r"valid options: normalize$"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fake_trees import make_emodb_tree
 
-from domadapt.config import build_config, load_recipe
+from domadapt.recipe_loader import build_config, load_recipe
 from domadapt.corpora import load_corpus
 from domadapt.corpora.labels import apply_label_map, corpus_labels
 from domadapt.errors import DomadaptError

@@ -369,7 +369,7 @@ def test_custom_callable_without_determinism_is_never_cached(tmp_path):
 
 
 def test_registered_extractor_by_name_from_a_recipe(tmp_path):
-    from domadapt.config import build_config
+    from domadapt.recipe_loader import build_config
     from domadapt.features import FEATURE_EXTRACTORS
 
     @FEATURE_EXTRACTORS.register("toy_frames")

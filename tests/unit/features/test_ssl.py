@@ -16,7 +16,7 @@ import torchaudio
 from torch import nn
 
 import domadapt.features.ssl as ssl
-from domadapt.config import build_config
+from domadapt.recipe_loader import build_config
 from domadapt.corpora.base import Corpus, Utterance
 from domadapt.errors import DomadaptError
 from domadapt.features import (
@@ -370,7 +370,7 @@ def test_config_checks_the_new_fields():
 
 
 def test_ssl_recipes_resolve_and_ask_for_their_checkpoint():
-    from domadapt.config import load_recipe
+    from domadapt.recipe_loader import load_recipe
 
     for name, source in (("casia2modma_ssl", ("casia",)), ("iemocap2modma_ssl", ("iemocap",))):
         cfg = build_config(load_recipe(name), quick=True)
@@ -423,7 +423,7 @@ def test_quick_recipe_runs_end_to_end_on_ssl_features(tiny_trees, ckpt, tmp_path
 def test_layer_weighting_sits_first_in_the_general_extractor_and_trains():
     import torch
 
-    from domadapt.config import build_config
+    from domadapt.recipe_loader import build_config
     from domadapt.run import build_model
     from domadapt.features.ssl import LayerWeighting
 

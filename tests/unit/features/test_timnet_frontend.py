@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from domadapt.config import build_config, load_recipe
+from domadapt.recipe_loader import build_config, load_recipe
 from domadapt.corpora.base import Corpus, Utterance
 from domadapt.errors import DomadaptError
 from domadapt.run import build_fold

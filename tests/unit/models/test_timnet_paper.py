@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from domadapt.config import MethodSpec, TrainConfig, build_config, load_recipe
+from domadapt.config import MethodSpec, TrainConfig
+from domadapt.recipe_loader import build_config, load_recipe
 from domadapt.errors import DomadaptError
 from domadapt.run import build_model
 from domadapt.models.tcn import CausalConv1d

@@ -74,7 +74,7 @@ def test_markdown_table_and_flags(tmp_path):
     assert "SYNTHETIC stand-in data" in title
     assert "subjects overlap between train and test" in title
     assert "| target_only | tim | 97.33 ± 0.37 |" in md
-    assert "97.05, 97.19, 97.75" in md  # the per-run list, like the notes
+    assert "97.05, 97.19, 97.75" in md  # every run's accuracy, listed after the mean
     assert "| ddg | tim | 99.00 ± 0.00 | – | – | – | – | – | 99.00 |" in md  # no validation, no gap recorded
     assert "modma/02010001/07.wav" in md and "unreadable" in md
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from domadapt.config import build_config
+from domadapt.recipe_loader import build_config
 from domadapt.corpora import load_corpus
 from domadapt.corpora.synthetic import write_casia, write_iemocap
 from domadapt.run import extract_domains, split_target
