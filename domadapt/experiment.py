@@ -24,7 +24,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch import nn
 
 from domadapt.config import ExperimentConfig, MethodSpec
 from domadapt.corpora import load_corpus
@@ -39,13 +38,13 @@ from domadapt.features import SegmentSet, extract_segments
 from domadapt.diagnostics import domain_gap, standardized_mmd
 from domadapt.engine import Replicas, Run, build_replicas, fit, vmap_support
 from domadapt.methods import METHODS, build_method, is_torch_method, method_class
-from domadapt.models import build_backbone
 from domadapt.methods.base import Method
-from domadapt.models.transfer import TransferModel, apply_init
+from domadapt.models.transfer import TransferModel, build_transfer_model
 from domadapt.outdir_lock import OutDirLock
 from domadapt.progress import Progress
 from domadapt.report import load_results, plot_confusion, plot_curves, plot_feature_space, plot_learning_curve, write_results
 from domadapt.splits import build_splitter, carve_validation
+from domadapt.trained_models import save_unit_models
 
 log = logging.getLogger("domadapt")
 
@@ -262,23 +261,10 @@ def build_fold(
 def build_model(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec) -> TransferModel:
     """A fresh model for one run: the row's backbone as general extractor, one specific
     extractor and head per task."""
-    x = domains.target_segments.x
-    name, options = spec.backbone(cfg.model)
-    general = build_backbone(name, in_channels=int(x.shape[-2]), **options)
-    if x.dim() == 4:  # SSL features of every layer [N, L, D, T]: a learned layer weighting first
-        from domadapt.features.ssl import LayerWeighting
-
-        backbone = general
-        general = nn.Sequential(LayerWeighting(int(x.shape[1])), backbone)
-        general.out_dim = backbone.out_dim
     tasks = {TARGET_TASK: len(domains.target.classes)}
     for corpus in domains.sources:
         tasks.setdefault(source_task(corpus, domains.shared_labels), len(corpus.classes))
-    m = cfg.model
-    model = TransferModel(
-        general, tasks, specific_dim=m.specific_dim, dropout=m.dropout, general_norm=m.general_norm, specific=m.specific
-    )
-    return apply_init(model, m.init, batchnorm_momentum=m.batchnorm_momentum, batchnorm_eps=m.batchnorm_eps)
+    return build_transfer_model(cfg.model, spec, input_shape=tuple(domains.target_segments.x.shape[1:]), tasks=tasks)
 
 
 def make_method(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec) -> Method:
@@ -561,6 +547,8 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
         run = Run(checkpoint, resume=True, writers=writers, progress=ctx.progress, epoch_probe=gap_probe(held) if held else None)
         histories = fit(replicas, cfg.train, run)
         probs = predict_test(replicas, data)
+        if cfg.eval.save_models:  # each seed's model as a model folder (domadapt.trained_models)
+            save_unit_models(ctx, unit, replicas, fold, data, probs)
         after = measure_gap(replicas, held, cfg.eval.seed) if held else None
         if picture:
             i = seeds.index(cfg.eval.seed)
