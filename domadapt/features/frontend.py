@@ -263,9 +263,11 @@ class _Extraction:
         featurize: Callable[[torch.Tensor], torch.Tensor],
         batch_samples: int,
         reader: Callable[[Utterance], tuple[np.ndarray, int]] | None = None,
+        log_skips: bool = True,
     ):
         self.corpus, self.cfg, self.device, self.progress = corpus, cfg, device, progress
         self.reader = reader or _read_utterance  # (wave, rate) of an utterance; raises DomadaptError
+        self.log_skips = log_skips  # False: the caller reports ``skipped`` itself
         self.featurize = featurize  # windows [B, S] on the device -> features on CPU
         self.batch_samples = batch_samples
         self.skipped: list[SkippedFile] = []
@@ -277,7 +279,7 @@ class _Extraction:
     def skip(self, u: Utterance, reason: str) -> None:
         reason = reason.removeprefix(f"{u.path}: ") + _where(u)
         self.skipped.append(SkippedFile(str(u.path), reason))
-        if len(self.skipped) <= _LOGGED_SKIPS:
+        if self.log_skips and len(self.skipped) <= _LOGGED_SKIPS:
             log.warning("skipping %s: %s", u.path, reason)
 
     def read(self, i: int, u: Utterance) -> None:
@@ -370,8 +372,9 @@ class _Extraction:
             files = [str(u.path) for u in utts if u.subject == s]
             where = os.path.commonpath(files) if len(files) > 1 else files[0]
             self.skipped.append(SkippedFile(where, f"subject {s}: no usable audio"))
-            log.warning("%s: subject %s: no usable audio; left out", corpus.name, s)
-        if len(self.skipped) > _LOGGED_SKIPS:
+            if self.log_skips:
+                log.warning("%s: subject %s: no usable audio; left out", corpus.name, s)
+        if self.log_skips and len(self.skipped) > _LOGGED_SKIPS:
             log.warning(
                 "%s: %d files skipped in all (see SegmentSet.skipped)", corpus.name, len(self.skipped)
             )
@@ -520,7 +523,7 @@ def extract_windows(
 ) -> tuple[SegmentSet | None, list[SkippedFile]]:
     """:func:`extract_segments` without the cache and without failing when nothing is
     usable: the segments (None when no utterance gave a window) and what was skipped, and
-    why. ``reader(u)`` returns an utterance's mono float32 wave and its rate (default: read
+    why (returned, not logged). ``reader(u)`` returns an utterance's mono float32 wave and its rate (default: read
     ``u.path``); ``cfg`` is used as given (already resolved for a corpus). The inference path
     of a model folder (``domadapt.inference``): the same reading, resampling, windows and
     features as the training data's."""
@@ -528,6 +531,8 @@ def extract_windows(
         raise DomadaptError(f"features.kind = {cfg.kind!r}: inference runs the MFCC / log-mel front-ends only")
     dev = _device(device)
     frontend = _Frontend(cfg, dev)
-    extraction = _Extraction(corpus, cfg, dev, progress, frontend.build(), frontend.batch_samples, reader=reader)
+    extraction = _Extraction(
+        corpus, cfg, dev, progress, frontend.build(), frontend.batch_samples, reader=reader, log_skips=False
+    )
     segs = extraction.run(none_usable_ok=True)
     return segs, (extraction.skipped if segs is None else segs.skipped)
