@@ -33,7 +33,7 @@ class ProbabilityNetwork(nn.Module):
     def __init__(self, model: Model) -> None:
         super().__init__()
         self.method = model.method
-        mean, std = (model._mean, model._std) if model._mean is not None else (torch.zeros(1), torch.ones(1))
+        mean, std = (model.mean, model.std) if model.mean is not None else (torch.zeros(1), torch.ones(1))
         self.register_buffer("mean", mean.clone())
         self.register_buffer("std", std.clone())
 

@@ -62,6 +62,16 @@ class PredictionTable:
         return path
 
 
+def file_row(path: str, subject: str, window_probs: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+    """One file's row of a prediction table from its windows' probabilities ``[W, K]``: their
+    mean per class, its argmax class and the number of windows."""
+    mean = window_probs.mean(axis=0)
+    return {
+        "path": path, "subject": subject, "class": classes[int(mean.argmax())],
+        **{f"p_{c}": float(v) for c, v in zip(classes, mean)}, "n_windows": int(len(window_probs)),
+    }
+
+
 class Model:
     """A model folder loaded for prediction (see :func:`load_model`)."""
 
@@ -71,14 +81,15 @@ class Model:
         self.device = device
         self.classes: tuple[str, ...] = tuple(info["classes"])
         self.features = FeatureConfig(**_tuples(info["features"]))
-        std = info["standardization"]
-        self._mean = None if std is None else torch.tensor(std["mean"], dtype=torch.float32).view(1, -1, 1)
-        self._std = None if std is None else torch.tensor(std["std"], dtype=torch.float32).view(1, -1, 1)
+        stats = info["standardization"]
+        # the target's per-channel training statistics [1, C, 1] (None: the run fed raw features)
+        self.mean = None if stats is None else torch.tensor(stats["mean"], dtype=torch.float32).view(1, -1, 1)
+        self.std = None if stats is None else torch.tensor(stats["std"], dtype=torch.float32).view(1, -1, 1)
 
     # -- windows ---------------------------------------------------------------------
     def window_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Window features ``[N, C, T]`` (CPU) standardised as the training data was."""
-        return x if self._mean is None else (x - self._mean) / self._std
+        return x if self.mean is None else (x - self.mean) / self.std
 
     def window_probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Softmax probabilities ``[N, K]`` (CPU) of standardised window features ``[N, C, T]``,
@@ -120,7 +131,6 @@ class Model:
         self, items: list[tuple[str, str | None]], waves: dict[int, tuple[np.ndarray, int]] | None = None,
         *, progress: bool = False,
     ) -> PredictionTable:
-        from domadapt.evaluate import subject_predictions
         from domadapt.features.frontend import extract_windows
 
         table = PredictionTable(self.classes)
@@ -151,22 +161,19 @@ class Model:
             return table
         probs = self.window_probabilities(self.window_inputs(segs.x)).numpy()
         owner = segs.utterance.numpy()
-        keys = [u.key for u in present]
+        position = {u.key: n for n, u in enumerate(present)}
         given = {u.key: items[int(u.meta["item"])][1] for u in present}
         for k, key in enumerate(segs.utterance_keys):
-            rows = owner == k
-            mean = probs[rows].mean(axis=0)
-            table.rows.append({
-                "path": key, "subject": given[key] or "", "class": self.classes[int(mean.argmax())],
-                **{f"p_{c}": float(v) for c, v in zip(self.classes, mean)}, "n_windows": int(rows.sum()),
-            })
-        table.rows.sort(key=lambda r: keys.index(r["path"]))  # input order
+            table.rows.append(file_row(key, given[key] or "", probs[owner == k], self.classes))
+        table.rows.sort(key=lambda r: position[r["path"]])  # input order
         if any(s is not None for _, s in items):
-            table.subjects = self._subject_rows(segs, probs, given, subject_predictions)
+            table.subjects = self._subject_rows(segs, probs, given)
         return table
 
-    def _subject_rows(self, segs, probs: np.ndarray, given: dict[str, str | None], subject_predictions) -> list[dict]:
+    def _subject_rows(self, segs: Any, probs: np.ndarray, given: dict[str, str | None]) -> list[dict[str, Any]]:
         """Per subject (files without one left out): the evaluation's two aggregations."""
+        from domadapt.evaluate import subject_predictions
+
         window_subject = np.array([given[segs.utterance_keys[u]] or "" for u in segs.utterance.numpy()], dtype=object)
         keep = window_subject != ""
         if not keep.any():

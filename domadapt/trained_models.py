@@ -94,19 +94,14 @@ def save_unit_models(ctx: Any, unit: Any, replicas: Any, fold: Any, data: FoldDa
 
 
 def _write_scored(path: Path, keys: list[str], subjects: list[str], probs: np.ndarray, classes: tuple[str, ...]) -> None:
-    from domadapt.inference import PredictionTable
+    """The run's test probabilities ``[N, C]`` (windows of the files ``keys``) per file, in
+    the table ``domadapt predict`` writes."""
+    from domadapt.inference import PredictionTable, file_row
 
-    table = PredictionTable(tuple(classes))
-    order = list(dict.fromkeys(keys))
     keys_a = np.asarray(keys, dtype=object)
     subject_of = dict(zip(keys, subjects))
-    for key in order:
-        rows = keys_a == key
-        mean = probs[rows].mean(axis=0)
-        table.rows.append({
-            "path": key, "subject": subject_of[key], "class": classes[int(mean.argmax())],
-            **{f"p_{c}": float(v) for c, v in zip(classes, mean)}, "n_windows": int(rows.sum()),
-        })
+    table = PredictionTable(tuple(classes))
+    table.rows = [file_row(key, subject_of[key], probs[keys_a == key], classes) for key in dict.fromkeys(keys)]
     table.write_csv(path)
 
 
