@@ -297,6 +297,9 @@ def _run_one(args: argparse.Namespace, cfg, out: Path) -> int:
     if args.final or args.method or args.from_run:
         if not (args.final and args.method):
             raise DomadaptError("--final and --method go together (--from too): --final --method LABEL [--from RUN_DIR]")
+        clashing = [flag for flag, on in (("--curve", args.curve), ("--resume", args.resume), ("--baseline", args.baseline)) if on]
+        if clashing:
+            raise DomadaptError(f"--final trains one model without a test fold; {', '.join(clashing)} belong to cross-validated runs")
         args.methods = args.method
     if args.methods:
         cfg = select_methods(cfg, args.methods)

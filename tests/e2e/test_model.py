@@ -143,3 +143,13 @@ def test_resume_over_a_truncated_checkpoint_retrains_that_unit(tiny_trees, tmp_p
     after = json.loads(result.read_text())
     assert after["metrics"] == before["metrics"] and after["history"] == before["history"]  # as a fresh unit
     assert not checkpoint.exists()
+
+
+def test_final_arguments_are_one_line_errors(tmp_path, capsys):
+    out = str(tmp_path / "M")
+    assert recipe_cli.main(["casia2modma", "--final", "--out", out]) == 2
+    assert "--final and --method go together" in capsys.readouterr().err
+    assert recipe_cli.main(["casia2modma", "--final", "--method", "align:mmd", "--curve", "--out", out]) == 2
+    assert "--curve belong to cross-validated runs" in capsys.readouterr().err
+    assert recipe_cli.main(["casia2modma", "--final", "--method", "nope", "--out", out]) == 2
+    assert "--methods nope: not in recipe casia2modma" in capsys.readouterr().err
