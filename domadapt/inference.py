@@ -152,10 +152,10 @@ class Model:
             reader = lambda u: waves[int(u.meta["item"])]  # noqa: E731
         corpus = Corpus(name="predict", root=Path("."), classes=(label,), utterances=present)
         segs, skipped = extract_windows(corpus, self.features, device=self.device, reader=reader, progress=progress)
-        seen = {s.path for s in table.skipped}
-        for s in skipped:  # a file of its own subject is reported twice (file, then subject): once here
-            if s.path not in seen:
-                seen.add(s.path)
+        inputs = {str(u.path) for u in present}
+        for s in skipped:  # per file, once: the front-end adds "subject ...: no usable audio" after a subject's files
+            if s.path in inputs:
+                inputs.discard(s.path)
                 table.skipped.append(s)
         if segs is None:
             return table
