@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import statistics
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,6 @@ import torch
 from domadapt.data import FoldData, standardization
 from domadapt.errors import DomadaptError
 from domadapt.model_folder import write_model_folder
-
-log = logging.getLogger("domadapt")
 
 
 def _training_description(domains: Any, data: FoldData) -> dict[str, Any]:

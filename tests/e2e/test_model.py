@@ -27,9 +27,10 @@ def _roots(trees):
 
 @pytest.fixture(scope="module")
 def cv_run(tiny_trees, tmp_path_factory):
-    """A 2-fold run of align:mmd that keeps each fold's model."""
+    """A 2-fold run of align:mmd that keeps each fold's model; its 2 seeds train as one vmapped model."""
     out = tmp_path_factory.mktemp("cv") / "run"
-    args = ["casia2modma", *TINY, "--folds", "2", "--methods", "align:mmd", "--set", "eval.save_models=true", "--out", str(out)]
+    args = ["casia2modma", *TINY, "--folds", "2", "--seeds", "2", "--methods", "align:mmd", "--set", "eval.save_models=true",
+            "--out", str(out)]
     assert recipe_cli.main(args + _roots(tiny_trees)) == 0
     return out
 
@@ -46,11 +47,12 @@ def _rows(path):
     return list(csv.DictReader(path.open()))
 
 
-@pytest.mark.parametrize("fold", [0, 1])
-def test_a_fold_model_predicts_exactly_what_the_run_scored_on_its_test_files(cv_run, fold, tmp_path):
-    (model,) = (cv_run / "models").glob(f"*/fold{fold}-seed0")
+@pytest.mark.parametrize("fold,seed", [(0, 0), (1, 0), (1, 1)])
+def test_a_fold_model_predicts_exactly_what_the_run_scored_on_its_test_files(cv_run, fold, seed, tmp_path):
+    (model,) = (cv_run / "models").glob(f"*/fold{fold}-seed{seed}")
     scored = _rows(model / "scored.csv")
-    run = json.loads(next((cv_run / "runs").glob(f"*/fold{fold}-seed0.json")).read_text())
+    run = json.loads(next((cv_run / "runs").glob(f"*/fold{fold}-seed{seed}.json")).read_text())
+    assert run["trained"].startswith("vmapped")  # replica `seed` exported from the stacked model
     assert sorted({r["subject"] for r in scored}) == sorted(run["test_subjects"]["ids"])  # the fold's test subjects
     assert sum(int(r["n_windows"]) for r in scored) == run["n_test"]  # every test window, once
     manifest = tmp_path / "test-files.csv"
