@@ -77,11 +77,13 @@ def write_model_folder(
     path.mkdir(parents=True, exist_ok=True)
     # clones: safetensors refuses tensors that share memory (a loss holding the model's module)
     state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in method.state_dict().items()}
+    backbone, backbone_options = spec.backbone(cfg.model)
     info = {
         "format": MODEL_FORMAT,
         "domadapt_version": __version__,
         "git": git,
         "method": {"name": spec.name, "label": spec.label, "options": dict(spec.options)},
+        "backbone": {"name": backbone, "options": backbone_options},
         "classes": list(classes),
         "tasks": dict(tasks),
         "input_shape": list(input_shape),

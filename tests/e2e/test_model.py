@@ -81,6 +81,7 @@ def test_the_final_model_trains_on_every_subject_and_says_no_test_fold_exists(fi
     assert info["training"]["budget"].startswith("fixed")
     assert info["training"]["test"].startswith("none")
     assert info["method"]["label"] == "align:mmd" and info["classes"] == ["HC", "MDD"]
+    assert info["backbone"]["name"] == "tim" and info["features"]["segment_seconds"] == 3.0
     assert str(tiny_trees["modma"]) not in json.dumps(info["training"])  # counts, no paths
 
 
