@@ -175,4 +175,7 @@ def config_from_dict(tree: dict[str, Any], *, where: Path) -> Any:
         }
     except (KeyError, TypeError) as exc:
         raise DomadaptError(f"{where}: config lacks {exc}") from None
-    return build_config(recipe, check_corpora=False)
+    try:
+        return build_config(recipe, check_corpora=False)
+    except DomadaptError as exc:  # e.g. a key a later domadapt added, or a plug-in method not imported
+        raise DomadaptError(f"{where}: {exc}") from None
