@@ -3,6 +3,7 @@
 The library API in one import::
 
     from domadapt import Experiment, load_corpus
+    model = domadapt.load_model("models/x")   # a model folder: model.predict_file("a.wav")
 """
 
 __version__ = "0.1.0"
@@ -18,6 +19,7 @@ _LAZY = {
     "list_methods": "domadapt.methods",
     "FeatureConfig": "domadapt.features",
     "DomadaptError": "domadapt.errors",
+    "load_model": "domadapt.inference",
 }
 
 

@@ -34,6 +34,8 @@ def read_audio(
     sr = int(info.samplerate)
     first = 0 if start is None else max(0, int(round(start * sr)))
     last = info.frames if end is None else min(info.frames, int(round(end * sr)))
+    if info.frames == 0:
+        raise DomadaptError(f"{path}: no audio (an empty file, 0 frames)")
     if last <= first:
         raise DomadaptError(
             f"{path}: no audio in [{start}, {end}) s (file has {info.frames} frames at {sr} Hz)"

@@ -7,6 +7,8 @@
     domadapt list [KIND] [--markdown]            registered names (KIND: each with its doc and options;
                                                  --markdown: the option reference of every kind)
     domadapt sweep RECIPE --space S.toml --trials N   tune one method on validation, test the best once
+    domadapt predict MODEL AUDIO... [--out P.csv]  a model folder's predictions for files, folders, a CSV
+    domadapt export MODEL --format torchscript|onnx   the model's network (features -> probabilities)
 
     --import MODULE (before the command, repeatable) imports a module that registers your
     own corpora, backbones, losses, methods, splitters, schedules, executors or
@@ -131,7 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     lst.set_defaults(func=_list)
     sub.add_parser("recipe", help="run a recipe (see python -m domadapt.recipe --help)", add_help=False)
     _sweep_parser(sub)
+    _model_parsers(sub)
     return p
+
+
+def _model_parsers(sub) -> None:
+    from domadapt.model_commands import add_export_parser, add_predict_parser
+
+    add_predict_parser(sub)
+    add_export_parser(sub)
 
 
 def _sweep_parser(sub) -> None:

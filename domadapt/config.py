@@ -119,6 +119,9 @@ class EvalConfig:
     # Paired comparisons (Δ, 95% CI, p, Holm) of every row against the row of this label;
     # None = none. A recipe that drops that row gets a table saying there is no such row.
     baseline: str | None = None
+    # Write each (method, fold, seed) model as a model folder under OUT/models/ (with what
+    # the run scored on the fold's test files): domadapt.run.trained_models
+    save_models: bool = False
 
 
 #: ``[[methods]]`` keys every method accepts: the row's label and a per-row backbone

@@ -54,10 +54,17 @@ def standardize(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor
 
     Statistics come from the training portion only, so nothing of the test fold leaks in.
     """
+    mean, std = standardization(train)
+    return [(t - mean) / std for t in (train, *others)]
+
+
+def standardization(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-channel ``(mean, std)`` :func:`standardize` applies, each ``[1, C, 1]`` (a
+    model folder keeps them to standardise new recordings as its training data was)."""
     # over rows and time: per channel for [N, C, T], per layer and channel for SSL [N, L, D, T]
     mean = train.mean(dim=(0, -1), keepdim=True)
     std = train.std(dim=(0, -1), keepdim=True).clamp_min(1e-5)
-    return [(t - mean) / std for t in (train, *others)]
+    return mean, std
 
 
 def domain_from_segments(

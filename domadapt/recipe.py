@@ -128,6 +128,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a setting, e.g. --set train.epochs=5 (value parsed as TOML)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out (finished runs are kept)")
+    p.add_argument(
+        "--final",
+        action="store_true",
+        help="train one model of --method on ALL labelled target subjects (no test fold) and write it as a "
+        "model folder to --out, for `domadapt predict` and domadapt.load_model",
+    )
+    p.add_argument("--method", metavar="LABEL", help="with --final: the recipe's method to train, e.g. align:mmd")
+    p.add_argument(
+        "--from",
+        dest="from_run",
+        type=Path,
+        metavar="RUN_DIR",
+        help="with --final: take the epoch budget from this cross-validated run of the method (the median "
+        "best validation epoch over its runs); default: the recipe's epochs",
+    )
     p.add_argument("--cache-dir", type=Path, help="synthetic corpora and feature cache (default ~/.cache/domadapt)")
     add_executor_arguments(p)
     return p
@@ -249,6 +264,8 @@ def _run(args: argparse.Namespace) -> int:
     protocols = recipe_protocols(recipe)
     cfgs = [build_config(recipe, overrides=overrides, quick=args.quick, protocol=p) for p in protocols or [None]]
     name = str(recipe.get("recipe", {}).get("name", cfgs[0].name))
+    if args.final and len(cfgs) > 1:
+        raise DomadaptError(f"--final: recipe {name} runs {len(cfgs)} protocols; a final model is trained once (set one protocol's keys with --set)")
     out = args.out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"  # for a Ctrl-C's line
     if len(cfgs) == 1:
         return _run_one(args, cfgs[0], out)
@@ -277,6 +294,13 @@ def _slug(text: str) -> str:
 def _run_one(args: argparse.Namespace, cfg, out: Path) -> int:
     from domadapt.device import resolve_device  # imports torch: not for --help / --version
 
+    if args.final or args.method or args.from_run:
+        if not (args.final and args.method):
+            raise DomadaptError("--final and --method go together (--from too): --final --method LABEL [--from RUN_DIR]")
+        clashing = [flag for flag, on in (("--curve", args.curve), ("--resume", args.resume), ("--baseline", args.baseline)) if on]
+        if clashing:
+            raise DomadaptError(f"--final trains one model without a test fold; {', '.join(clashing)} belong to cross-validated runs")
+        args.methods = args.method
     if args.methods:
         cfg = select_methods(cfg, args.methods)
     if args.baseline is not None and args.baseline not in [m.label for m in cfg.methods]:
@@ -312,6 +336,12 @@ def _run_in(args: argparse.Namespace, cfg, device, out: Path, executor) -> int:
         progress=progress,
     )
     domains = extract_domains(cfg, sources, target, device=device, cache_dir=args.cache_dir, progress=progress)
+    if args.final:
+        from domadapt.run.trained_models import train_final
+
+        train_final(cfg, domains, cfg.methods[0], out=out, device=device, from_run=args.from_run, progress=progress, say=say)
+        print(f"\nfinal model in {time.time() - start:.0f} s: {out} (predict with: domadapt predict {out} AUDIO...)")
+        return 0
     with executor:
         results = run_experiment(
             cfg, domains, out_dir=out, device=device, resume=args.resume, progress=progress, cache_dir=args.cache_dir,

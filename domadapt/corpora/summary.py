@@ -6,6 +6,7 @@ Backs ``domadapt data summary CORPUS ROOT [--json]``.
 from __future__ import annotations
 
 import collections
+import dataclasses
 from typing import Any
 
 from domadapt.audio import audio_info
@@ -52,6 +53,9 @@ def summarize(corpus: Corpus, *, probe_audio: bool = True) -> dict[str, Any]:
         elif info is not None and info.samplerate:
             durations.append(info.frames / info.samplerate)
 
+    # an utterance whose file cannot be read is no utterance of the corpus: counted as skipped only
+    readable = [u for u in corpus.utterances if str(u.path) not in unreadable]
+    counted = dataclasses.replace(corpus, utterances=readable)
     skipped = [{"path": s.path, "reason": s.reason} for s in corpus.skipped]
     skipped += [{"path": p, "reason": f"unreadable when probed: {r}"}
                 for p, r in unreadable.items()]
@@ -59,9 +63,9 @@ def summarize(corpus: Corpus, *, probe_audio: bool = True) -> dict[str, Any]:
     return {
         "corpus": corpus.name,
         "root": str(corpus.root),
-        "utterances": len(corpus.utterances),
-        "subjects": len(corpus.subjects()),
-        "classes": corpus.label_counts(),
+        "utterances": len(counted.utterances),
+        "subjects": len(counted.subjects()),
+        "classes": counted.label_counts(),
         "durations": {
             "total": round(total, 3),
             "mean": round(total / len(durations), 3) if durations else None,

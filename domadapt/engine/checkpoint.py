@@ -9,6 +9,8 @@ stage, the per-replica best scores and best states, the histories, the method's 
 from __future__ import annotations
 
 import io
+import logging
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ import torch
 
 from domadapt.errors import DomadaptError
 from domadapt.files import atomic_write
+
+log = logging.getLogger("domadapt")
 
 #: version 2: one format for K >= 1 replicas (version 1 had one per trainer)
 CHECKPOINT_VERSION = 2
@@ -51,12 +55,20 @@ def save_checkpoint(path: Path, *, seeds: list[int], generators: list[torch.Gene
 
 def load_checkpoint(
     path: Path, *, seeds: list[int], generators: list[torch.Generator], device: torch.device
-) -> dict[str, Any]:
-    """Read ``path`` for the run of ``seeds`` and restore the random states it holds.
+) -> dict[str, Any] | None:
+    """Read ``path`` for the run of ``seeds`` and restore the random states it holds; None
+    (with a warning naming the file) when it cannot be read: a file cut short by a killed
+    machine, or one holding more than tensors and plain values. Nothing in it is executed
+    (``weights_only=True``: tensors, numbers, strings, lists and dicts only).
 
     Raises DomadaptError naming the file when it is of another version or other seeds.
     """
-    saved = torch.load(path, map_location=device, weights_only=False)
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log.warning("%s: unreadable checkpoint (%s); this unit trains again from its start", path, reason)
+        return None
     if not isinstance(saved, dict) or saved.get("version") != CHECKPOINT_VERSION:
         version = saved.get("version") if isinstance(saved, dict) else None
         raise DomadaptError(f"{path}: checkpoint version {version}, expected {CHECKPOINT_VERSION}; delete it or use a new --out")

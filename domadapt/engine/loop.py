@@ -97,6 +97,7 @@ def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[di
     start_stage, start_epoch, saved = 0, 0, None
     if run.resume and run.checkpoint is not None and run.checkpoint.exists():
         saved = load_checkpoint(run.checkpoint, seeds=replicas.seeds, generators=replicas.generators, device=replicas.device)
+    if saved is not None:  # None: no checkpoint, or one that could not be read (the unit starts over)
         _load_state(replicas, saved["state"])
         replicas.load_extra_state(saved["extra"])
         histories, start_stage, start_epoch = saved["histories"], saved["stage"], saved["epoch"]

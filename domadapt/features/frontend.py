@@ -246,6 +246,10 @@ def _where(u: Utterance) -> str:
     return "" if u.start is None and u.end is None else f" [{u.start}-{u.end} s]"
 
 
+def _read_utterance(u: Utterance) -> tuple[np.ndarray, int]:
+    return read_audio(u.path, u.start, u.end)
+
+
 class _Extraction:
     """Streams one corpus through read -> resample -> window -> features, in chunks."""
 
@@ -257,8 +261,12 @@ class _Extraction:
         progress: bool,
         featurize: Callable[[torch.Tensor], torch.Tensor],
         batch_samples: int,
+        reader: Callable[[Utterance], tuple[np.ndarray, int]] | None = None,
+        log_skips: bool = True,
     ):
         self.corpus, self.cfg, self.device, self.progress = corpus, cfg, device, progress
+        self.reader = reader or _read_utterance  # (wave, rate) of an utterance; raises DomadaptError
+        self.log_skips = log_skips  # False: the caller reports ``skipped`` itself
         self.featurize = featurize  # windows [B, S] on the device -> features on CPU
         self.batch_samples = batch_samples
         self.skipped: list[SkippedFile] = []
@@ -270,12 +278,12 @@ class _Extraction:
     def skip(self, u: Utterance, reason: str) -> None:
         reason = reason.removeprefix(f"{u.path}: ") + _where(u)
         self.skipped.append(SkippedFile(str(u.path), reason))
-        if len(self.skipped) <= _LOGGED_SKIPS:
+        if self.log_skips and len(self.skipped) <= _LOGGED_SKIPS:
             log.warning("skipping %s: %s", u.path, reason)
 
     def read(self, i: int, u: Utterance) -> None:
         try:
-            wav, sr = read_audio(u.path, u.start, u.end)  # mono float32; raises on unreadable/NaN/empty
+            wav, sr = self.reader(u)  # mono float32; raises on unreadable/NaN/empty
         except DomadaptError as exc:
             self.skip(u, str(exc))
             return
@@ -315,7 +323,9 @@ class _Extraction:
         self.pending.clear()
         self.pending_samples = 0
 
-    def run(self) -> SegmentSet:
+    def run(self, *, none_usable_ok: bool = False) -> SegmentSet | None:
+        """The corpus' segments; with ``none_usable_ok`` None (not an error) when no
+        utterance gave a window (``self.skipped`` says why)."""
         corpus, cfg = self.corpus, self.cfg
         utts = corpus.utterances
         if not utts:
@@ -333,6 +343,8 @@ class _Extraction:
             self.flush()
             bar.update(0, skipped=len(self.skipped))  # with the files too short for one window
 
+        if not self.feats and none_usable_ok:
+            return None
         if not self.feats:
             reasons = "; ".join(f"{s.path}: {s.reason}" for s in self.skipped[:3])
             raise DomadaptError(
@@ -359,8 +371,9 @@ class _Extraction:
             files = [str(u.path) for u in utts if u.subject == s]
             where = os.path.commonpath(files) if len(files) > 1 else files[0]
             self.skipped.append(SkippedFile(where, f"subject {s}: no usable audio"))
-            log.warning("%s: subject %s: no usable audio; left out", corpus.name, s)
-        if len(self.skipped) > _LOGGED_SKIPS:
+            if self.log_skips:
+                log.warning("%s: subject %s: no usable audio; left out", corpus.name, s)
+        if self.log_skips and len(self.skipped) > _LOGGED_SKIPS:
             log.warning(
                 "%s: %d files skipped in all (see SegmentSet.skipped)", corpus.name, len(self.skipped)
             )
@@ -497,3 +510,28 @@ def extract_segments(
     if path is not None:
         feature_cache.save_segments(segs, path)
     return segs
+
+
+def extract_windows(
+    corpus: Corpus,
+    cfg: FeatureConfig,
+    *,
+    device: str | torch.device = "cpu",
+    reader: Callable[[Utterance], tuple[np.ndarray, int]] | None = None,
+    progress: bool = False,
+) -> tuple[SegmentSet | None, list[SkippedFile]]:
+    """:func:`extract_segments` without the cache and without failing when nothing is
+    usable: the segments (None when no utterance gave a window) and what was skipped, and
+    why (returned, not logged). ``reader(u)`` returns an utterance's mono float32 wave and its rate (default: read
+    ``u.path``); ``cfg`` is used as given (already resolved for a corpus). The inference path
+    of a model folder (``domadapt.inference``): the same reading, resampling, windows and
+    features as the training data's."""
+    if cfg.kind in ("ssl", "custom"):
+        raise DomadaptError(f"features.kind = {cfg.kind!r}: inference runs the MFCC / log-mel front-ends only")
+    dev = _device(device)
+    frontend = _Frontend(cfg, dev)
+    extraction = _Extraction(
+        corpus, cfg, dev, progress, frontend.build(), frontend.batch_samples, reader=reader, log_skips=False
+    )
+    segs = extraction.run(none_usable_ok=True)
+    return segs, (extraction.skipped if segs is None else segs.skipped)

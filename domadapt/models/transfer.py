@@ -9,9 +9,13 @@ align these parts; none of them needs to know which backbone sits in ``general``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
+
+from domadapt.features.ssl import LayerWeighting
+from domadapt.models import build_backbone
 
 
 @dataclass
@@ -125,3 +129,23 @@ def apply_init(model: nn.Module, init: str, *, batchnorm_momentum: float, batchn
 
 def _key(task: str) -> str:
     return task.replace(":", "__").replace(".", "_")
+
+
+def build_transfer_model(
+    model_cfg: Any, spec: Any, *, input_shape: tuple[int, ...], tasks: dict[str, int]
+) -> TransferModel:
+    """A fresh model for one run or one model folder: the row's backbone as general
+    extractor for windows of ``input_shape`` (``(C, T)``, or ``(L, D, T)`` for every layer of
+    an SSL model: a learned layer weighting first), one specific extractor and head per task
+    of ``tasks`` (name -> classes). ``model_cfg`` is ``[model]``, ``spec`` the row's MethodSpec."""
+    name, options = spec.backbone(model_cfg)
+    general = build_backbone(name, in_channels=int(input_shape[-2]), **options)
+    if len(input_shape) == 3:
+        backbone = general
+        general = nn.Sequential(LayerWeighting(int(input_shape[0])), backbone)
+        general.out_dim = backbone.out_dim
+    m = model_cfg
+    model = TransferModel(
+        general, dict(tasks), specific_dim=m.specific_dim, dropout=m.dropout, general_norm=m.general_norm, specific=m.specific
+    )
+    return apply_init(model, m.init, batchnorm_momentum=m.batchnorm_momentum, batchnorm_eps=m.batchnorm_eps)

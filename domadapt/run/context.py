@@ -67,11 +67,12 @@ class RunContext:
 
 @dataclass
 class UnitJob:
-    """One unit ready to train: its context, its fold's data (at its learning-curve point),
-    its files and one tensorboard writer (or None) per seed."""
+    """One unit ready to train: its context, its fold (the splitter's) and the fold's data
+    (at its learning-curve point), its files and one tensorboard writer (or None) per seed."""
 
     ctx: RunContext
     unit: Unit
+    fold: Any
     data: FoldData
     paths: RunPaths
     writers: list[Any]

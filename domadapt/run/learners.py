@@ -29,6 +29,7 @@ from domadapt.report import plot_feature_space
 from domadapt.run.context import RunContext, UnitJob
 from domadapt.run.folds import curve_points
 from domadapt.run.model import make_method
+from domadapt.run.trained_models import save_unit_models
 
 
 @dataclass
@@ -94,6 +95,8 @@ class EngineLearner(Learner):
         run = Run(job.paths.checkpoint, resume=True, writers=job.writers, progress=job.ctx.progress, epoch_probe=gap.probe)
         histories = fit(replicas, cfg.train, run)
         probs = predict_test(replicas, job.data)
+        if cfg.eval.save_models:
+            save_unit_models(job.ctx, job.unit, replicas, job.fold, job.data, probs)
         extras = gap.finish(job, replicas)
         how = "eager" if len(seeds) == 1 else f"vmapped ({len(seeds)} seeds in one pass)"
         return [Trained(probs[i], histories[i], how, extras[i]) for i in range(len(seeds))]

@@ -24,10 +24,10 @@ def execute_unit(ctx: RunContext, job: tuple[Unit, Any]) -> list[dict[str, Any]]
     data (with the unit's learning-curve point)."""
     unit, fold = job
     data = with_target_subjects(ctx.fold_data(fold), unit.point, seed=ctx.cfg.eval.seed + fold.index)
-    return run_unit(ctx, unit, data)
+    return run_unit(ctx, unit, data, fold)
 
 
-def run_unit(ctx: RunContext, unit: Unit, data: FoldData) -> list[dict[str, Any]]:
+def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dict[str, Any]]:
     """Train and score one unit on its fold's ``data``; one result JSON per seed (atomic).
 
     With ``resume`` finished seeds are read back. A unit continues from its checkpoint
@@ -44,7 +44,7 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData) -> list[dict[str, Any]
         return [done[s] for s in unit.seeds]
     learner = learner_of(unit.spec)
     writers = [tensorboard_writer(paths.tensorboard(s)) if ctx.score_test else None for s in unit.seeds]
-    job = UnitJob(ctx, unit, data, paths, writers)
+    job = UnitJob(ctx, unit, fold, data, paths, writers)
     try:
         trained = learner.train(job)
         results = [done.get(seed) or _result(job, learner, i, trained[i]) for i, seed in enumerate(unit.seeds)]

@@ -61,3 +61,23 @@ def test_the_wheel_runs_a_packaged_recipe_outside_the_checkout(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert (out / "results.json").is_file()
     assert "recipe casia2modma (--quick)" in run.stdout
+
+    # a final model from the installed package, then its predictions through the console script
+    model = tmp_path / "model"
+    final = subprocess.run(
+        [python, "-m", "domadapt.recipe", "casia2modma", "--quick", "--final", "--method", "align:mmd", "--threads", "1",
+         "--set", "train.epochs=1", "--set", "train.pretrain_epochs=1", "--out", model],
+        cwd=elsewhere, env=env, text=True, capture_output=True, timeout=600,
+    )
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert sorted(p.name for p in model.glob("model.*")) == ["model.json", "model.safetensors"]
+    # one subject's folder of the synthetic MODMA the run generated (the tests' own cache, conftest.py)
+    modma = next(Path(os.environ["DOMADAPT_CACHE"]).glob("synthetic/*/audio_lanzhou_2015"))
+    audio = sorted(p for p in modma.iterdir() if p.is_dir())[0]
+    predicted = subprocess.run(
+        [venv / "bin" / "domadapt", "-q", "predict", model, audio, "--out", tmp_path / "preds.csv"],
+        cwd=elsewhere, env=env, text=True, capture_output=True, timeout=600,
+    )
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    header = (tmp_path / "preds.csv").read_text().splitlines()[0]
+    assert header == "path,subject,class,p_HC,p_MDD,n_windows"

@@ -98,3 +98,33 @@ def test_resume_refuses_a_checkpoint_of_other_seeds(tmp_path):
     train(fold, spec("target_only"), cfg, [0, 1], run=Run(checkpoint=checkpoint))
     with pytest.raises(DomadaptError, match=r"c\.pt: checkpoint of seeds \[0, 1\], this run trains seeds \[0, 2\]"):
         train(fold, spec("target_only"), cfg, [0, 2], run=Run(checkpoint=checkpoint, resume=True))
+
+
+class _TouchOnUnpickle:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_is_read_without_running_code_and_a_damaged_one_means_start_over(tmp_path, caplog):
+    """weights_only: a checkpoint whose pickle would run code is refused (never run) like a
+    truncated one; either way the unit trains from its start, as a fresh run does."""
+    fold = tiny_fold()
+    cfg = tiny_train(epochs=2, pretrain_epochs=1)
+    s = spec("pretrain_finetune")
+    fresh_h, fresh_p, _ = train(fold, s, cfg, [3])
+    marker = tmp_path / "code-ran"
+    evil = tmp_path / "evil.pt"
+    torch.save({"version": checkpoint_module.CHECKPOINT_VERSION, "seeds": [3], "rng": _TouchOnUnpickle(marker)}, evil)
+    cut = tmp_path / "cut.pt"
+    train(fold, s, cfg, [3], run=Run(checkpoint=cut))  # a real checkpoint (left after its last epoch) ...
+    cut.write_bytes(cut.read_bytes()[:100])  # ... cut short, as by a killed machine
+    for damaged in (evil, cut):
+        with caplog.at_level("WARNING", logger="domadapt"):
+            h, p, _ = train(fold, s, cfg, [3], run=Run(checkpoint=damaged, resume=True))
+        assert h == fresh_h and torch.equal(p, fresh_p)
+        assert any(str(damaged) in r.getMessage() and "unreadable checkpoint" in r.getMessage() for r in caplog.records)
+        caplog.clear()
+    assert not marker.exists()

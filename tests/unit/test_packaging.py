@@ -45,6 +45,13 @@ def test_extras():
     _, extras = _options()
     assert Requirement(extras["ray"].strip()).specifier.contains("2.60.0")
     assert Requirement(extras["sweep"].strip()).name == "optuna"
+    # domadapt export --format onnx: the exporter's packages and the runtime, each inside the lock's pin
+    onnx = _requirements(extras["onnx"])
+    lock = _requirements((ROOT / "requirements.txt").read_text())
+    assert set(onnx) == {"onnx", "onnxscript", "onnxruntime"}
+    for name, req in onnx.items():
+        (pin,) = [s.version for s in lock[name].specifier if s.operator == "=="]
+        assert req.specifier.contains(pin), f"{name}=={pin} (lock) outside {req}"
 
 
 def test_recipes_are_found_with_their_origin(capsys):

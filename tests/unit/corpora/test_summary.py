@@ -58,3 +58,21 @@ def test_format_summary_text(tmp_path):
     # works on the JSON round trip too (rates become string keys)
     assert format_summary(json.loads(json.dumps(d))) == text
     assert "duration     unknown" in format_summary(summarize(load_modma(Path(d["root"])), probe_audio=False))
+
+
+def test_unreadable_files_are_not_counted_as_utterances_or_classes(tmp_path, capsys):
+    """40 readable files and 2 broken ones: 40 utterances, 20 per class, 2 skipped (not 42 and 21/21)."""
+    from domadapt.cli import main
+
+    root = tmp_path / "tree"
+    for label in ("happy", "sad"):
+        for i in range(20):
+            write_wav(root / label / f"spk{i % 4}" / f"{label}{i}.wav")
+        (root / label / "spk0" / f"{label}-broken.wav").write_bytes(b"RIFF not really")
+    assert main(["data", "summary", "folder", str(root), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["utterances"] == 40
+    assert d["classes"] == {"happy": 20, "sad": 20}
+    assert d["subjects"] == 4
+    assert sorted(Path(s["path"]).name for s in d["skipped"]) == ["happy-broken.wav", "sad-broken.wav"]
+    assert d["sample_rates"] == {"16000": 40}  # JSON keys
