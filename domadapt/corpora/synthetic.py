@@ -78,6 +78,7 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
+from domadapt.corpora.arrays import write_rotated_moons
 from domadapt.errors import DomadaptError
 from domadapt.progress import Progress
 
@@ -85,6 +86,9 @@ from domadapt.progress import Progress
 #: generator never reuses an old corpus.
 GENERATOR_VERSION = 1
 CORPUS_KINDS = ("casia", "iemocap", "modma", "casia_target", "emodb")
+#: Feature-vector stand-ins (no audio): rotated two-moons, both sides in one root
+#: (domadapt.corpora.arrays).
+VECTOR_KINDS = ("arrays", "arrays_target")
 #: Folder name of each corpus root, as the real releases name them (casia_target: no
 #: release; a name of its own next to CASIA's in the same cache folder).
 ROOT_NAMES = {
@@ -93,9 +97,14 @@ ROOT_NAMES = {
     "modma": "audio_lanzhou_2015",
     "casia_target": "CASIA target database",
     "emodb": "emodb",
+    "arrays": "rotated_moons",
+    "arrays_target": "rotated_moons",
 }
 #: The loader (``domadapt.corpora.CORPORA`` name) that reads each kind.
-LOADERS = {"casia": "casia", "iemocap": "iemocap", "modma": "modma", "casia_target": "casia", "emodb": "emodb"}
+LOADERS = {
+    "casia": "casia", "iemocap": "iemocap", "modma": "modma", "casia_target": "casia", "emodb": "emodb",
+    "arrays": "arrays", "arrays_target": "arrays_target",
+}
 #: Written last into every generated root; its presence means "complete and synthetic".
 MARKER_NAME = ".domadapt-synthetic.json"
 _GENERATOR_ID = "domadapt.corpora.synthetic"
@@ -992,6 +1001,8 @@ _WRITERS: dict[str, Callable[..., Path]] = {
     "modma": write_modma,
     "casia_target": write_casia_target,
     "emodb": write_emodb,
+    "arrays": write_rotated_moons,
+    "arrays_target": write_rotated_moons,
 }
 _TEMP_PREFIX = ".tmp-"
 _STALE_TEMP_S = 24 * 3600.0
@@ -1020,7 +1031,7 @@ def synthetic_root(kind: str, *, seed: int = 0, cache_dir: Path | None = None, p
     (:class:`domadapt.progress.Progress`).
     """
     if kind not in _WRITERS:
-        raise DomadaptError(f"unknown synthetic corpus {kind!r}; known: {', '.join(CORPUS_KINDS)}")
+        raise DomadaptError(f"unknown synthetic corpus {kind!r}; known: {', '.join(CORPUS_KINDS + VECTOR_KINDS)}")
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     base = base / "synthetic" / f"v{GENERATOR_VERSION}-seed{int(seed)}"
     final = base / ROOT_NAMES[kind]
@@ -1057,6 +1068,7 @@ def _remove_stale_temps(base: Path) -> None:
 __all__ = [
     "CASIA_TARGET_SPEAKERS",
     "CORPUS_KINDS",
+    "VECTOR_KINDS",
     "LOADERS",
     "DEPRESSION_DIRECTION",
     "EMOTION_PROFILES",

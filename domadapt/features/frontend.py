@@ -35,6 +35,7 @@ import torch
 import torchaudio
 
 from domadapt.audio import read_audio
+from domadapt.corpora.arrays import VectorCorpus
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance
 from domadapt.device import resolve_device
 from domadapt.errors import DomadaptError
@@ -468,7 +469,8 @@ def extract_segments(
     Returns a SegmentSet with ``x`` [N, C, T] float32 on CPU (C = cfg.channels,
     T = cfg.frames for MFCC / log-mel; the model's width and frames for ``ssl`` /
     ``custom``; ``[N, L, D, T]`` for ``ssl`` with ``layer = "weighted"``), computed on
-    ``device`` ("cpu", "cuda", "auto" or a torch.device).
+    ``device`` ("cpu", "cuda", "auto" or a torch.device). A corpus of precomputed vectors
+    (:class:`~domadapt.corpora.arrays.VectorCorpus`) gives its rows as ``[N, D, 1]``.
     Unreadable, empty, NaN, silent (peak < 1e-6) and too-short files are skipped with a
     logged reason in ``skipped``; so is a subject left with no usable audio. Raises
     DomadaptError naming the corpus root when no utterance at all is usable.
@@ -481,6 +483,8 @@ def extract_segments(
     ``cache_dir``: the cache root (``None``: ``$DOMADAPT_CACHE`` or ``~/.cache/domadapt``;
     ``False``: no cache). See ``domadapt.features.cache``.
     """
+    if isinstance(corpus, VectorCorpus):  # precomputed vectors: one-frame segments, nothing to extract
+        return corpus.segments()
     cfg = (cfg or FeatureConfig()).for_corpus(corpus.name)
     dev = _device(device)
     frontend = _Frontend(cfg, dev, extractor)

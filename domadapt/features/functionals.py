@@ -313,6 +313,13 @@ def utterance_functionals(
     """
     if kind not in KINDS:
         raise DomadaptError(f"unknown functionals kind {kind!r}; known: {', '.join(KINDS)}")
+    from domadapt.corpora.arrays import VectorCorpus
+
+    if isinstance(corpus, VectorCorpus):  # a recipe's baseline:egemaps row on precomputed vectors
+        raise DomadaptError(
+            f"corpus {corpus.name} at {corpus.root} holds feature vectors, not audio: {kind} functionals "
+            "need audio; leave the row with features = \"{kind}\" out of the recipe"
+        )
     cfg = cfg or FeatureConfig()
     utts = corpus.utterances
     if not utts:

@@ -20,6 +20,7 @@ from typing import Any
 
 from torch import nn
 
+from domadapt.models.mlp import MLP
 from domadapt.models.tcn import TCN
 from domadapt.models.tim import TIM, ATDeltaTIM, ATTIM, DeltaTIM, MultiTIM
 from domadapt.models.transformer import SET, TransformerDeltaTIM, TransformerTIM
@@ -73,6 +74,11 @@ _register(
     doc="plain unidirectional dilated TCN (additive residual) with a prepare step, mean "
     "over time; out_dim = filters",
 )(TCN)
+_register(
+    "mlp",
+    doc="Linear+ReLU per hidden width on the input averaged over time (feature vectors "
+    "[B, D, 1]: corpus arrays); out_dim = hidden[-1] (32)",
+)(MLP)
 del _register
 
 
