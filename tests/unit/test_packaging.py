@@ -45,6 +45,11 @@ def test_extras():
     _, extras = _options()
     assert Requirement(extras["ray"].strip()).specifier.contains("2.60.0")
     assert Requirement(extras["sweep"].strip()).name == "optuna"
+    lock = _requirements((ROOT / "requirements.txt").read_text())
+    reference = _requirements(extras["reference"])  # benchmarks/reference_da.py's SKADA columns
+    assert set(reference) == {"skada", "skorch"}
+    for name, req in reference.items():
+        assert req.specifier.contains(next(iter(lock[name].specifier)).version), name
 
 
 def test_recipes_are_found_with_their_origin(capsys):
