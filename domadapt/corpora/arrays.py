@@ -130,6 +130,8 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
 def load_arrays(root: str | Path, *, file: str = DEFAULT_FILE, domain: str = "source") -> VectorCorpus:
     """The rows of domain ``domain`` in ``<root>/<file>`` (layout: the module doc)."""
     root = Path(root)
+    if not root.is_dir():
+        raise DomadaptError(f"arrays root {root} does not exist (expected a folder holding {file})")
     path = root / file
     data = read_arrays(path)
     domains = np.asarray(data["domain"]).astype(str)
@@ -159,7 +161,8 @@ def _corpus_name(domain: str) -> str:
 
 
 def load_arrays_target(root: str | Path, *, file: str = DEFAULT_FILE, domain: str = "target") -> VectorCorpus:
-    """:func:`load_arrays` reading the target rows: the target side of an arrays recipe."""
+    """:func:`load_arrays` reading the target rows of ``<root>/<file>``: the target side of an
+    arrays recipe."""
     return load_arrays(root, file=file, domain=domain)
 
 
