@@ -13,6 +13,9 @@ Benchmarks (each also runs on its own, see its docstring):
                                          only with --only compile (a cold compile takes minutes)
   executor       bench_executor.py       quick recipe as Ray tasks / in process (lower is better);
                                          only with --only executor (a Ray instance, about 2 minutes)
+  reference_da   reference_da.py         1 - share of the source-only -> oracle gap domadapt's
+                                         methods close on rotated moons (lower is better), with
+                                         SKADA's columns beside; only with --only reference_da
 
 Each benchmark's ``run(quick, device)`` is called in a fresh interpreter, so that nothing one
 leaves behind (librosa/numba thread pools, allocator state, warmed caches) changes the next
@@ -46,10 +49,12 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "recipe": ("bench_recipe", "recipe_quick_over_3min_budget_lower_is_better"),
     "compile": ("bench_compile", "compile_steady_over_eager_lower_is_better"),
     "executor": ("bench_executor", "executor_ray_over_local_lower_is_better"),
+    "reference_da": ("reference_da", "reference_da_gap_left_lower_is_better"),
 }
 #: run when --only is not given; ``compile`` (a cold torch.compile, about two minutes on a
 #: 2-core CPU) and ``executor`` (a Ray instance and the quick recipe twice) only on request,
-#: so that ``--quick`` stays under five minutes
+#: so that ``--quick`` stays under five minutes; ``reference_da`` (every method on three
+#: problems in two toolkits) only on request too
 DEFAULT = ["frontend", "training_step", "seeds", "alignment", "recipe"]
 
 

@@ -34,6 +34,8 @@ def tiny_trees(tmp_path_factory):
     sys.path.insert(0, str(Path(__file__).resolve().parent / "unit" / "corpora"))
     from fake_trees import make_emovo_tree, make_ravdess_tree, make_savee_tree  # the loader tests' trees
 
+    from domadapt.corpora.synthetic.vectors import write_rotated_moons
+
     base = tmp_path_factory.mktemp("trees")
     roots = {
         "casia": write_casia(base / "CASIA database", files_per_class=3),
@@ -45,6 +47,7 @@ def tiny_trees(tmp_path_factory):
         "ravdess": _voiced(make_ravdess_tree(base)),
         "savee": _voiced(make_savee_tree(base)),
     }
+    roots["arrays"] = roots["arrays_target"] = write_rotated_moons(base / "moons")
     for root in roots.values():
         (root / MARKER_NAME).unlink(missing_ok=True)
     return roots

@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from domadapt.corpora.arrays import VectorCorpus, load_arrays, load_arrays_target
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance
 from domadapt.corpora.casia import load_casia, load_casia_target
 from domadapt.corpora.daic_woz import load_daic_woz
@@ -74,9 +75,12 @@ __all__ = [
     "Corpus",
     "SkippedFile",
     "Utterance",
+    "VectorCorpus",
     "corpus_from_manifest",
     "corpus_options",
     "list_corpora",
+    "load_arrays",
+    "load_arrays_target",
     "load_casia",
     "load_casia_target",
     "load_corpus",

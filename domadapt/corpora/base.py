@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -73,15 +74,8 @@ class Corpus:
 
     def filter(self, keep) -> "Corpus":
         """A copy holding only the utterances for which ``keep(utt)`` is true."""
-        return Corpus(
-            name=self.name,
-            root=self.root,
-            classes=self.classes,
-            utterances=[u for u in self.utterances if keep(u)],
-            skipped=list(self.skipped),
-            official_split=self.official_split,
-            synthetic=self.synthetic,
-        )
+        # replace, not Corpus(...): a subclass (VectorCorpus) keeps its kind and its fields
+        return dataclasses.replace(self, utterances=[u for u in self.utterances if keep(u)], skipped=list(self.skipped))
 
 
 def wav_files(folder: Path) -> list[Path]:

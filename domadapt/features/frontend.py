@@ -35,6 +35,7 @@ import torch
 import torchaudio
 
 from domadapt.audio import read_audio
+from domadapt.corpora.arrays import VectorCorpus
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance
 from domadapt.device import resolve_device
 from domadapt.errors import DomadaptError
@@ -466,6 +467,28 @@ def _model_featurizer(extractor: Any, device: torch.device, *, ndim: int) -> Cal
     return featurize
 
 
+def vector_segments(corpus: VectorCorpus) -> SegmentSet:
+    """A corpus of feature vectors as a SegmentSet of one-frame segments, ``x`` ``[N, D, 1]``."""
+    utts = corpus.utterances
+    if not utts:
+        raise DomadaptError(f"{corpus.root}: corpus {corpus.name!r} has no rows left")
+    rows = np.array([int(u.meta["row"]) for u in utts], dtype=np.int64)
+    subjects = tuple(sorted({u.subject for u in utts}))
+    subject_index = {s: i for i, s in enumerate(subjects)}
+    return SegmentSet(
+        x=torch.from_numpy(np.ascontiguousarray(corpus.vectors[rows])).unsqueeze(-1),
+        y=torch.tensor([corpus.classes.index(u.label) for u in utts], dtype=torch.long),
+        subject=torch.tensor([subject_index[u.subject] for u in utts], dtype=torch.long),
+        utterance=torch.arange(len(utts), dtype=torch.long),
+        classes=corpus.classes,
+        subjects=subjects,
+        utterance_keys=tuple(u.key for u in utts),
+        domain=corpus.name,
+        synthetic=corpus.synthetic,
+        skipped=list(corpus.skipped),
+    )
+
+
 def extract_segments(
     corpus: Corpus,
     cfg: FeatureConfig | None = None,
@@ -480,7 +503,8 @@ def extract_segments(
     Returns a SegmentSet with ``x`` [N, C, T] float32 on CPU (C = cfg.channels,
     T = cfg.frames for MFCC / log-mel; the model's width and frames for ``ssl`` /
     ``custom``; ``[N, L, D, T]`` for ``ssl`` with ``layer = "weighted"``), computed on
-    ``device`` ("cpu", "cuda", "auto" or a torch.device).
+    ``device`` ("cpu", "cuda", "auto" or a torch.device). A corpus of precomputed vectors
+    (:class:`~domadapt.corpora.arrays.VectorCorpus`) gives its rows as ``[N, D, 1]``.
     Unreadable, empty, NaN, silent (peak < 1e-6) and too-short files are skipped with a
     logged reason in ``skipped``; so is a subject left with no usable audio. Raises
     DomadaptError naming the corpus root when no utterance at all is usable.
@@ -493,6 +517,8 @@ def extract_segments(
     ``cache_dir``: the cache root (``None``: ``$DOMADAPT_CACHE`` or ``~/.cache/domadapt``;
     ``False``: no cache). See ``domadapt.features.cache``.
     """
+    if isinstance(corpus, VectorCorpus):  # precomputed vectors: one-frame segments, nothing to extract
+        return vector_segments(corpus)
     cfg = (cfg or FeatureConfig()).for_corpus(corpus.name)
     dev = _device(device)
     frontend = _Frontend(cfg, dev, extractor)

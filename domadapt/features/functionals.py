@@ -59,6 +59,7 @@ import numpy as np
 import torch
 
 from domadapt.audio import read_audio
+from domadapt.corpora.arrays import VectorCorpus
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance
 from domadapt.errors import DomadaptError
 from domadapt.features import cache as feature_cache
@@ -313,6 +314,11 @@ def utterance_functionals(
     """
     if kind not in KINDS:
         raise DomadaptError(f"unknown functionals kind {kind!r}; known: {', '.join(KINDS)}")
+    if isinstance(corpus, VectorCorpus):  # a recipe's baseline:egemaps row on precomputed vectors
+        raise DomadaptError(
+            f"corpus {corpus.name} at {corpus.root} holds feature vectors, not audio: {kind} functionals "
+            "need audio; leave the row with features = \"{kind}\" out of the recipe"
+        )
     cfg = cfg or FeatureConfig()
     utts = corpus.utterances
     if not utts:

@@ -20,6 +20,7 @@ from typing import Any
 
 from torch import nn
 
+from domadapt.models.mlp import MLP
 from domadapt.models.tcn import TCN
 from domadapt.models.tim import TIM, ATDeltaTIM, ATTIM, DeltaTIM, MultiTIM
 from domadapt.models.transformer import SET, TransformerDeltaTIM, TransformerTIM

@@ -56,3 +56,23 @@ def test_small_corpus_diagnosis_runs_and_all_last_keeps_the_last_epoch(run_all, 
     assert rows["TIM target_only, all_last"][val_ua].strip() == "–"  # no validation subjects, no validation UA
     assert rows["TIM target_only, recipe"][val_ua].strip() != "–"
     assert "small_corpus_all_last_over_recipe_ua ratio=" in out.splitlines()[-1]
+
+
+@pytest.mark.slow  # eight recipe rows (plots, reports) per toolkit, even at 2 epochs
+@pytest.mark.parametrize("reference", [False, True])
+def test_reference_benchmark_prints_both_toolkits_table(run_all, capsys, reference):
+    if reference:
+        pytest.importorskip("skada")
+        pytest.importorskip("skorch")
+    bench = importlib.import_module("reference_da")
+    argv = ["--seeds", "2", "--epochs", "2", "--problems", "moons", "--device", "cpu"]
+    ratio = bench.measure(argv + ([] if reference else ["--no-skada"]))
+    out = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in out.splitlines() if line.startswith("| ") and "---" not in line}
+    assert set(rows) == {"method"} | {p.name for p in bench.PAIRS}
+    for pair in bench.PAIRS:
+        ours, theirs, ours_closed, theirs_closed = rows[pair.name]
+        assert ours != "–" and ours_closed != "–"
+        assert (theirs != "–") == reference and (theirs_closed != "–") == reference
+    assert math.isfinite(ratio)  # 1 - domadapt's mean gap closed on the moons
+    assert out.splitlines()[-1] == f"{bench.NAME} ratio={ratio:.3f}"

@@ -52,6 +52,10 @@ def test_extras():
     for name, req in onnx.items():
         (pin,) = [s.version for s in lock[name].specifier if s.operator == "=="]
         assert req.specifier.contains(pin), f"{name}=={pin} (lock) outside {req}"
+    reference = _requirements(extras["reference"])  # benchmarks/reference_da.py's SKADA columns
+    assert set(reference) == {"skada", "skorch"}
+    for name, req in reference.items():
+        assert req.specifier.contains(next(iter(lock[name].specifier)).version), name
 
 
 def test_recipes_are_found_with_their_origin(capsys):

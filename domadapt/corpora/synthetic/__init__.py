@@ -76,6 +76,7 @@ from domadapt.corpora.synthetic.layouts import (
     write_iemocap,
     write_modma,
 )
+from domadapt.corpora.synthetic.vectors import write_rotated_moons
 from domadapt.corpora.synthetic.voice import (
     DEPRESSION_DIRECTION,
     EMOTION_PROFILES,
@@ -88,6 +89,9 @@ from domadapt.corpora.synthetic.voice import (
 from domadapt.errors import DomadaptError
 
 CORPUS_KINDS = ("casia", "iemocap", "modma", "casia_target", "emodb")
+#: Feature-vector stand-ins (no audio): rotated two-moons, both sides in one root
+#: (domadapt.corpora.arrays).
+VECTOR_KINDS = ("arrays", "arrays_target")
 #: Folder name of each corpus root, as the real releases name them (casia_target: no
 #: release; a name of its own next to CASIA's in the same cache folder).
 ROOT_NAMES = {
@@ -96,9 +100,14 @@ ROOT_NAMES = {
     "modma": "audio_lanzhou_2015",
     "casia_target": "CASIA target database",
     "emodb": "emodb",
+    "arrays": "rotated_moons",
+    "arrays_target": "rotated_moons",
 }
 #: The loader (``domadapt.corpora.CORPORA`` name) that reads each kind.
-LOADERS = {"casia": "casia", "iemocap": "iemocap", "modma": "modma", "casia_target": "casia", "emodb": "emodb"}
+LOADERS = {
+    "casia": "casia", "iemocap": "iemocap", "modma": "modma", "casia_target": "casia", "emodb": "emodb",
+    "arrays": "arrays", "arrays_target": "arrays_target",
+}
 
 
 def is_synthetic_root(root: Path) -> bool:
@@ -116,6 +125,8 @@ _WRITERS: dict[str, Callable[..., Path]] = {
     "modma": write_modma,
     "casia_target": write_casia_target,
     "emodb": write_emodb,
+    "arrays": write_rotated_moons,
+    "arrays_target": write_rotated_moons,
 }
 _TEMP_PREFIX = ".tmp-"
 _STALE_TEMP_S = 24 * 3600.0
@@ -144,7 +155,7 @@ def synthetic_root(kind: str, *, seed: int = 0, cache_dir: Path | None = None, p
     (:class:`domadapt.progress.Progress`).
     """
     if kind not in _WRITERS:
-        raise DomadaptError(f"unknown synthetic corpus {kind!r}; known: {', '.join(CORPUS_KINDS)}")
+        raise DomadaptError(f"unknown synthetic corpus {kind!r}; known: {', '.join(CORPUS_KINDS + VECTOR_KINDS)}")
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     base = base / "synthetic" / f"v{GENERATOR_VERSION}-seed{int(seed)}"
     final = base / ROOT_NAMES[kind]
@@ -183,6 +194,7 @@ __all__ = [
     "CASIA_SPEAKERS",
     "CASIA_TARGET_SPEAKERS",
     "CORPUS_KINDS",
+    "VECTOR_KINDS",
     "LOADERS",
     "DEPRESSION_DIRECTION",
     "EMOTION_PROFILES",

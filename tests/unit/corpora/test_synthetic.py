@@ -378,10 +378,10 @@ def test_cache_dir_resolution_and_errors(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("DOMADAPT_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "domadapt"
-    with pytest.raises(DomadaptError, match="casia, iemocap, modma, casia_target, emodb"):
+    with pytest.raises(DomadaptError, match="casia, iemocap, modma, casia_target, emodb, arrays, arrays_target"):
         synthetic_root("savee", cache_dir=tmp_path)
     assert CORPUS_KINDS == ("casia", "iemocap", "modma", "casia_target", "emodb")
-    assert set(LOADERS) == set(CORPUS_KINDS) == set(synthetic._WRITERS)
+    assert set(LOADERS) == set(CORPUS_KINDS + synthetic.VECTOR_KINDS) == set(synthetic._WRITERS)
     assert not is_synthetic_root(tmp_path)
     (tmp_path / MARKER_NAME).write_text("not json")
     assert not is_synthetic_root(tmp_path)

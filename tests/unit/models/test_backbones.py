@@ -23,6 +23,7 @@ SMALL: dict[str, dict] = {
     "transformer_delta_tim": dict(filters=8, levels=3, d_model=16, n_head=2, dim_feedforward=32),
     "set": dict(d_model=16, n_head=2, dim_feedforward=32),
     "tcn": dict(filters=8, levels=3),
+    "mlp": dict(hidden=[8, 8], dropout=0.1),
 }
 
 NAMES = list_backbones()
