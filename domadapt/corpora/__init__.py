@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance
-from domadapt.corpora.casia import load_casia, load_casia_target
+from domadapt.corpora.casia import load_casia, load_casia_target, load_casia_target_powered
 from domadapt.corpora.daic_woz import load_daic_woz
 from domadapt.corpora.emodb import load_emodb
 from domadapt.corpora.emovo import load_emovo
@@ -41,6 +41,7 @@ SYNTHETIC_MARKER = ".domadapt-synthetic.json"
 CORPORA = Registry("corpus", plural="corpora", passed=("root",))
 CORPORA.register("casia")(load_casia)
 CORPORA.register("casia_target")(load_casia_target)
+CORPORA.register("casia_target_powered")(load_casia_target_powered)
 CORPORA.register("iemocap")(load_iemocap)
 CORPORA.register("modma")(load_modma)
 CORPORA.register("daic_woz")(load_daic_woz)

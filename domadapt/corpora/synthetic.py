@@ -50,6 +50,9 @@ fast on a CPU (10th-90th percentiles): interview 01-18 1.5-3.7 s, reading 19 3.1
 words 20-25 1.2-1.7 s, picture description 26-29 2.6-5.9 s; about 65 s of audio per
 subject (~57 min, ~435 MB in all). All three default corpora generate in ~35 s on 2 cores.
 casia_target: 8 speakers x 6 emotions x 20 files (960 files, ~40 min), ~11 s.
+casia_target_powered: the same voices' family and channel, 40 speakers x 6 emotions x 5
+files (1,200 files): enough target speakers for 5 folds of 8 test speakers, the size the
+power estimate in docs/adaptation-on-speech.md asks for.
 emodb: 10 speakers x 7 emotions x 8 texts (560 files).
 
 Every file has its own ``numpy.random.Generator`` seeded from ``(seed, corpus, speaker,
@@ -84,7 +87,7 @@ from domadapt.progress import Progress
 #: Bump on any change to the generated audio or layout: the cache path carries it, so a new
 #: generator never reuses an old corpus.
 GENERATOR_VERSION = 1
-CORPUS_KINDS = ("casia", "iemocap", "modma", "casia_target", "emodb")
+CORPUS_KINDS = ("casia", "iemocap", "modma", "casia_target", "emodb", "casia_target_powered")
 #: Folder name of each corpus root, as the real releases name them (casia_target: no
 #: release; a name of its own next to CASIA's in the same cache folder).
 ROOT_NAMES = {
@@ -93,9 +96,11 @@ ROOT_NAMES = {
     "modma": "audio_lanzhou_2015",
     "casia_target": "CASIA target database",
     "emodb": "emodb",
+    "casia_target_powered": "CASIA target database (40 speakers)",
 }
 #: The loader (``domadapt.corpora.CORPORA`` name) that reads each kind.
-LOADERS = {"casia": "casia", "iemocap": "iemocap", "modma": "modma", "casia_target": "casia", "emodb": "emodb"}
+LOADERS = {"casia": "casia", "iemocap": "iemocap", "modma": "modma", "casia_target": "casia", "emodb": "emodb",
+           "casia_target_powered": "casia"}
 #: Written last into every generated root; its presence means "complete and synthetic".
 MARKER_NAME = ".domadapt-synthetic.json"
 _GENERATOR_ID = "domadapt.corpora.synthetic"
@@ -888,6 +893,14 @@ CASIA_TARGET_SPEAKERS = (
 )
 
 
+def casia_target_speakers(n: int) -> tuple[tuple[str, str], ...]:
+    """The first ``n`` target speakers: :data:`CASIA_TARGET_SPEAKERS`, then ``target09``,
+    ``target10``, ... alternating female and male (the powered testbed needs more voices
+    than the eight named ones)."""
+    extra = tuple((f"target{i + 1:02d}", "FM"[i % 2]) for i in range(len(CASIA_TARGET_SPEAKERS), n))
+    return (CASIA_TARGET_SPEAKERS + extra)[:n]
+
+
 #: The whole recording 5 dB below MODMA's: acted emotions are up to ~11 dB louder than
 #: neutral speech, so neutral speech then peaks at MODMA's ~0.02-0.09 and angry speech
 #: stays under ~0.45, with MODMA's signal-to-noise ratios.
@@ -924,7 +937,7 @@ def write_casia_target(
     the ``casia`` loader reads it, and CASIA's six emotions with the same prosodic
     profiles (:data:`EMOTION_PROFILES`, the class structure carries over), but:
 
-    * other voices: ``n_speakers`` (at most 8) of :data:`CASIA_TARGET_SPEAKERS`, drawn by
+    * other voices: ``n_speakers`` of :func:`casia_target_speakers`, drawn by
       :func:`_target_voice` from other pitch / vocal-tract / voice-quality ranges than
       CASIA's, saying other texts;
     * MODMA's channel (:func:`_modma_channel`): synthesised at 14.7 kHz, band-limited to
@@ -938,13 +951,12 @@ def write_casia_target(
     root = Path(root)
     if files_per_class < 1:
         raise DomadaptError(f"files_per_class must be >= 1, got {files_per_class}")
-    if not 1 <= n_speakers <= len(CASIA_TARGET_SPEAKERS):
-        raise DomadaptError(
-            f"n_speakers must be 1..{len(CASIA_TARGET_SPEAKERS)}, got {n_speakers}")
+    if n_speakers < 1:
+        raise DomadaptError(f"n_speakers must be >= 1, got {n_speakers}")
     texts = [_random_text(_rng(seed, _CASIA_TARGET, 0, j), 6, 11) for j in range(files_per_class)]
     n_files = n_speakers * len(CASIA_EMOTIONS) * files_per_class
     bar = Progress(n_files, "synthetic casia_target", unit="files", enabled=progress)
-    for si, (speaker, gender) in enumerate(CASIA_TARGET_SPEAKERS[:n_speakers]):
+    for si, (speaker, gender) in enumerate(casia_target_speakers(n_speakers)):
         spk_rng = _rng(seed, _CASIA_TARGET, 10 + si)
         voice = _target_voice(spk_rng, gender)
         expressiveness = spk_rng.uniform(0.85, 1.15)
@@ -965,6 +977,13 @@ def write_casia_target(
     _write_marker(root, "casia_target", seed,
                   {"files_per_class": files_per_class, "n_speakers": n_speakers})
     return root
+
+
+def write_casia_target_powered(root: Path, *, seed: int = 0, progress: bool = False) -> Path:
+    """:func:`write_casia_target` with 40 speakers x 5 files per emotion: the target of the
+    powered testbed (``recipes/da_testbed_powered.toml``). The first eight speakers are
+    ``casia_target``'s voices; files 201-205 of each are the same as theirs."""
+    return write_casia_target(root, seed=seed, files_per_class=5, n_speakers=40, progress=progress)
 
 
 # --------------------------------------------------------------------------- marker, cache
@@ -992,6 +1011,7 @@ _WRITERS: dict[str, Callable[..., Path]] = {
     "modma": write_modma,
     "casia_target": write_casia_target,
     "emodb": write_emodb,
+    "casia_target_powered": write_casia_target_powered,
 }
 _TEMP_PREFIX = ".tmp-"
 _STALE_TEMP_S = 24 * 3600.0
@@ -1075,6 +1095,8 @@ __all__ = [
     "synthetic_root",
     "write_casia",
     "write_casia_target",
+    "write_casia_target_powered",
+    "casia_target_speakers",
     "write_emodb",
     "write_iemocap",
     "write_modma",
