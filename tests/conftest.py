@@ -45,6 +45,7 @@ def tiny_trees(tmp_path_factory):
         "ravdess": _voiced(make_ravdess_tree(base)),
         "savee": _voiced(make_savee_tree(base)),
     }
+    roots["casia_target_powered"] = roots["casia_target"]  # the same layout, fewer speakers
     for root in roots.values():
         (root / MARKER_NAME).unlink(missing_ok=True)
     return roots
