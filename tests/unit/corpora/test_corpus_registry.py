@@ -9,7 +9,7 @@ from domadapt.errors import DomadaptError
 
 
 def test_registry_names():
-    assert list_corpora() == ["casia", "casia_target", "daic_woz", "emodb", "emovo", "folder", "iemocap", "modma", "ravdess", "savee"]
+    assert list_corpora() == ["casia", "casia_target", "casia_target_powered", "daic_woz", "emodb", "emovo", "folder", "iemocap", "modma", "ravdess", "savee"]
     assert set(CORPORA) == set(list_corpora())
 
 
