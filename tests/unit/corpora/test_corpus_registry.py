@@ -30,7 +30,7 @@ def test_load_corpus(tmp_path):
 
 
 def test_unknown_name_lists_known():
-    with pytest.raises(DomadaptError, match="'crema_d'.*casia, casia_target, daic_woz, emodb, emovo, folder, iemocap, modma, ravdess, savee"):
+    with pytest.raises(DomadaptError, match="'crema_d'.*casia, casia_target, casia_target_powered, daic_woz, emodb, emovo, folder, iemocap, modma, ravdess, savee"):
         load_corpus("crema_d", "/tmp")
 
 
