@@ -48,6 +48,7 @@ def tiny_trees(tmp_path_factory):
         "savee": _voiced(make_savee_tree(base)),
     }
     roots["arrays"] = roots["arrays_target"] = write_rotated_moons(base / "moons")
+    roots["casia_target_powered"] = roots["casia_target"]  # the same layout, fewer speakers
     for root in roots.values():
         (root / MARKER_NAME).unlink(missing_ok=True)
     return roots

@@ -22,7 +22,7 @@ from typing import Any
 
 from domadapt.corpora.arrays import VectorCorpus, load_arrays, load_arrays_target
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance
-from domadapt.corpora.casia import load_casia, load_casia_target
+from domadapt.corpora.casia import load_casia, load_casia_target, load_casia_target_powered
 from domadapt.corpora.daic_woz import load_daic_woz
 from domadapt.corpora.emodb import load_emodb
 from domadapt.corpora.emovo import load_emovo

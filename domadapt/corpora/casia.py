@@ -169,3 +169,14 @@ def load_casia_target(root: str | Path, *, layout: Literal["auto", "speaker", "f
     corpus = load_casia(root, layout=layout)
     utterances = [dataclasses.replace(u, domain="casia_target") for u in corpus.utterances]
     return dataclasses.replace(corpus, name="casia_target", utterances=utterances)
+
+
+@CORPORA.register("casia_target_powered")
+def load_casia_target_powered(root: str | Path, *, layout: Literal["auto", "speaker", "flat"] = "auto") -> Corpus:
+    """CASIA's layout (``<root>/<speaker>/<emotion>/<n>.wav``) read as :func:`load_casia_target`
+    under its own name: the target of the powered testbed (``recipes/da_testbed_powered.toml``,
+    40 speakers), so that its features are cached and reported apart from the 8-speaker
+    ``casia_target``."""
+    corpus = load_casia_target(root, layout=layout)
+    utterances = [dataclasses.replace(u, domain="casia_target_powered") for u in corpus.utterances]
+    return dataclasses.replace(corpus, name="casia_target_powered", utterances=utterances)

@@ -30,6 +30,7 @@ def corpus_labels(name: str) -> tuple[str, ...] | None:
     known: dict[str, tuple[str, ...]] = {
         "casia": casia.EMOTIONS,
         "casia_target": casia.EMOTIONS,
+        "casia_target_powered": casia.EMOTIONS,
         "iemocap": tuple(dict.fromkeys(c for classes in iemocap.CLASSES.values() for c in classes)),
         "modma": modma.CLASSES,
         "daic_woz": daic_woz.CLASSES,

@@ -15,7 +15,7 @@ from domadapt.models.transfer import TaskOutput
 from domadapt.registries import METHODS
 from domadapt.registry import option
 
-__all__ = ["SelfTraining", "pseudo_label_loss"]
+__all__ = ["SelfTraining", "pseudo_label_loss", "pseudo_label_stats"]
 
 
 def pseudo_label_loss(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -30,6 +30,19 @@ def pseudo_label_loss(logits: torch.Tensor, threshold: float) -> tuple[torch.Ten
     return loss, {"confident": mask.mean()}
 
 
+def pseudo_label_stats(logits: torch.Tensor, y: torch.Tensor, threshold: float) -> dict[str, torch.Tensor]:
+    """How good the pseudo-labels of ``logits`` [M, K] are against the true labels ``y`` [M]:
+    ``target_acc``, the accuracy of every row's argmax, and ``confident_correct``, the
+    fraction of rows that pass ``threshold`` *and* are right. A history's epoch means give
+    the accuracy of the pseudo-labels trained on as ``confident_correct / confident``.
+    Diagnostics only: computed without gradient, never part of the loss."""
+    with torch.no_grad():
+        confidence, pseudo = torch.softmax(logits, dim=1).max(dim=1)
+        right = (pseudo == y).to(logits.dtype)
+        confident = (confidence >= threshold).to(logits.dtype)
+    return {"target_acc": right.mean(), "confident_correct": (right * confident).mean()}
+
+
 @METHODS.register("self_training")
 class SelfTraining(Method):
     """Joint training on the labelled source; after a warm-up, the target's confident
@@ -37,7 +50,11 @@ class SelfTraining(Method):
     (model selection: the IM validator). Lee, *Pseudo-Label* (ICML-W 2013); the masked mean
     of Sohn et al., *FixMatch* (NeurIPS 2020), without augmentation. Written by hand (one
     masked cross-entropy); vmappable. Needs a shared label set (the source-trained head
-    labels the target)."""
+    labels the target).
+
+    History (per epoch, ``joint/train/...``): ``confident`` (fraction of target rows over the
+    threshold), ``target_acc`` and ``confident_correct`` (:func:`pseudo_label_stats`: the
+    training target's labels are read for these two numbers only, never for the loss)."""
 
     needs_shared_labels = True
 
@@ -54,7 +71,10 @@ class SelfTraining(Method):
         o = self.options
 
         def align(outs_s: list[TaskOutput], out_t: TaskOutput, batch: StepBatch):
-            return pseudo_label_loss(out_t.logits, float(o.threshold))
+            loss, stats = pseudo_label_loss(out_t.logits, float(o.threshold))
+            if batch.y_t is not None:  # logged only, no gradient: why pseudo-labels help or hurt
+                stats.update(pseudo_label_stats(out_t.logits, batch.y_t, float(o.threshold)))
+            return loss, stats
 
         stage = joint_stage(self, data, align=align, use_target_labels=False)
         stage.align_weight = float(o.weight)

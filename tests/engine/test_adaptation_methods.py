@@ -14,7 +14,7 @@ from domadapt.data import TARGET_TASK, DomainData
 from domadapt.engine import EagerReplica, fit, vmap_support
 from domadapt.errors import DomadaptError
 from domadapt.methods import build_method
-from domadapt.methods.self_training import pseudo_label_loss
+from domadapt.methods.self_training import pseudo_label_loss, pseudo_label_stats
 from domadapt.models import build_backbone
 from domadapt.models.transfer import TransferModel
 
@@ -286,3 +286,30 @@ def test_unsupervised_selection_snd_replaces_im_and_labelled_stages_keep_labels(
     assert history["joint/val/score"] == history["joint/val/snd"]
     history, _ = fit_one(tiny_fold(shared=True), spec("adabn"), cfg)
     assert "source/val/uar" in history and "adabn/val/snd" in history
+
+
+def test_pseudo_label_stats_score_the_argmax_against_the_true_labels():
+    logits = torch.tensor([[4.0, 0.0], [0.1, 0.0], [0.0, 5.0], [3.0, 0.0]])
+    stats = pseudo_label_stats(logits, torch.tensor([0, 1, 0, 1]), 0.9)
+    # argmax 0, 0, 1, 0: right on row 0 only; rows 0, 2, 3 are confident
+    assert stats["target_acc"].item() == pytest.approx(1 / 4)
+    assert stats["confident_correct"].item() == pytest.approx(1 / 4)
+
+
+def test_self_training_history_scores_its_pseudo_labels_without_training_on_them():
+    """The per-epoch pseudo-label accuracy is in the history; the labels it is scored against
+    change nothing else: with all-0 or all-1 training target labels the run is the same and
+    the two accuracies add up to 1 (two classes)."""
+    histories = []
+    for label in (0, 1):
+        fold = tiny_fold(shared=True)
+        fold.target_train.y = torch.full_like(fold.target_train.y, label)
+        history, _ = fit_one(fold, spec("self_training", warmup=0.25, threshold=0.5), tiny_train(epochs=3))
+        histories.append(history)
+    h0, h1 = histories
+    assert h0["joint/train/loss"] == h1["joint/train/loss"]
+    for a0, a1 in zip(h0["joint/train/target_acc"], h1["joint/train/target_acc"]):
+        assert a0 + a1 == pytest.approx(1.0)
+    for c0, c1, conf in zip(h0["joint/train/confident_correct"], h1["joint/train/confident_correct"],
+                            h0["joint/train/confident"]):
+        assert c0 + c1 == pytest.approx(conf)

@@ -50,7 +50,7 @@ def test_registry_names_list_the_registered_ones():
     assert _error(**{"train.align_schedule": "cosine"}).startswith(
         "train.align_schedule = 'cosine': expected one of constant, dann, linear")
     assert "model.backbone = 'timnet': expected one of at_delta_tim, at_tim," in _error(**{"model.backbone": "timnet"})
-    assert "data.source = 'crema_d': expected one of casia, casia_target, daic_woz, emodb, emovo, folder, iemocap, modma, ravdess, savee" in _error(
+    assert "data.source = 'crema_d': expected one of arrays, arrays_target, casia, casia_target, casia_target_powered, daic_woz, emodb, emovo, folder, iemocap, modma, ravdess, savee" in _error(
         **{"data.source": ["casia", "crema_d"]})
     assert "data.target = 'modmaa'" in _error(**{"data.target": "modmaa"})
 

@@ -41,6 +41,9 @@ fast on a CPU (10th-90th percentiles): interview 01-18 1.5-3.7 s, reading 19 3.1
 words 20-25 1.2-1.7 s, picture description 26-29 2.6-5.9 s; about 65 s of audio per
 subject (~57 min, ~435 MB in all). All three default corpora generate in ~35 s on 2 cores.
 casia_target: 8 speakers x 6 emotions x 20 files (960 files, ~40 min), ~11 s.
+casia_target_powered: the same voices' family and channel, 40 speakers x 6 emotions x 5
+files (1,200 files): enough target speakers for 5 folds of 8 test speakers, the size the
+power estimate in docs/adaptation-on-speech.md asks for.
 emodb: 10 speakers x 7 emotions x 8 texts (560 files).
 
 Every file has its own ``numpy.random.Generator`` seeded from ``(seed, corpus, speaker,
@@ -63,6 +66,7 @@ from domadapt.corpora.synthetic.layouts import (
     CASIA_EMOTIONS,
     CASIA_SPEAKERS,
     CASIA_TARGET_SPEAKERS,
+    casia_target_speakers,
     GENERATOR_ID,
     GENERATOR_VERSION,
     MARKER_NAME,
@@ -88,7 +92,7 @@ from domadapt.corpora.synthetic.voice import (
 )
 from domadapt.errors import DomadaptError
 
-CORPUS_KINDS = ("casia", "iemocap", "modma", "casia_target", "emodb")
+CORPUS_KINDS = ("casia", "iemocap", "modma", "casia_target", "emodb", "casia_target_powered")
 #: Feature-vector stand-ins (no audio): rotated two-moons, both sides in one root
 #: (domadapt.corpora.arrays).
 VECTOR_KINDS = ("arrays", "arrays_target")
@@ -99,6 +103,7 @@ ROOT_NAMES = {
     "iemocap": "IEMOCAP_full_release",
     "modma": "audio_lanzhou_2015",
     "casia_target": "CASIA target database",
+    "casia_target_powered": "CASIA target database (40 speakers)",
     "emodb": "emodb",
     "arrays": "rotated_moons",
     "arrays_target": "rotated_moons",
@@ -106,6 +111,7 @@ ROOT_NAMES = {
 #: The loader (``domadapt.corpora.CORPORA`` name) that reads each kind.
 LOADERS = {
     "casia": "casia", "iemocap": "iemocap", "modma": "modma", "casia_target": "casia", "emodb": "emodb",
+    "casia_target_powered": "casia",
     "arrays": "arrays", "arrays_target": "arrays_target",
 }
 
@@ -119,11 +125,19 @@ def is_synthetic_root(root: Path) -> bool:
     return isinstance(marker, dict) and marker.get("generator") == GENERATOR_ID
 
 
+def write_casia_target_powered(root: Path, *, seed: int = 0, progress: bool = False) -> Path:
+    """:func:`write_casia_target` with 40 speakers x 5 files per emotion: the target of the
+    powered testbed (``recipes/da_testbed_powered.toml``). The first eight speakers are
+    ``casia_target``'s voices; files 201-205 of each are the same as theirs."""
+    return write_casia_target(root, seed=seed, files_per_class=5, n_speakers=40, progress=progress)
+
+
 _WRITERS: dict[str, Callable[..., Path]] = {
     "casia": write_casia,
     "iemocap": write_iemocap,
     "modma": write_modma,
     "casia_target": write_casia_target,
+    "casia_target_powered": write_casia_target_powered,
     "emodb": write_emodb,
     "arrays": write_rotated_moons,
     "arrays_target": write_rotated_moons,
@@ -193,6 +207,8 @@ __all__ = [
     "CASIA_EMOTIONS",
     "CASIA_SPEAKERS",
     "CASIA_TARGET_SPEAKERS",
+    "casia_target_speakers",
+    "write_casia_target_powered",
     "CORPUS_KINDS",
     "VECTOR_KINDS",
     "LOADERS",

@@ -500,6 +500,13 @@ CASIA_TARGET_SPEAKERS = (
 )
 
 
+def casia_target_speakers(n: int) -> tuple[tuple[str, str], ...]:
+    """The first ``n`` target speakers: :data:`CASIA_TARGET_SPEAKERS`, then ``target09``,
+    ``target10``, ... alternating female and male (the powered testbed needs more voices)."""
+    extra = tuple((f"target{i + 1:02d}", "FM"[i % 2]) for i in range(len(CASIA_TARGET_SPEAKERS), n))
+    return (CASIA_TARGET_SPEAKERS + extra)[:n]
+
+
 #: The whole recording 5 dB below MODMA's: acted emotions are up to ~11 dB louder than
 #: neutral speech, so neutral speech then peaks at MODMA's ~0.02-0.09 and angry speech
 #: stays under ~0.45, with MODMA's signal-to-noise ratios.
@@ -536,7 +543,7 @@ def write_casia_target(
     the ``casia`` loader reads it, and CASIA's six emotions with the same prosodic
     profiles (:data:`EMOTION_PROFILES`, the class structure carries over), but:
 
-    * other voices: ``n_speakers`` (at most 8) of :data:`CASIA_TARGET_SPEAKERS`, drawn by
+    * other voices: ``n_speakers`` of :func:`casia_target_speakers`, drawn by
       :func:`_target_voice` from other pitch / vocal-tract / voice-quality ranges than
       CASIA's, saying other texts;
     * MODMA's channel (:func:`_modma_channel`): synthesised at 14.7 kHz, band-limited to
@@ -550,13 +557,12 @@ def write_casia_target(
     root = Path(root)
     if files_per_class < 1:
         raise DomadaptError(f"files_per_class must be >= 1, got {files_per_class}")
-    if not 1 <= n_speakers <= len(CASIA_TARGET_SPEAKERS):
-        raise DomadaptError(
-            f"n_speakers must be 1..{len(CASIA_TARGET_SPEAKERS)}, got {n_speakers}")
+    if n_speakers < 1:
+        raise DomadaptError(f"n_speakers must be >= 1, got {n_speakers}")
     texts = [random_text(seeded_rng(seed, _CASIA_TARGET, 0, j), 6, 11) for j in range(files_per_class)]
     n_files = n_speakers * len(CASIA_EMOTIONS) * files_per_class
     bar = Progress(n_files, "synthetic casia_target", unit="files", enabled=progress)
-    for si, (speaker, gender) in enumerate(CASIA_TARGET_SPEAKERS[:n_speakers]):
+    for si, (speaker, gender) in enumerate(casia_target_speakers(n_speakers)):
         spk_rng = seeded_rng(seed, _CASIA_TARGET, 10 + si)
         voice = _target_voice(spk_rng, gender)
         expressiveness = spk_rng.uniform(0.85, 1.15)

@@ -9,7 +9,7 @@ from domadapt.errors import DomadaptError
 
 
 def test_registry_names():
-    assert list_corpora() == ["arrays", "arrays_target", "casia", "casia_target", "daic_woz", "emodb", "emovo", "folder", "iemocap", "modma", "ravdess", "savee"]
+    assert list_corpora() == ["arrays", "arrays_target", "casia", "casia_target", "casia_target_powered", "daic_woz", "emodb", "emovo", "folder", "iemocap", "modma", "ravdess", "savee"]
     assert set(CORPORA) == set(list_corpora())
 
 
@@ -31,7 +31,7 @@ def test_load_corpus(tmp_path):
 
 
 def test_unknown_name_lists_known():
-    with pytest.raises(DomadaptError, match="'crema_d'.*casia, casia_target, daic_woz, emodb, emovo, folder, iemocap, modma, ravdess, savee"):
+    with pytest.raises(DomadaptError, match="'crema_d'.*casia, casia_target, casia_target_powered, daic_woz, emodb, emovo, folder, iemocap, modma, ravdess, savee"):
         load_corpus("crema_d", "/tmp")
 
 

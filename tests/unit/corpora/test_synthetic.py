@@ -22,7 +22,9 @@ from domadapt.corpora.synthetic import (
     EMOTION_PROFILES,
     GENERATOR_VERSION,
     MARKER_NAME,
+    ROOT_NAMES,
     MODMA_COLUMNS,
+    casia_target_speakers,
     default_cache_dir,
     is_synthetic_root,
     modma_subjects,
@@ -178,9 +180,34 @@ def test_casia_target_sizes_and_errors(tmp_path: Path) -> None:
     root = write_casia_target(tmp_path / "t", files_per_class=1, n_speakers=2)
     assert len(list(root.rglob("*.wav"))) == 2 * 6
     with pytest.raises(DomadaptError, match="n_speakers"):
-        write_casia_target(tmp_path / "u", n_speakers=9)
+        write_casia_target(tmp_path / "u", n_speakers=0)
     with pytest.raises(DomadaptError, match="files_per_class"):
         write_casia_target(tmp_path / "v", files_per_class=0)
+
+
+def test_casia_target_beyond_eight_speakers_keeps_the_first_eight(tmp_path: Path) -> None:
+    """The powered testbed's target: more voices named target09, ...; the first speakers'
+    files are those of the 8-speaker casia_target (the same seeds), byte for byte."""
+    assert [name for name, _ in casia_target_speakers(10)[8:]] == ["target09", "target10"]
+    assert [g for _, g in casia_target_speakers(12)[8:]] == ["F", "M", "F", "M"]
+    small = write_casia_target(tmp_path / "small", files_per_class=1, n_speakers=1)
+    large = write_casia_target(tmp_path / "large", files_per_class=1, n_speakers=10)
+    assert {p.name for p in large.iterdir() if p.is_dir()} == {name for name, _ in casia_target_speakers(10)}
+    for wav in small.rglob("*.wav"):
+        assert wav.read_bytes() == (large / wav.relative_to(small)).read_bytes()
+
+
+def test_casia_target_powered_is_its_own_kind_read_under_its_own_name(tmp_path: Path, monkeypatch) -> None:
+    def tiny_powered(root: Path, *, seed: int = 0, progress: bool = False) -> Path:
+        return write_casia_target(root, seed=seed, files_per_class=1, n_speakers=9)
+
+    monkeypatch.setitem(synthetic._WRITERS, "casia_target_powered", tiny_powered)
+    root = synthetic_root("casia_target_powered", cache_dir=tmp_path)
+    assert root.name == ROOT_NAMES["casia_target_powered"] != ROOT_NAMES["casia_target"]
+    corpus = load_corpus("casia_target_powered", root)
+    assert corpus.name == "casia_target_powered"
+    assert {u.domain for u in corpus.utterances} == {"casia_target_powered"}
+    assert len(corpus.subjects()) == 9
 
 
 # --------------------------------------------------------------------------- MODMA
@@ -378,9 +405,9 @@ def test_cache_dir_resolution_and_errors(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("DOMADAPT_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "domadapt"
-    with pytest.raises(DomadaptError, match="casia, iemocap, modma, casia_target, emodb, arrays, arrays_target"):
+    with pytest.raises(DomadaptError, match="casia, iemocap, modma, casia_target, emodb, casia_target_powered, arrays, arrays_target"):
         synthetic_root("savee", cache_dir=tmp_path)
-    assert CORPUS_KINDS == ("casia", "iemocap", "modma", "casia_target", "emodb")
+    assert CORPUS_KINDS == ("casia", "iemocap", "modma", "casia_target", "emodb", "casia_target_powered")
     assert set(LOADERS) == set(CORPUS_KINDS + synthetic.VECTOR_KINDS) == set(synthetic._WRITERS)
     assert not is_synthetic_root(tmp_path)
     (tmp_path / MARKER_NAME).write_text("not json")
