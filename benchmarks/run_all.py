@@ -13,6 +13,13 @@ Benchmarks (each also runs on its own, see its docstring):
                                          only with --only compile (a cold compile takes minutes)
   executor       bench_executor.py       quick recipe as Ray tasks / in process (lower is better);
                                          only with --only executor (a Ray instance, about 2 minutes)
+  contention     bench_contention.py     a run beside two busy processes / alone, old and new
+                                         thread defaults (fair share on 2 cores: about 2); only
+                                         with --only contention (about 8 minutes; 2 with --quick)
+  breakdown      bench_breakdown.py      the default run's phases (generation, features, eGeMAPS
+                                         functionals, training) and a TIM step's GFLOP/s / a
+                                         matmul's; only with --only breakdown (the default run
+                                         from an empty cache; --quick: its --quick sizes)
 
 Each benchmark's ``run(quick, device)`` is called in a fresh interpreter, so that nothing one
 leaves behind (librosa/numba thread pools, allocator state, warmed caches) changes the next
@@ -46,10 +53,13 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "recipe": ("bench_recipe", "recipe_quick_over_3min_budget_lower_is_better"),
     "compile": ("bench_compile", "compile_steady_over_eager_lower_is_better"),
     "executor": ("bench_executor", "executor_ray_over_local_lower_is_better"),
+    "contention": ("bench_contention", "contention_slowdown"),
+    "breakdown": ("bench_breakdown", "tim_step_over_matmul_peak"),
 }
 #: run when --only is not given; ``compile`` (a cold torch.compile, about two minutes on a
-#: 2-core CPU) and ``executor`` (a Ray instance and the quick recipe twice) only on request,
-#: so that ``--quick`` stays under five minutes
+#: 2-core CPU), ``executor`` (a Ray instance and the quick recipe twice), ``contention`` (six
+#: timed runs, some beside busy processes) and ``breakdown`` (the default run from an empty
+#: cache) only on request, so that ``--quick`` stays under five minutes
 DEFAULT = ["frontend", "training_step", "seeds", "alignment", "recipe"]
 
 

@@ -1,19 +1,26 @@
-"""Where the units of an experiment run: in this process (``local``) or as Ray tasks (``ray``).
+"""Where the units of an experiment run: on this machine (``local``: in worker processes, or
+in this process) or as Ray tasks (``ray``: several machines).
 
 An executor maps one function over a list of items and yields ``(index, result)`` as the
 results come in; the experiment hands it its one per-unit function
-(:func:`domadapt.experiment.execute_unit`), so both executors run the same unit code::
+(:func:`domadapt.experiment.execute_unit`), so every executor runs the same unit code::
 
-    with build_executor("ray", cpus_per_run=1) as executor:
+    with build_executor("local", jobs=2) as executor:
         for i, result in executor.map(fn, shared, items):
             ...
 
-``shared`` (the run context: configuration and segment tensors) goes to every call; Ray
-puts it into its object store once. Ray is imported only when the ``ray`` executor starts.
+``shared`` (the run context: configuration and segment tensors) goes to every call; the
+local executor sends it to each worker once, Ray puts it into its object store once. Ray is
+imported only when the ``ray`` executor starts.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
+import os
+import pickle
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -24,12 +31,21 @@ from domadapt.registry import Registry, import_modules
 
 EXECUTORS = Registry("executor")
 
+#: resident memory of one worker beyond its copy of the shared context: the interpreter,
+#: torch and one full-size unit training (benchmarks/RESULTS.md, "Parallel units")
+WORKER_BASE_BYTES = 1 << 30
+#: a worker holds the shared context, the fold's tensors built from it and their standardised
+#: copies: three times the context's pickled size, rounded up (benchmarks/RESULTS.md)
+CONTEXT_COPIES = 3
+
 
 class Executor:
     """In-process base: ``map`` runs the calls one after another, in order."""
 
     #: whether results come from other processes (then the driver writes what they return)
     remote = False
+    #: whether several units run at once (their per-epoch progress lines would interleave)
+    parallel = False
 
     def __enter__(self) -> "Executor":
         return self
@@ -51,7 +67,137 @@ class Executor:
 
 @EXECUTORS.register("local")
 class LocalExecutor(Executor):
-    """Every unit in this process, one after another (the default)."""
+    """The units on this machine: ``jobs`` worker processes at a time, each with ``threads``
+    torch threads; ``jobs=1`` runs them in this process, one after another.
+
+    Small models scale poorly over intra-op threads, so by default every core runs its own
+    unit with one thread (docs/performance.md). A unit's numbers come from its seeds and its
+    thread count (the order of a sum split over threads), never from the process that
+    trains it: with the same ``threads`` every ``jobs`` gives the same results.
+
+    Args:
+        jobs: worker processes; None = one per usable core, fewer when the memory available
+            does not hold that many copies of the run (:func:`affordable_jobs`), 1 on CUDA
+            (several units on one GPU: ``--executor ray --gpus-per-run 0.25``). The default,
+            1, keeps the library's units in the caller's process, where what it registered
+            is known; the command line's ``--jobs`` defaults to None.
+        threads: torch threads per unit; None = 1 in a worker, and in this process (``jobs=1``)
+            the threads torch has.
+        imports: the ``--import`` modules, imported in every worker before its first unit
+            (they register what the configuration names).
+    """
+
+    def __init__(self, *, jobs: int | None = 1, threads: int | None = None, imports: tuple[str, ...] = ()) -> None:
+        if jobs is not None and jobs < 1:
+            raise DomadaptError(f"--jobs {jobs}: expected a positive number of worker processes")
+        self.jobs = jobs
+        self.threads = threads
+        self.imports = tuple(imports)
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    @property
+    def parallel(self) -> bool:  # type: ignore[override]
+        return self.jobs != 1
+
+    def device(self, driver: torch.device) -> torch.device:
+        if driver.type == "cuda" and self.jobs is None:
+            self.jobs = 1
+        return driver
+
+    def map(self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        payload = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL) if self.jobs != 1 else b""
+        jobs = min(self.jobs or affordable_jobs(len(payload)), len(items))
+        if jobs <= 1:
+            before = torch.get_num_threads()
+            torch.set_num_threads(self.threads or before)
+            try:
+                yield from super().map(fn, shared, items)
+            finally:
+                torch.set_num_threads(before)  # the caller's own work (feature extraction) keeps its threads
+            return
+        self._pool = pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker, initargs=(payload, self.imports, self.threads or 1),
+        )
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # see _start_worker
+        try:  # 'spawn' starts every worker on the first submit
+            futures = {pool.submit(_call_in_worker, fn, item): i for i, item in enumerate(items)}
+        finally:
+            signal.signal(signal.SIGINT, before)
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            self.close()  # a unit's error, Ctrl-C or the last result: no worker outlives the map
+
+    def close(self) -> None:
+        """Stop the workers at once: a unit cut short resumes from its last checkpoint."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # the pool's processes, taken before shutdown forgets them: the pool itself can only
+        # wait for a running unit to end (terminate_workers() comes with Python 3.14)
+        processes = list((pool._processes or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as ``taskset`` or a container
+    sets it), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def available_memory() -> int | None:
+    """Bytes the system can give without swapping (Linux ``MemAvailable``; free pages
+    elsewhere, or None). Read here because the standard library has no call for it."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def affordable_jobs(context_bytes: int) -> int:
+    """One worker per usable core, as many as the available memory holds (at least one)."""
+    cores = usable_cores()
+    memory = available_memory()
+    if memory is None:
+        return cores
+    per_worker = WORKER_BASE_BYTES + CONTEXT_COPIES * context_bytes
+    return max(1, min(cores, memory // per_worker))
+
+
+#: the run context a worker received once, for all its calls
+_SHARED: Any = None
+
+
+def _start_worker(payload: bytes, imports: tuple[str, ...], threads: int) -> None:
+    """A worker: a fresh interpreter ('spawn': forking a process whose torch has started its
+    OpenMP threads copies a runtime that may hold a lock no thread will release). It starts
+    with Ctrl-C ignored, a disposition that survives exec: the driver alone handles it and
+    stops the workers, so a terminal's Ctrl-C, which reaches every process of the group,
+    prints no traceback per worker."""
+    global _SHARED
+    import_modules(imports)
+    torch.set_num_threads(threads)
+    _SHARED = pickle.loads(payload)
+
+
+def _call_in_worker(fn: Callable[[Any, Any], Any], item: Any) -> Any:
+    return fn(_SHARED, item)
 
 
 @EXECUTORS.register("ray")
@@ -72,6 +218,7 @@ class RayExecutor(Executor):
     """
 
     remote = True
+    parallel = True
 
     def __init__(
         self,
@@ -144,5 +291,5 @@ def _call(fn: Callable[[Any, Any], Any], shared: Any, item: Any, imports: tuple[
 
 
 def build_executor(name: str, **options: Any) -> Executor:
-    """``local`` or ``ray`` (see :class:`RayExecutor` for its options)."""
+    """``local`` or ``ray`` (see :class:`LocalExecutor` and :class:`RayExecutor` for their options)."""
     return EXECUTORS.build(name, **options)
