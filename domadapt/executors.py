@@ -17,10 +17,12 @@ imported only when the ``ray`` executor starts.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
 import pickle
 import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -31,11 +33,11 @@ from domadapt.registry import Registry, import_modules
 
 EXECUTORS = Registry("executor")
 
-#: resident memory of one worker beyond its copy of the shared context: the interpreter,
-#: torch and one full-size unit training (benchmarks/RESULTS.md, "Parallel units")
+#: a worker's memory besides the run context: the interpreter, torch and a unit training.
+#: With CONTEXT_COPIES (the context, the fold's tensors built from it, their standardised
+#: copies) an estimate, checked against one worker's resident size (benchmarks/RESULTS.md,
+#: "Parallel units and contention")
 WORKER_BASE_BYTES = 1 << 30
-#: a worker holds the shared context, the fold's tensors built from it and their standardised
-#: copies: three times the context's pickled size, rounded up (benchmarks/RESULTS.md)
 CONTEXT_COPIES = 3
 
 
@@ -119,11 +121,8 @@ class LocalExecutor(Executor):
             max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker, initargs=(payload, self.imports, self.threads or 1),
         )
-        before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # see _start_worker
-        try:  # 'spawn' starts every worker on the first submit
+        with _ctrl_c_ignored():  # inherited by the workers, which 'spawn' starts on the first submit
             futures = {pool.submit(_call_in_worker, fn, item): i for i, item in enumerate(items)}
-        finally:
-            signal.signal(signal.SIGINT, before)
         try:
             for future in concurrent.futures.as_completed(futures):
                 yield futures[future], future.result()
@@ -178,6 +177,19 @@ def affordable_jobs(context_bytes: int) -> int:
         return cores
     per_worker = WORKER_BASE_BYTES + CONTEXT_COPIES * context_bytes
     return max(1, min(cores, memory // per_worker))
+
+
+@contextlib.contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """SIGINT ignored meanwhile (see :func:`_start_worker`); only the main thread may set it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 #: the run context a worker received once, for all its calls

@@ -5,18 +5,20 @@ many steps must read no more often than an epoch of few."""
 
 import contextlib
 import dataclasses
+import math
 import sys
 from collections import Counter
 
 import pytest
 import torch
-from tiny import CPU, spec, tiny_fold, tiny_model, tiny_train
+from tiny import CPU, spec, tiny_fold, tiny_method, tiny_model, tiny_train
 
 from domadapt.align import LOSSES
-from domadapt.engine import build_replicas
+from domadapt.engine import EagerReplica, NonFiniteLossError, build_replicas, fit
 from domadapt.engine.batches import count_batches
 from domadapt.engine.loop import NonFiniteWatch, build_optimizer, train_epoch
-from domadapt.methods import build_method
+from domadapt.methods import Method, build_method
+from domadapt.methods.base import StepOutput
 
 #: the Tensor methods through which the host reads a device value
 READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__")
@@ -101,3 +103,27 @@ def test_a_cuda_epoch_never_waits_for_the_device_before_its_end():
         finally:
             torch.cuda.set_sync_debug_mode("default")
     assert ended == [True], "a step synchronised with the device"
+
+
+class InfFromTheThirdStep(Method):
+    """target_only whose task term turns infinite from its third step on."""
+
+    def stages(self, data):
+        stage = self.target_stage(data)
+        steps = []
+
+        def step(batch, p):
+            steps.append(p)
+            task = self.target_logits(batch.x_t).sum() * 0
+            return StepOutput(task=task + (math.inf if len(steps) >= 3 else 0.0))
+
+        stage.step = step
+        return [stage]
+
+
+def test_the_error_read_at_the_epochs_end_names_the_first_bad_batch():
+    fold = tiny_fold()
+    cfg = tiny_train(batch_size=4)
+    method = InfFromTheThirdStep(tiny_method(fold, spec("target_only"), cfg).model, cfg)
+    with pytest.raises(NonFiniteLossError, match=r"stage 'target', epoch 1, batch 3 \(seed 7\): task term = inf$"):
+        fit(EagerReplica(method, 7, fold, CPU), cfg)
