@@ -42,7 +42,7 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 if [ "$DEVICE" = cuda ]; then
   NAME="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 else
-  NAME="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') ($(nproc) cores)"
+  NAME="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') ($(getconf _NPROCESSORS_ONLN) cores)"
 fi
 LOG="$TMP/figures.md"
 {
@@ -62,7 +62,7 @@ step() {
   "$@" 2>&1 | tee "$out"
   end=$(date +%s.%N)
   local figures
-  figures="$(grep -E '^[a-z_]+ ratio=|_s=|passed|failed|skipped' "$out" | tail -8 | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
+  figures="$( (grep -E '^[a-z_]+ ratio=|_s=|passed|failed|skipped|methods in [0-9]+ s' "$out" || true) | tail -8 | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
   printf -- "- %s: \`%s\`: wall %s s%s\n" "$name" "$*" "$(awk "BEGIN { printf \"%.1f\", $end - $start }")" "${figures:+; $figures}" >> "$LOG"
 }
 
