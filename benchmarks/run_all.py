@@ -16,6 +16,13 @@ Benchmarks (each also runs on its own, see its docstring):
   reference_da   reference_da.py         1 - share of the source-only -> oracle gap domadapt's
                                          methods close on rotated moons (lower is better), with
                                          SKADA's columns beside; only with --only reference_da
+  contention     bench_contention.py     a run beside two busy processes / alone, old and new
+                                         thread defaults (fair share on 2 cores: about 2); only
+                                         with --only contention (about 8 minutes; 2 with --quick)
+  breakdown      bench_breakdown.py      the default run's phases (generation, features, eGeMAPS
+                                         functionals, training) and a TIM step's GFLOP/s / a
+                                         matmul's; only with --only breakdown (the default run
+                                         from an empty cache; --quick: its --quick sizes)
 
 Each benchmark's ``run(quick, device)`` is called in a fresh interpreter, so that nothing one
 leaves behind (librosa/numba thread pools, allocator state, warmed caches) changes the next
@@ -50,11 +57,14 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "compile": ("bench_compile", "compile_steady_over_eager_lower_is_better"),
     "executor": ("bench_executor", "executor_ray_over_local_lower_is_better"),
     "reference_da": ("reference_da", "reference_da_gap_left_lower_is_better"),
+    "contention": ("bench_contention", "contention_slowdown"),
+    "breakdown": ("bench_breakdown", "tim_step_over_matmul_peak"),
 }
 #: run when --only is not given; ``compile`` (a cold torch.compile, about two minutes on a
-#: 2-core CPU) and ``executor`` (a Ray instance and the quick recipe twice) only on request,
-#: so that ``--quick`` stays under five minutes; ``reference_da`` (every method on three
-#: problems in two toolkits) only on request too
+#: 2-core CPU), ``executor`` (a Ray instance and the quick recipe twice), ``reference_da``
+#: (every method on three problems in two toolkits), ``contention`` (six timed runs, some
+#: beside busy processes) and ``breakdown`` (the default run from an empty cache) only on
+#: request, so that ``--quick`` stays under five minutes
 DEFAULT = ["frontend", "training_step", "seeds", "alignment", "recipe"]
 
 

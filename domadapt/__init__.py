@@ -8,6 +8,10 @@ The library API in one import::
 
 __version__ = "0.1.0"
 
+from domadapt.device import passive_openmp_waits  # noqa: E402  (no torch import)
+
+passive_openmp_waits()  # before any domadapt module loads torch: libgomp reads it only then
+
 _LAZY = {
     "Experiment": "domadapt.api",
     "load_corpus": "domadapt.corpora",

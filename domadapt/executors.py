@@ -2,9 +2,9 @@
 
 An executor maps one function over a list of items and yields ``(index, result)`` as the
 results come in; the experiment hands it its one per-unit function
-(:func:`domadapt.run.unit.execute_unit`), so both executors run the same unit code::
+(:func:`domadapt.run.unit.execute_unit`), so every executor runs the same unit code::
 
-    with build_executor("ray", cpus_per_run=1) as executor:
+    with build_executor("local", jobs=2) as executor:
         for i, result in executor.map(fn, shared, items):
             ...
 
@@ -14,6 +14,13 @@ puts it into its object store once. Ray is imported only when the ``ray`` execut
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,12 +32,22 @@ from domadapt.registries import EXECUTORS
 from domadapt.plugins import import_modules
 from domadapt.registry import check_fields, option
 
+#: a worker's memory besides the run context: the interpreter, torch and a unit training.
+#: With CONTEXT_COPIES (the context, the fold's tensors built from it, their standardised
+#: copies) an estimate, checked against one worker's resident size (benchmarks/RESULTS.md,
+#: "Parallel units and contention")
+WORKER_BASE_BYTES = 1 << 30
+CONTEXT_COPIES = 3
+
+
 
 class Executor:
     """In-process base: ``map`` runs the calls one after another, in order."""
 
     #: whether results come from other processes (then the driver writes what they return)
     remote = False
+    #: whether several units run at once (their per-epoch progress lines would interleave)
+    parallel = False
 
     def __enter__(self) -> "Executor":
         return self
@@ -52,7 +69,155 @@ class Executor:
 
 @EXECUTORS.register("local")
 class LocalExecutor(Executor):
-    """Every unit in this process, one after another (the default)."""
+    """The units on this machine: ``jobs`` worker processes at a time, each with ``threads``
+    torch threads; ``jobs=1`` runs them in this process, one after another.
+
+    Small models scale poorly over intra-op threads, so by default every core runs its own
+    unit with one thread (docs/performance.md). A unit's numbers come from its seeds and its
+    thread count (the order of a sum split over threads), never from the process that
+    trains it: with the same ``threads`` every ``jobs`` gives the same results.
+
+    Options:
+        jobs: worker processes; None = one per usable core, fewer when the memory available
+            does not hold that many copies of the run (:func:`affordable_jobs`), 1 on CUDA
+            (several units on one GPU: ``--executor ray --gpus-per-run 0.25``). The default,
+            1, keeps the library's units in the caller's process, where what it registered
+            is known; the command line's ``--jobs`` defaults to None.
+        threads: torch threads per unit; None = 1 in a worker, and in this process (``jobs=1``)
+            the threads torch has.
+        imports: the ``--import`` modules, imported in every worker before its first unit
+            (they register what the configuration names).
+    """
+
+    @dataclass(frozen=True)
+    class Options:
+        jobs: int | None = option(1, min=1)
+        threads: int | None = option(None, min=1)
+        imports: tuple[str, ...] = ()
+
+        def __post_init__(self) -> None:
+            check_fields(self, where="executor option")
+
+    def __init__(self, *, options: Options | None = None) -> None:
+        o = options if options is not None else self.Options()
+        self.jobs = o.jobs
+        self.threads = o.threads
+        self.imports = o.imports
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    @property
+    def parallel(self) -> bool:  # type: ignore[override]
+        return self.jobs != 1
+
+    def device(self, driver: torch.device) -> torch.device:
+        if driver.type == "cuda" and self.jobs is None:
+            self.jobs = 1
+        return driver
+
+    def map(self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        payload = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL) if self.jobs != 1 else b""
+        jobs = min(self.jobs or affordable_jobs(len(payload)), len(items))
+        if jobs <= 1:
+            before = torch.get_num_threads()
+            torch.set_num_threads(self.threads or before)
+            try:
+                yield from super().map(fn, shared, items)
+            finally:
+                torch.set_num_threads(before)  # the caller's own work (feature extraction) keeps its threads
+            return
+        self._pool = pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker, initargs=(payload, self.imports, self.threads or 1),
+        )
+        with _ctrl_c_ignored():  # inherited by the workers, which 'spawn' starts on the first submit
+            futures = {pool.submit(_call_in_worker, fn, item): i for i, item in enumerate(items)}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            self.close()  # a unit's error, Ctrl-C or the last result: no worker outlives the map
+
+    def close(self) -> None:
+        """Stop the workers at once: a unit cut short resumes from its last checkpoint."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # the pool's processes, taken before shutdown forgets them: the pool itself can only
+        # wait for a running unit to end (terminate_workers() comes with Python 3.14)
+        processes = list((pool._processes or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as ``taskset`` or a container
+    sets it), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def available_memory() -> int | None:
+    """Bytes the system can give without swapping (Linux ``MemAvailable``; free pages
+    elsewhere, or None). Read here because the standard library has no call for it."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def affordable_jobs(context_bytes: int) -> int:
+    """One worker per usable core, as many as the available memory holds (at least one)."""
+    cores = usable_cores()
+    memory = available_memory()
+    if memory is None:
+        return cores
+    per_worker = WORKER_BASE_BYTES + CONTEXT_COPIES * context_bytes
+    return max(1, min(cores, memory // per_worker))
+
+
+@contextlib.contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """SIGINT ignored meanwhile (see :func:`_start_worker`); only the main thread may set it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+#: the run context a worker received once, for all its calls
+_SHARED: Any = None
+
+
+def _start_worker(payload: bytes, imports: tuple[str, ...], threads: int) -> None:
+    """A worker: a fresh interpreter ('spawn': forking a process whose torch has started its
+    OpenMP threads copies a runtime that may hold a lock no thread will release). It starts
+    with Ctrl-C ignored, a disposition that survives exec: the driver alone handles it and
+    stops the workers, so a terminal's Ctrl-C, which reaches every process of the group,
+    prints no traceback per worker."""
+    global _SHARED
+    import_modules(imports)
+    torch.set_num_threads(threads)
+    _SHARED = pickle.loads(payload)
+
+
+def _call_in_worker(fn: Callable[[Any, Any], Any], item: Any) -> Any:
+    return fn(_SHARED, item)
 
 
 @EXECUTORS.register("ray")
@@ -73,6 +238,7 @@ class RayExecutor(Executor):
     """
 
     remote = True
+    parallel = True
 
     @dataclass(frozen=True)
     class Options:

@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=positive_int,
         metavar="N",
-        help="CPU threads for torch (default: torch's choice); 1 is faster when other jobs share the cores",
+        help="CPU threads for torch per unit (default 1: the same numbers whatever --jobs; the data "
+        "preparation before the units keeps torch's choice unless this is given)",
     )
     p.add_argument("--methods", help="comma-separated subset of the recipe's methods, e.g. target_only,align:mmd")
     p.add_argument(
@@ -155,8 +156,15 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
         "--executor",
         choices=("local", "ray"),
         default="local",
-        help="local: one unit after another in this process (default); ray: every (method, fold, seeds) "
+        help="local: the units on this machine, --jobs at a time (default); ray: every (method, fold, seeds) "
         "unit a Ray task (a local Ray instance, or a cluster with --ray-address)",
+    )
+    g.add_argument(
+        "--jobs",
+        type=positive_int,
+        metavar="N",
+        help="local: units at once, each in its own process; default one per core, as memory allows "
+        "(1 on CUDA); 1 = one after another in this process",
     )
     g.add_argument("--ray-address", metavar="auto|HOST:PORT", help="join the Ray cluster `ray start` runs (default: start a local one)")
     g.add_argument("--cpus-per-run", type=float, default=1.0, metavar="N", help="CPUs reserved per unit under Ray (default 1)")
@@ -175,7 +183,10 @@ def build_executor_from(args: argparse.Namespace):
     if args.executor == "local":
         if args.ray_address or args.gpus_per_run is not None:
             raise DomadaptError("--ray-address/--gpus-per-run need --executor ray")
-        return build_executor("local")
+        # one thread per unit unless asked: the same numbers whatever --jobs (docs/performance.md)
+        return build_executor("local", jobs=args.jobs, threads=args.threads or 1, imports=tuple(args.imports))
+    if args.jobs is not None:
+        raise DomadaptError("--jobs needs --executor local (Ray's units per machine follow --cpus-per-run)")
     return build_executor(
         "ray", address=args.ray_address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
         imports=tuple(args.imports), threads=args.threads,

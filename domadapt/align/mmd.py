@@ -257,12 +257,13 @@ class LMMDLoss(DistanceLoss):
     def _one_hot(self, arg: str, y: Tensor) -> Tensor:
         if y.dtype.is_floating_point or y.dtype == torch.bool:
             raise DomadaptError(f"LMMDLoss: {arg} must hold integer class indices, got {y.dtype}")
-        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+        try:  # one_hot checks the range itself, where that costs no device sync (not on CUDA)
+            return F.one_hot(y.long(), self.num_classes)
+        except RuntimeError as exc:
             raise DomadaptError(
                 f"LMMDLoss: {arg} must hold classes in [0, {self.num_classes}), "
                 f"got values in [{int(y.min())}, {int(y.max())}]"
-            )
-        return F.one_hot(y.long(), self.num_classes)
+            ) from exc
 
     def _compute(self, f_s, f_t, *, y_s, y_t, logits_t, **_) -> tuple[Tensor, Stats]:
         y_s = self._require("y_s", y_s, "class-conditional alignment needs source labels")

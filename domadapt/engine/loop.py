@@ -164,6 +164,7 @@ def train_epoch(
     desc = f"{stage.name} {epoch + 1}/{stage.epochs}" + (f" x{replicas.k} seeds" if replicas.k > 1 else "")
     batches = progress_bar(batches, total=n_batches, desc=desc, enabled=progress)
     sums: dict[str, Tensor] = {}
+    nonfinite = NonFiniteWatch(replicas.k, replicas.device)
     for b, per_replica in enumerate(batches):
         p = (epoch * n_batches + b) / max(1, stage.epochs * n_batches)  # training progress in [0, 1)
         for loss_module in align_losses:  # e.g. DANN's gradient-reversal coefficient
@@ -173,7 +174,7 @@ def train_epoch(
             out = replicas.loss_terms(stage, list(per_replica), p)
         lam = lam_of(p)
         loss = out.task if out.align is None else out.task + lam * out.align
-        _check_finite(replicas, stage, epoch, b, loss, out)
+        nonfinite.update(b, loss, out)
         if opt is not None:
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()  # replicas are independent: d(sum)/d(replica k) = d(loss k)
@@ -185,21 +186,47 @@ def train_epoch(
             values["lam"] = torch.full((replicas.k,), lam)
         for key, v in {**values, **out.stats}.items():  # summed on the device, read once per epoch
             sums[key] = sums.get(key, 0.0) + v.detach().float().reshape(-1).expand(replicas.k)
+    nonfinite.check(stage.name, epoch, replicas.seeds)
     count = max(1, n_batches)
     return {key: [float(x) / count for x in v.cpu()] for key, v in sums.items()}
 
 
-def _check_finite(replicas: Replicas, stage: Stage, epoch: int, b: int, loss: Tensor, out: Any) -> None:
-    finite = torch.isfinite(loss)
-    if bool(finite.all()):
-        return
-    i = int((~finite).nonzero()[0])
-    bad = "task" if not torch.isfinite(out.task[i]) else "align"
-    value = float((out.task if bad == "task" else out.align)[i])
-    raise NonFiniteLossError(
-        f"non-finite loss in stage {stage.name!r}, epoch {epoch + 1}, batch {b + 1} "
-        f"(seed {replicas.seeds[i]}): {bad} term = {value}"
-    )
+class NonFiniteWatch:
+    """Each replica's first non-finite loss of an epoch, kept on the device and read once,
+    when the epoch ends: asking the device after every step (``bool(...)``) makes the host
+    wait for the GPU's queue to drain, step after step.
+
+    Per replica ``[K]``: the batch of its first non-finite loss (-1: none yet) and that
+    batch's task and align terms.
+    """
+
+    def __init__(self, k: int, device: torch.device) -> None:
+        self.k = k
+        self.batch = torch.full((k,), -1, dtype=torch.long, device=device)
+        self.task = torch.zeros(k, device=device)
+        self.align = torch.zeros(k, device=device)
+
+    @torch.no_grad()
+    def update(self, b: int, loss: Tensor, out: Any) -> None:
+        first = ~torch.isfinite(loss.reshape(-1).expand(self.k)) & (self.batch < 0)
+        self.batch = torch.where(first, b, self.batch)
+        self.task = torch.where(first, out.task.detach().float().reshape(-1).expand(self.k), self.task)
+        if out.align is not None:
+            self.align = torch.where(first, out.align.detach().float().reshape(-1).expand(self.k), self.align)
+
+    def check(self, stage: str, epoch: int, seeds: list[int]) -> None:
+        """Raise for the first replica that met a non-finite loss (the epoch's one read)."""
+        batches = self.batch.tolist()
+        bad = [i for i, b in enumerate(batches) if b >= 0]
+        if not bad:
+            return
+        i = bad[0]
+        task = float(self.task[i])
+        term, value = ("task", task) if not math.isfinite(task) else ("align", float(self.align[i]))
+        raise NonFiniteLossError(
+            f"non-finite loss in stage {stage!r}, epoch {epoch + 1}, batch {batches[i] + 1} "
+            f"(seed {seeds[i]}): {term} term = {value}"
+        )
 
 
 def validate(replicas: Replicas, stage: Stage, *, unsupervised: str | None = None) -> list[dict[str, float]]:

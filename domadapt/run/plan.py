@@ -3,6 +3,7 @@ them on the executor (:func:`run_units`), summarises the rows and writes the res
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,9 @@ def run_units(executor: Executor, plan: PlannedRun, *, say=print) -> list[list[d
     progress_units = Progress(len(jobs), "units (method x fold x seeds)", unit="units", enabled=ctx.progress, log_lines=False)
     with progress_units as clock:
         say_above = clock.above(say)
-        for j, results in executor.map(execute_unit, ctx, jobs):
+        # units at once would interleave their per-epoch bars: then only the unit lines show
+        shared = dataclasses.replace(ctx, progress=False) if executor.parallel else ctx
+        for j, results in executor.map(execute_unit, shared, jobs):
             unit = plan.units[j]
             if executor.remote:  # the driver keeps its own copy: results need no disk shared with the workers
                 for result in results:

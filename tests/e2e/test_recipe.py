@@ -315,7 +315,8 @@ def test_every_run_has_a_row_in_the_hparams_tab(tiny_trees, tmp_path):
     assert sessions["align-mmd/fold0-seed0"][0]["option.loss"] == "mmd"  # the method's own options
 
 
-def test_ctrl_c_keeps_finished_runs_and_prints_the_resume_command(tiny_trees, tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"], ids=["in-process", "two-workers"])
+def test_ctrl_c_keeps_finished_runs_and_prints_the_resume_command(tiny_trees, tmp_path, jobs):
     import os
     import shlex
     import signal
@@ -326,7 +327,7 @@ def test_ctrl_c_keeps_finished_runs_and_prints_the_resume_command(tiny_trees, tm
 
     out = tmp_path / "out"
     argv = ["casia2modma", "--quick", "--methods", "target_only", "--seeds", "3", "--sequential-seeds",
-            "--set", "train.epochs=8", "--set", "train.batch_size=16", "--threads", "1",
+            "--set", "train.epochs=8", "--set", "train.batch_size=16", "--threads", "1", "--jobs", jobs,
             "--out", str(out), *_roots_args("casia2modma", tiny_trees)]
     root = Path(recipe_cli.__file__).resolve().parents[1]  # this checkout's domadapt
     # a shell's background job (CI under nohup, `cmd &`) ignores SIGINT, and a child inherits

@@ -1,10 +1,15 @@
-"""The executor registry and the Ray executor's option checks (no Ray instance needed)."""
+"""The executor registry, the local executor's worker processes and the Ray executor's
+option checks (no Ray instance needed)."""
+
+import os
+import time
 
 import pytest
 import torch
 
+from domadapt import executors
 from domadapt.errors import DomadaptError
-from domadapt.executors import RayExecutor, build_executor
+from domadapt.executors import LocalExecutor, RayExecutor, affordable_jobs, build_executor
 
 
 def test_local_maps_in_order_in_this_process_and_an_unknown_executor_lists_the_known_ones():
@@ -24,3 +29,50 @@ def test_ray_options_are_checked_before_ray_starts():
     assert executor.device(torch.device("cpu")) == torch.device("cpu") and executor.gpus_per_run == 0
     assert executor.threads == 2  # torch threads follow the reserved CPUs
     assert RayExecutor().device(torch.device("cuda:1")) == torch.device("cuda")
+
+
+def _add(shared, item):
+    return shared + item, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_WAIT_POLICY")
+
+
+def test_two_jobs_map_every_item_in_workers_with_one_passive_thread_each():
+    out = dict(build_executor("local", jobs=2).map(_add, 10, [1, 2, 3, 4]))
+    assert {i: r[0] for i, r in out.items()} == {0: 11, 1: 12, 2: 13, 3: 14}
+    assert os.getpid() not in {r[1] for r in out.values()}
+    assert {(r[2], r[3]) for r in out.values()} == {(1, "PASSIVE")}
+
+
+def _sleep_or_fail(folder, item):
+    if item == "sleep":
+        (folder / "sleeper.pid").write_text(str(os.getpid()))
+        time.sleep(600)
+    while not (folder / "sleeper.pid").exists():
+        time.sleep(0.05)
+    raise DomadaptError("unit 2 failed")
+
+
+def test_a_unit_error_in_a_worker_reaches_the_driver_and_stops_the_other_workers(tmp_path):
+    with pytest.raises(DomadaptError, match="unit 2 failed"):
+        list(build_executor("local", jobs=2).map(_sleep_or_fail, tmp_path, ["sleep", "fail"]))
+    with pytest.raises(ProcessLookupError):  # stopped and reaped, not left to sleep its ten minutes
+        os.kill(int((tmp_path / "sleeper.pid").read_text()), 0)
+
+
+def test_default_jobs_are_the_cores_the_memory_affords(monkeypatch):
+    monkeypatch.setattr(executors, "usable_cores", lambda: 8)
+    monkeypatch.setattr(executors, "available_memory", lambda: None)
+    assert affordable_jobs(10**9) == 8
+    monkeypatch.setattr(executors, "available_memory", lambda: 10 * 2**30)
+    assert affordable_jobs(2**30) == 2  # each worker: 1 GiB + 3 copies of a 1 GiB context
+    monkeypatch.setattr(executors, "available_memory", lambda: 2**29)
+    assert affordable_jobs(0) == 1  # never fewer than one
+    with pytest.raises(DomadaptError, match=r"executor 'local' option jobs = 0: expected an int >= 1"):
+        build_executor("local", jobs=0)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert build_executor("local", jobs=None).device(cuda) == cuda and build_executor("local", jobs=None).parallel
+    on_gpu = build_executor("local", jobs=None)
+    on_gpu.device(cuda)
+    assert not on_gpu.parallel  # one unit at a time on a GPU unless --jobs says otherwise
+    on_cpu = build_executor("local", jobs=None)
+    on_cpu.device(cpu)
+    assert on_cpu.parallel
