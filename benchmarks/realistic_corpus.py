@@ -20,9 +20,10 @@ loaders (``load_corpus("casia", ...)``, ``load_corpus("modma", ...)``) read them
     (the release's Sheet1 columns, written by the embedded generator's own sheet writer;
     labels are in the sheet only). 24 subjects (11 MDD, 13 HC), each its own voice (with
     espeak-ng an English accent x a variant; with flite one of four models; both x a
-    vocal-tract-length and pitch offset, both sexes), 12 recordings each: interview 01 04 07 10 13 16, reading 19, words 20 22 24,
-    picture description 26 28. Two files are left unreadable on purpose (one truncated
-    header, one with 0 frames), as in the real release: 286 readable recordings.
+    vocal-tract-length and pitch offset, both sexes), 12 recordings each: interview 01 04
+    07 10 13 16, reading 19, words 20 22 24, picture description 26 28. Two files are left
+    unreadable on purpose (one truncated header, one with 0 frames), as in the real
+    release: 286 readable recordings.
     Depression is one direction of the prosody (lower and flatter pitch, slower, more and
     longer pauses, quieter, duller and breathier) times the subject's severity, which
     overlaps between the groups, plus a large personal style and per-utterance variation;
@@ -59,9 +60,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
-import math
 import subprocess
 import sys
 import tempfile
@@ -92,7 +93,7 @@ from domadapt.corpora.synthetic.voice import limit_peak, seeded_rng  # noqa: E40
 #: version makes the next run rebuild.
 SCRIPT_VERSION = 2
 MARKER = ".realistic-corpus.json"
-ESPEAK_SR = 22_050  # espeak-ng's output rate; every synthesiser's output is brought to it
+RENDER_SR = 22_050  # espeak-ng's output rate; flite's output is resampled to it
 CASIA_SR, MODMA_SR = 16_000, 44_100
 CASIA_FIRST_ITEM = 201  # CASIA numbers its files from 201 in the public set
 
@@ -399,8 +400,8 @@ class Espeak:
                    "-s", str(int(round(np.clip(wpm, 80, 400)))), "-g", str(max(0, word_gap)),
                    "-w", str(wav), ssml]
             y, sr = _run(cmd, wav, "espeak-ng")
-        if sr != ESPEAK_SR:
-            raise RuntimeError(f"espeak-ng wrote {sr} Hz, expected {ESPEAK_SR}")
+        if sr != RENDER_SR:
+            raise RuntimeError(f"espeak-ng wrote {sr} Hz, expected {RENDER_SR}")
         return y
 
 
@@ -467,10 +468,10 @@ class Flite:
             for i, (text, ms) in enumerate(stretches):
                 y, sr = _run([exe, "-voice", model, *settings, "-t", text, "-o", str(wav)],
                              wav, "flite")
-                g = math.gcd(ESPEAK_SR, sr)
-                y = _trim(signal.resample_poly(y, ESPEAK_SR // g, sr // g),
+                g = math.gcd(RENDER_SR, sr)
+                y = _trim(signal.resample_poly(y, RENDER_SR // g, sr // g),
                           start=i > 0, end=i < len(stretches) - 1)
-                pieces += [y, np.zeros(int(ms * ESPEAK_SR / 1000))]
+                pieces += [y, np.zeros(int(ms * RENDER_SR / 1000))]
         return np.concatenate(pieces)
 
 
@@ -480,7 +481,7 @@ def _trim(y: np.ndarray, *, start: bool, end: bool) -> np.ndarray:
     loud = np.flatnonzero(np.abs(y) > 10 ** (-40 / 20) * np.abs(y).max())
     if loud.size == 0:
         return y
-    margin = int(0.02 * ESPEAK_SR)
+    margin = int(0.02 * RENDER_SR)
     first = max(0, loud[0] - margin) if start else 0
     last = min(len(y), loud[-1] + margin) if end else len(y)
     return y[first:last]
@@ -514,7 +515,7 @@ def _perturb_f0(x: np.ndarray, rng: np.random.Generator, *, jitter: float,
     Reading ``x`` at a local rate ``r(t)`` scales every frequency by ``r`` there; the mean
     rate is 1, so the duration hardly changes.
     """
-    n, sr = len(x), ESPEAK_SR
+    n, sr = len(x), RENDER_SR
     t = np.arange(n) / sr
     rate = 1.0 + jitter * _lowpass_noise(rng, n, 80.0, sr)
     rate += tremor * np.sin(2 * np.pi * rng.uniform(4, 7) * t + rng.uniform(0, 2 * np.pi))
@@ -535,7 +536,7 @@ def _active_rms(x: np.ndarray, sr: int) -> float:
 def _voice_quality(x: np.ndarray, rng: np.random.Generator, *, breath: float,
                    tilt: float) -> np.ndarray:
     """Aspiration noise following the speech envelope, then a spectral tilt."""
-    sr = ESPEAK_SR
+    sr = RENDER_SR
     rms = _active_rms(x, sr)
     env = signal.sosfilt(signal.butter(2, 25, fs=sr, output="sos"), np.abs(x))
     env = np.maximum(env, 0) / (np.sqrt(np.mean(env**2)) + 1e-12)
@@ -550,7 +551,7 @@ def _voice_quality(x: np.ndarray, rng: np.random.Generator, *, breath: float,
 
 def _resample(x: np.ndarray, sr_out: int, alpha: float) -> np.ndarray:
     """``x`` (22.05 kHz) at ``sr_out`` with every frequency scaled by ``alpha``."""
-    src = int(round(ESPEAK_SR * alpha / 50.0)) * 50  # alpha to ~0.2 %: small up/down
+    src = int(round(RENDER_SR * alpha / 50.0)) * 50  # alpha to ~0.2 %: small up/down
     return signal.resample_poly(x, sr_out, src)
 
 

@@ -215,7 +215,7 @@ def test_flite_follows_pitch_and_pause_controls():
                          jitter=0, breath=0, tilt=0, alpha=1)
         low = rc.Flite().speak(flite, voice, words, pitch=30, wpm=165, range_pct=100, word_gap=0)
         high = rc.Flite().speak(flite, voice, words, pitch=70, wpm=165, range_pct=100, word_gap=0)
-        ratio = _median_f0(high, rc.ESPEAK_SR) / _median_f0(low, rc.ESPEAK_SR)
+        ratio = _median_f0(high, rc.RENDER_SR) / _median_f0(low, rc.RENDER_SR)
         assert ratio == pytest.approx(np.exp(0.009 * 40), rel=0.1), model
         slow = rc.Flite().speak(flite, voice, words, pitch=50, wpm=110, range_pct=100, word_gap=0)
         paused = rc.Flite().speak(flite, voice, [("The train", 700), ("leaves at seven.", None)],
@@ -224,7 +224,7 @@ def test_flite_follows_pitch_and_pause_controls():
         assert len(slow) / len(base) == pytest.approx(165 / 110, rel=0.15), model
         # the 0.7 s inserted, plus the phrase-final lengthening of "train" (~0.2 s); without
         # the trim of flite's own edge silence it would be ~0.4 s more
-        assert (len(paused) - len(base)) / rc.ESPEAK_SR == pytest.approx(0.9, abs=0.15), model
+        assert (len(paused) - len(base)) / rc.RENDER_SR == pytest.approx(0.9, abs=0.15), model
 
 
 @needs_espeak
