@@ -115,7 +115,7 @@ def scores(prob_win, y_win, utt_win, subj_of_utt, y_of_utt) -> dict[str, float]:
     p_utt = np.stack([prob_win[utt_win == k].mean(0) for k in keys]).argmax(1)
     y_utt = y_of_utt[keys]
     subj = subj_of_utt[keys]
-    votes = [np.bincount(p_utt[subj == s], minlength=2).argmax() == y_utt[subj == s][0] for s in np.unique(subj)]
+    votes = [np.bincount(p_utt[subj == s]).argmax() == y_utt[subj == s][0] for s in np.unique(subj)]
     out = {"utterance_uar": balanced_accuracy(y_utt, p_utt), "subject_accuracy": float(np.mean(votes))}
     if len(keys) != len(utt_win):
         out["window_uar"] = balanced_accuracy(y_win, prob_win.argmax(1))
@@ -126,18 +126,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", default="casia2modma_small")
     p.add_argument("--source-root", action="append", default=[], type=Path)
-    p.add_argument("--target-root", type=Path, required=True)
+    p.add_argument("--target-root", type=Path, help="default: the embedded synthetic corpus")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--rows", default=",".join(ROWS))
     p.add_argument("--curve", default="", help="comma-separated training-subject counts (besides all)")
     p.add_argument("--curve-tim", action="store_true", help="train tim_win at the curve's points too (slow)")
+    p.add_argument("--quick", action="store_true", help="the recipe's [quick] sizes")
     p.add_argument("--cache-dir", type=Path)
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     overrides = {k.strip(): parse_value(v.strip()) for k, v in (s.split("=", 1) for s in args.overrides)}
-    cfg = build_config(load_recipe(args.recipe), overrides=overrides)
+    cfg = build_config(load_recipe(args.recipe), overrides=overrides, quick=args.quick)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     if set(rows) - set(ROWS):
         p.error(f"unknown row(s) {sorted(set(rows) - set(ROWS))}; known: {', '.join(ROWS)}")
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     n_utt = len(seg.utterance_keys)
     first = np.array([np.flatnonzero(u_seg == k)[0] for k in range(n_utt)])
     y_utt, s_utt = y_seg[first], seg.subject.numpy()[first]
+    n_classes = len(seg.classes)
     folds = list(make_splitter(cfg, domains).split(y_seg, seg.subject.numpy()))
     print(f"target {target.root}: {n_utt} utterances, {len(seg.subjects)} subjects, {len(seg)} windows of "
           f"{cfg.features.segment_seconds} s; {len(folds)} folds x {len(seeds)} seeds; points {points}", flush=True)
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                     t = time.perf_counter()
                     if row in ("egemaps_utt_lr", "mfcc_utt_lr"):
                         x = feats[row.rsplit("_", 1)[0]]
-                        model = LinearBaseline(n_classes=2, seed=seed).fit(x[tr_utt], y_utt[tr_utt], groups=s_utt[tr_utt])
+                        model = LinearBaseline(n_classes=n_classes, seed=seed).fit(x[tr_utt], y_utt[tr_utt], groups=s_utt[tr_utt])
                         m = scores(model.predict_proba(x[te_utt]), y_utt[te_utt], te_utt, s_utt, y_utt)
                     elif row == "egemaps_utt_mlp":
                         x = feats["egemaps_utt"]
@@ -200,10 +202,10 @@ def main(argv: list[str] | None = None) -> int:
                     elif row == "egemaps_win_lr":
                         xw, uw = feats["egemaps_win"]
                         a, b = np.isin(uw, tr_utt), np.isin(uw, te_utt)
-                        model = LinearBaseline(n_classes=2, seed=seed).fit(xw[a], y_utt[uw[a]], groups=s_utt[uw[a]])
+                        model = LinearBaseline(n_classes=n_classes, seed=seed).fit(xw[a], y_utt[uw[a]], groups=s_utt[uw[a]])
                         m = scores(model.predict_proba(xw[b]), y_utt[uw[b]], uw[b], s_utt, y_utt)
                     elif row == "mfcc_win_lr":
-                        model = LinearBaseline(n_classes=2, seed=seed).fit(mfcc_win[tr_win], y_seg[tr_win], groups=seg.subject.numpy()[tr_win])
+                        model = LinearBaseline(n_classes=n_classes, seed=seed).fit(mfcc_win[tr_win], y_seg[tr_win], groups=seg.subject.numpy()[tr_win])
                         m = scores(model.predict_proba(mfcc_win[te_win]), y_seg[te_win], u_seg[te_win], s_utt, y_utt)
                     else:  # tim_win
                         replicas = build_replicas(lambda: make_method(cfg, domains, spec), [seed], data, torch.device("cpu"), vmap=False)

@@ -56,3 +56,20 @@ def test_small_corpus_diagnosis_runs_and_all_last_keeps_the_last_epoch(run_all, 
     assert rows["TIM target_only, all_last"][val_ua].strip() == "–"  # no validation subjects, no validation UA
     assert rows["TIM target_only, recipe"][val_ua].strip() != "–"
     assert "small_corpus_all_last_over_recipe_ua ratio=" in out.splitlines()[-1]
+
+
+@pytest.mark.slow  # trains TIM-Net on the embedded corpus
+def test_input_scale_diagnosis_scores_windows_per_utterance(run_all, capsys):
+    diagnose = importlib.import_module("diagnose_input_scale")
+    diagnose.main(["--quick", "--rows", "mfcc_utt_lr,mfcc_win_lr,tim_win", "--curve", "4",
+                   "--set", "eval.folds=2", "--set", "train.epochs=1"])
+    out = capsys.readouterr().out
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): [c.strip() for c in line.split("|")[3:7]]
+            for line in out.splitlines() if line.startswith("| 4 ") or line.startswith("| all ")}
+    # tim_win trains at "all" only (no --curve-tim); every other row at each point
+    assert set(rows) == {("4", "mfcc_utt_lr"), ("4", "mfcc_win_lr"), ("all", "mfcc_utt_lr"),
+                         ("all", "mfcc_win_lr"), ("all", "tim_win")}
+    window, utterance, _, train = rows[("all", "tim_win")]
+    assert window != "–" and utterance != "–" and train != "–"
+    assert rows[("all", "mfcc_utt_lr")][0] == "–"  # a whole-utterance row has no window UA
+    assert rows[("all", "mfcc_win_lr")][0] != "–" and rows[("all", "mfcc_win_lr")][3] == "–"
