@@ -49,9 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from diagnose_small_corpus import balanced_accuracy  # noqa: E402
 
 from domadapt.audio import read_audio  # noqa: E402
-from domadapt.config import build_config, load_recipe, parse_value  # noqa: E402
+from domadapt.recipe_loader import build_config, load_recipe, parse_value  # noqa: E402
 from domadapt.engine import build_replicas, fit  # noqa: E402
-from domadapt.experiment import (  # noqa: E402
+from domadapt.run import (  # noqa: E402
     build_fold,
     extract_domains,
     load_corpora,

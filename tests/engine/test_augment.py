@@ -8,7 +8,8 @@ import torch
 from tiny import CPU, spec, tiny_fold, tiny_model, tiny_train, train
 
 from domadapt.augment import SpecAugment
-from domadapt.config import TrainConfig, build_config
+from domadapt.config import TrainConfig
+from domadapt.recipe_loader import build_config
 from domadapt.engine import build_replicas
 from domadapt.engine.batches import IndexBatch
 from domadapt.errors import DomadaptError
