@@ -56,7 +56,7 @@ from domadapt.run import (  # noqa: E402
     extract_domains,
     load_corpora,
     make_method,
-    make_splitter,
+    split_target,
     with_target_subjects,
 )
 from domadapt.features.functionals import utterance_functionals  # noqa: E402
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     first = np.array([np.flatnonzero(u_seg == k)[0] for k in range(n_utt)])
     y_utt, s_utt = y_seg[first], seg.subject.numpy()[first]
     n_classes = len(seg.classes)
-    folds = list(make_splitter(cfg, domains).split(y_seg, seg.subject.numpy()))
+    folds = split_target(cfg, domains)
     print(f"target {target.root}: {n_utt} utterances, {len(seg.subjects)} subjects, {len(seg)} windows of "
           f"{cfg.features.segment_seconds} s; {len(folds)} folds x {len(seeds)} seeds; points {points}", flush=True)
 
