@@ -1,13 +1,13 @@
-"""A realistic stand-in corpus pair from synthesised speech (espeak-ng), in the real layouts.
+"""A realistic stand-in corpus pair from synthesised speech (espeak-ng or flite), in the real layouts.
 
 The embedded generator (``domadapt.corpora.synthetic``) makes glottal-pulse "speech-like"
 audio: fine for plumbing, not for judging models. This script writes real text-to-speech
-sentences, spoken by distinct espeak-ng voices, with emotion and depression carried by
+sentences, spoken by distinct synthesiser voices, with emotion and depression carried by
 prosody and voice quality, into the on-disk layouts of the real corpora, so the project's
 loaders (``load_corpus("casia", ...)``, ``load_corpus("modma", ...)``) read them unchanged:
 
 ``<out>/casia`` (CASIA layout, 16 kHz 16-bit mono)
-    ``<speaker>/<emotion>/<n>.wav``, the four CASIA speaker names on four espeak-ng voices,
+    ``<speaker>/<emotion>/<n>.wav``, the four CASIA speaker names on four voices,
     emotions ``angry fear happy neutral sad surprise``, 30 files per speaker and emotion
     (720), numbered from 201; file ``n`` is the same sentence for every speaker and emotion
     (a parallel corpus, as CASIA is). Emotion lives in the prosody: pitch level and range,
@@ -18,11 +18,12 @@ loaders (``load_corpus("casia", ...)``, ``load_corpus("modma", ...)``) read them
 ``<out>/modma`` (MODMA layout, 44.1 kHz 24-bit, very quiet: peaks ~0.02-0.08)
     ``<8-digit subject>/NN.wav`` and ``subjects_information_audio_lanzhou_2015.xlsx``
     (the release's Sheet1 columns, written by the embedded generator's own sheet writer;
-    labels are in the sheet only). 24 subjects (11 MDD, 13 HC), each its own voice (an
-    English accent x an espeak-ng variant x a vocal-tract-length and pitch offset, both
-    sexes), 12 recordings each: interview 01 04 07 10 13 16, reading 19, words 20 22 24,
-    picture description 26 28. Two files are left unreadable on purpose (one truncated
-    header, one with 0 frames), as in the real release: 286 readable recordings.
+    labels are in the sheet only). 24 subjects (11 MDD, 13 HC), each its own voice (with
+    espeak-ng an English accent x a variant; with flite one of four models; both x a
+    vocal-tract-length and pitch offset, both sexes), 12 recordings each: interview 01 04
+    07 10 13 16, reading 19, words 20 22 24, picture description 26 28. Two files are left
+    unreadable on purpose (one truncated header, one with 0 frames), as in the real
+    release: 286 readable recordings.
     Depression is one direction of the prosody (lower and flatter pitch, slower, more and
     longer pauses, quieter, duller and breathier) times the subject's severity, which
     overlaps between the groups, plus a large personal style and per-utterance variation;
@@ -30,20 +31,36 @@ loaders (``load_corpus("casia", ...)``, ``load_corpus("modma", ...)``) read them
 
 Usage::
 
-    python benchmarks/realistic_corpus.py --out DIR [--seed 0] [--jobs 2] [--tiny] [--force]
+    python benchmarks/realistic_corpus.py --out DIR [--synth espeak] [--seed 0] [--jobs 2] [--tiny] [--force]
     python benchmarks/realistic_corpus.py --out DIR --check   # + a logistic-regression sanity check
+    python benchmarks/realistic_corpus.py --out DIR2 --synth flite --seed 1   # the confirmation pair
 
-The output is deterministic for a seed and an espeak-ng version (espeak-ng renders the
-same text identically; every file has its own random generator). A complete build leaves
-``DIR/.realistic-corpus.json`` (this script's version, the seed, the sizes, the espeak-ng
-version); a second run with the same settings only reports the counts. Requires the
-Debian/Ubuntu package ``espeak-ng`` (``apt-get install espeak-ng``); no network.
+Two synthesisers speak the same texts with the same prosody model, layouts and channel
+(``--synth``): ``espeak`` (espeak-ng, the default: the pair ``casia2modma_small`` was tuned
+on) and ``flite`` (CMU Flite, a pair for confirming settings chosen on the other). What
+differs besides the waveform generator: flite has four usable English voice models (``slt``
+female; ``awb``, ``kal16``, ``kal`` male; ``rms`` ignores the pitch controls and is left
+out), so its speakers are those models under per-speaker vocal-tract scaling, pitch, rate
+and voice quality (female speakers on a male model get a larger scaling), and source and
+target share models, where espeak-ng gives every speaker its own accent x variant; flite
+has no word-gap control, so pausing acts only through the inserted pauses; and pitch is set
+as a target f0 mean and spread in Hz (``int_f0_target_mean/stddev``) rather than espeak-ng's
+pitch and range. Build the confirmation pair with another ``--seed`` so that its subjects'
+severities, styles, answers and broken files are new draws too.
+
+The output is deterministic for a synthesiser, its version and a seed (both programs render
+the same text identically; every file has its own random generator). A complete build
+leaves ``DIR/.realistic-corpus.json`` (this script's version, the synthesiser and its
+version, the seed, the sizes); a second run with the same settings only reports the counts.
+Requires the Debian/Ubuntu package ``espeak-ng`` or ``flite`` (``apt-get install
+espeak-ng flite``); no network.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -51,7 +68,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 from xml.sax.saxutils import escape
@@ -74,10 +91,9 @@ from domadapt.corpora.synthetic.voice import limit_peak, seeded_rng  # noqa: E40
 
 #: Bump on any change to the written audio, texts or layout: a marker with another
 #: version makes the next run rebuild.
-SCRIPT_VERSION = 1
+SCRIPT_VERSION = 2
 MARKER = ".realistic-corpus.json"
-ESPEAK = "espeak-ng"
-ESPEAK_SR = 22_050  # espeak-ng's output rate
+RENDER_SR = 22_050  # espeak-ng's output rate; flite's output is resampled to it
 CASIA_SR, MODMA_SR = 16_000, 44_100
 CASIA_FIRST_ITEM = 201  # CASIA numbers its files from 201 in the public set
 
@@ -262,10 +278,10 @@ _TASK_PROSODY = {
 
 @dataclass(frozen=True)
 class Voice:
-    """One speaker: an espeak-ng voice and the traits that stay fixed across utterances."""
+    """One speaker: a synthesiser voice and the traits that stay fixed across utterances."""
 
-    espeak: str  # espeak-ng voice, "<language>+<variant>"
-    pitch: float  # espeak-ng base pitch, 0-99 (before the vocal-tract compensation)
+    name: str  # the synthesiser's voice: espeak-ng "<language>+<variant>", a flite model
+    pitch: float  # base pitch in espeak-ng units, 0-99 (before the vocal-tract compensation)
     wpm: float  # neutral rate, words per minute
     range_pct: float  # neutral pitch range, percent of espeak-ng's default
     pause: float  # personal pausing tendency (log factor)
@@ -275,30 +291,10 @@ class Voice:
     alpha: float  # vocal-tract scaling: all formants x alpha (pitch and tempo kept)
 
 
-_ACCENTS = ("en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan",
-            "en-gb-x-gbcwmd", "en-us-nyc", "en-029")
-#: espeak-ng variants that sound like ordinary adult voices (measured median f0 with
-#: en-us: female 170-270 Hz, male 75-125 Hz).
-#: The four CASIA speakers use f3, f5, m3 and m7, so no MODMA subject has these.
-_FEMALE_VARIANTS = ("f1", "f2", "f4", "Alicia", "Andrea", "Annie", "aunty", "belinda",
-                    "linda", "steph", "anika")
-_MALE_VARIANTS = ("m1", "m2", "m4", "m5", "m6", "m8", "adam", "Alex", "Andy", "david",
-                  "ed", "edward", "john", "Michael", "Mike", "norbert", "paul", "quincy",
-                  "robert", "travis", "victor", "Lee")
-#: The four CASIA speakers (genders as the embedded generator has them): variants no
-#: MODMA subject uses, so the two domains never share a voice.
-CASIA_VOICES = {
-    "liuchanhg": ("en-us", "f3"),
-    "wangzhe": ("en-gb-x-rp", "m3"),
-    "zhaoquanyin": ("en-gb-scotland", "f5"),
-    "ZhaoZuoxiang": ("en-us", "m7"),
-}
-
-
-def _random_voice(rng: np.random.Generator, espeak: str, gender: str) -> Voice:
+def _random_voice(rng: np.random.Generator, name: str, gender: str) -> Voice:
     female = gender == "F"
     return Voice(
-        espeak=espeak,
+        name=name,
         pitch=float(np.clip(rng.normal(50, 8), 25, 75)),
         wpm=float(np.clip(rng.normal(165, 12), 130, 200)),
         range_pct=float(100 * np.exp(rng.normal(0, 0.15))),
@@ -314,35 +310,21 @@ def _random_voice(rng: np.random.Generator, espeak: str, gender: str) -> Voice:
 
 
 class MissingProgram(RuntimeError):
-    """espeak-ng is not installed."""
+    """The synthesiser's program is not installed."""
 
 
-def find_espeak(program: str = ESPEAK) -> str:
-    """Path of ``program``; raises MissingProgram with a one-line install hint."""
-    path = shutil.which(program)
-    if path is None:
-        raise MissingProgram(
-            f"{program} not found on PATH: the realistic corpus is spoken by it "
-            f"(install it: apt-get install espeak-ng)")
-    return path
-
-
-def espeak_version(espeak: str) -> str:
-    out = subprocess.run([espeak, "--version"], capture_output=True, text=True, check=True)
-    return out.stdout.split("Data at")[0].strip()
-
-
-def _ssml(text: str, rng: np.random.Generator, *, pause: float, range_pct: float,
-          words_list: bool) -> str:
-    """``text`` as SSML with pauses: after phrases (likely) and between words (hesitations)."""
+def _phrases(text: str, rng: np.random.Generator, *, pause: float,
+             words_list: bool) -> list[tuple[str, int | None]]:
+    """``text``'s words, each with the pause after it in ms (None: no pause): after phrases
+    (likely) and between words (hesitations)."""
     factor = float(np.exp(pause))
     tokens = text.split()
-    parts = []
+    words: list[tuple[str, int | None]] = []
     for i, token in enumerate(tokens):
-        parts.append(escape(token))
+        ms = None
         if i == len(tokens) - 1:
-            break
-        if words_list:  # word reading: a pause after every word
+            pass
+        elif words_list:  # word reading: a pause after every word
             ms = 550 * factor * np.exp(0.3 * rng.standard_normal())
         elif token[-1] in ".!?;:":
             ms = 300 * factor * np.exp(0.3 * rng.standard_normal())
@@ -350,28 +332,174 @@ def _ssml(text: str, rng: np.random.Generator, *, pause: float, range_pct: float
             ms = 200 * factor * np.exp(0.35 * rng.standard_normal())
         elif rng.random() < min(0.04 * factor, 0.2):
             ms = 150 * factor**0.7 * np.exp(0.4 * rng.standard_normal())
-        else:
-            continue
-        parts.append(f'<break time="{int(round(ms))}ms"/>')
-    body = " ".join(parts)
-    return f'<speak><prosody range="{int(round(range_pct))}%">{body}</prosody></speak>'
+        words.append((token, None if ms is None else int(round(ms))))
+    return words
 
 
-def _speak(espeak: str, voice: str, ssml: str, *, pitch: float, wpm: float,
-           word_gap: int) -> np.ndarray:
-    """espeak-ng's rendering of ``ssml`` (float64 at 22.05 kHz)."""
-    with tempfile.TemporaryDirectory(prefix="realistic-") as tmp:
-        wav = Path(tmp) / "out.wav"
-        cmd = [espeak, "-m", "-v", voice, "-p", str(int(round(np.clip(pitch, 0, 99)))),
-               "-s", str(int(round(np.clip(wpm, 80, 400)))), "-g", str(max(0, word_gap)),
-               "-w", str(wav), ssml]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0 or not wav.is_file():
-            raise RuntimeError(f"espeak-ng failed ({done.returncode}): {done.stderr.strip()}")
-        y, sr = sf.read(wav, dtype="float64")
-    if sr != ESPEAK_SR:
-        raise RuntimeError(f"espeak-ng wrote {sr} Hz, expected {ESPEAK_SR}")
-    return y
+def _run(cmd: list[str], wav: Path, what: str) -> tuple[np.ndarray, int]:
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0 or not wav.is_file():
+        raise RuntimeError(f"{what} failed ({done.returncode}): {done.stderr.strip()}")
+    return sf.read(wav, dtype="float64")
+
+
+class Espeak:
+    """espeak-ng: SSML with pauses, pitch and rate on the command line, a word gap."""
+
+    name, program, package = "espeak", "espeak-ng", "espeak-ng"
+    #: English accents and variants that sound like ordinary adult voices (measured median
+    #: f0 with en-us: female 170-270 Hz, male 75-125 Hz).
+    accents = ("en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan",
+               "en-gb-x-gbcwmd", "en-us-nyc", "en-029")
+    #: The four CASIA speakers use f3, f5, m3 and m7, so no MODMA subject has these.
+    female = ("f1", "f2", "f4", "Alicia", "Andrea", "Annie", "aunty", "belinda", "linda",
+              "steph", "anika")
+    male = ("m1", "m2", "m4", "m5", "m6", "m8", "adam", "Alex", "Andy", "david", "ed",
+            "edward", "john", "Michael", "Mike", "norbert", "paul", "quincy", "robert",
+            "travis", "victor", "Lee")
+    #: The CASIA speakers (genders as the embedded generator has them): variants no MODMA
+    #: subject uses, so the two domains never share a voice.
+    casia = {"liuchanhg": "en-us+f3", "wangzhe": "en-gb-x-rp+m3",
+             "zhaoquanyin": "en-gb-scotland+f5", "ZhaoZuoxiang": "en-us+m7"}
+
+    def version(self, exe: str) -> str:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
+        return out.stdout.split("Data at")[0].strip()
+
+    def modma_voices(self, seed: int, subjects: Sequence[ModmaSubject]) -> dict[str, Voice]:
+        """A distinct voice per subject: variants dealt per sex, accents at random."""
+        rng = seeded_rng(seed, _MODMA, 0)
+        decks = {"F": list(rng.permutation(self.female)), "M": list(rng.permutation(self.male))}
+        used: set[str] = set()
+        dealt = {"F": 0, "M": 0}
+        voices = {}
+        for s in subjects:
+            deck = decks[s.gender]
+            s_rng = seeded_rng(seed, _MODMA, 1, int(s.subject_id))
+            variant = deck[dealt[s.gender] % len(deck)]  # more subjects than variants: reuse
+            dealt[s.gender] += 1
+            accent = self.accents[int(s_rng.integers(len(self.accents)))]
+            while f"{accent}+{variant}" in used:
+                accent = self.accents[int(s_rng.integers(len(self.accents)))]
+            used.add(f"{accent}+{variant}")
+            voices[s.subject_id] = _random_voice(s_rng, f"{accent}+{variant}", s.gender)
+        return voices
+
+    def casia_voice(self, rng: np.random.Generator, speaker: str, gender: str) -> Voice:
+        return _random_voice(rng, self.casia[speaker], gender)
+
+    def speak(self, exe: str, voice: Voice, words: list[tuple[str, int | None]], *,
+              pitch: float, wpm: float, range_pct: float, word_gap: int) -> np.ndarray:
+        """espeak-ng's rendering (float64 at 22.05 kHz)."""
+        body = " ".join(escape(w) + (f' <break time="{ms}ms"/>' if ms is not None else "")
+                        for w, ms in words)
+        ssml = f'<speak><prosody range="{int(round(range_pct))}%">{body}</prosody></speak>'
+        with tempfile.TemporaryDirectory(prefix="realistic-") as tmp:
+            wav = Path(tmp) / "out.wav"
+            cmd = [exe, "-m", "-v", voice.name, "-p", str(int(round(np.clip(pitch, 0, 99)))),
+                   "-s", str(int(round(np.clip(wpm, 80, 400)))), "-g", str(max(0, word_gap)),
+                   "-w", str(wav), ssml]
+            y, sr = _run(cmd, wav, "espeak-ng")
+        if sr != RENDER_SR:
+            raise RuntimeError(f"espeak-ng wrote {sr} Hz, expected {RENDER_SR}")
+        return y
+
+
+class Flite:
+    """CMU Flite: one call per stretch of speech between pauses, the pauses inserted as
+    silence; f0 mean and spread and a duration stretch set per call (``--setf``)."""
+
+    name, program, package = "flite", "flite", "flite"
+    #: The voice models compiled into Debian's flite that follow the f0 targets (``rms``
+    #: does not), by sex; a female speaker on a male model gets a larger vocal-tract scaling.
+    female, male = ("slt",), ("awb", "kal16", "kal")
+    casia = {"liuchanhg": "slt", "wangzhe": "awb", "zhaoquanyin": "kal16", "ZhaoZuoxiang": "kal"}
+    #: f0 (Hz) at espeak-ng pitch 50, and words per minute at duration stretch 1.
+    f0_at_50 = {"F": 195.0, "M": 112.0}
+    wpm_at_1 = 165.0
+    #: f0 standard deviation as a share of the f0 mean at 100 % range.
+    f0_spread = 0.12
+
+    def version(self, exe: str) -> str:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True)  # exits 1
+        return next(line.split("version:")[1].strip() for line in out.stdout.splitlines()
+                    if "version:" in line)
+
+    def _voice(self, rng: np.random.Generator, model: str, gender: str) -> Voice:
+        voice = _random_voice(rng, model, gender)
+        if gender == "F" and model not in self.female:
+            voice = replace(voice, alpha=voice.alpha * 1.12)
+        return replace(voice, name=f"{model}/{gender}")
+
+    def modma_voices(self, seed: int, subjects: Sequence[ModmaSubject]) -> dict[str, Voice]:
+        """Models dealt in turn (female subjects over all four, male over the male ones);
+        speakers on one model differ by their drawn traits."""
+        decks = {"F": self.female + self.male, "M": self.male}
+        dealt = {"F": 0, "M": 0}
+        voices = {}
+        for s in subjects:
+            deck = decks[s.gender]
+            model = deck[dealt[s.gender] % len(deck)]
+            dealt[s.gender] += 1
+            voices[s.subject_id] = self._voice(seeded_rng(seed, _MODMA, 1, int(s.subject_id)), model, s.gender)
+        return voices
+
+    def casia_voice(self, rng: np.random.Generator, speaker: str, gender: str) -> Voice:
+        return self._voice(rng, self.casia[speaker], gender)
+
+    def speak(self, exe: str, voice: Voice, words: list[tuple[str, int | None]], *,
+              pitch: float, wpm: float, range_pct: float, word_gap: int) -> np.ndarray:
+        """flite's rendering (float64 at 22.05 kHz); ``word_gap`` has no flite counterpart."""
+        model, gender = voice.name.split("/")
+        f0 = self.f0_at_50[gender] * math.exp(0.009 * (pitch - 50))  # ~0.9 % per unit
+        settings = ["--setf", f"int_f0_target_mean={f0:.1f}",
+                    "--setf", f"int_f0_target_stddev={self.f0_spread * f0 * range_pct / 100:.1f}",
+                    "--setf", f"duration_stretch={self.wpm_at_1 / np.clip(wpm, 80, 400):.3f}"]
+        stretches, current = [], []
+        for w, ms in words:
+            current.append(w)
+            if ms is not None:
+                stretches.append((" ".join(current), ms))
+                current = []
+        stretches.append((" ".join(current), 0))
+        pieces = []
+        with tempfile.TemporaryDirectory(prefix="realistic-") as tmp:
+            wav = Path(tmp) / "out.wav"
+            for i, (text, ms) in enumerate(stretches):
+                y, sr = _run([exe, "-voice", model, *settings, "-t", text, "-o", str(wav)],
+                             wav, "flite")
+                g = math.gcd(RENDER_SR, sr)
+                y = _trim(signal.resample_poly(y, RENDER_SR // g, sr // g),
+                          start=i > 0, end=i < len(stretches) - 1)
+                pieces += [y, np.zeros(int(ms * RENDER_SR / 1000))]
+        return np.concatenate(pieces)
+
+
+def _trim(y: np.ndarray, *, start: bool, end: bool) -> np.ndarray:
+    """``y`` without the silence flite puts around every call, at the chosen ends (the
+    pause between two calls is the inserted one alone), 20 ms of it kept."""
+    loud = np.flatnonzero(np.abs(y) > 10 ** (-40 / 20) * np.abs(y).max())
+    if loud.size == 0:
+        return y
+    margin = int(0.02 * RENDER_SR)
+    first = max(0, loud[0] - margin) if start else 0
+    last = min(len(y), loud[-1] + margin) if end else len(y)
+    return y[first:last]
+
+
+SYNTHS = {s.name: s for s in (Espeak(), Flite())}
+
+
+def find_program(synth: str, program: str | None = None) -> str:
+    """Path of the synthesiser's program; raises MissingProgram with a one-line install hint."""
+    synth_ = SYNTHS[synth]
+    program = program or synth_.program
+    path = shutil.which(program)
+    if path is None:
+        raise MissingProgram(
+            f"{program} not found on PATH: the --synth {synth} corpus is spoken by it "
+            f"(install it: apt-get install {synth_.package})")
+    return path
 
 
 def _lowpass_noise(rng: np.random.Generator, n: int, cutoff: float, sr: int) -> np.ndarray:
@@ -387,7 +515,7 @@ def _perturb_f0(x: np.ndarray, rng: np.random.Generator, *, jitter: float,
     Reading ``x`` at a local rate ``r(t)`` scales every frequency by ``r`` there; the mean
     rate is 1, so the duration hardly changes.
     """
-    n, sr = len(x), ESPEAK_SR
+    n, sr = len(x), RENDER_SR
     t = np.arange(n) / sr
     rate = 1.0 + jitter * _lowpass_noise(rng, n, 80.0, sr)
     rate += tremor * np.sin(2 * np.pi * rng.uniform(4, 7) * t + rng.uniform(0, 2 * np.pi))
@@ -408,7 +536,7 @@ def _active_rms(x: np.ndarray, sr: int) -> float:
 def _voice_quality(x: np.ndarray, rng: np.random.Generator, *, breath: float,
                    tilt: float) -> np.ndarray:
     """Aspiration noise following the speech envelope, then a spectral tilt."""
-    sr = ESPEAK_SR
+    sr = RENDER_SR
     rms = _active_rms(x, sr)
     env = signal.sosfilt(signal.butter(2, 25, fs=sr, output="sos"), np.abs(x))
     env = np.maximum(env, 0) / (np.sqrt(np.mean(env**2)) + 1e-12)
@@ -423,25 +551,26 @@ def _voice_quality(x: np.ndarray, rng: np.random.Generator, *, breath: float,
 
 def _resample(x: np.ndarray, sr_out: int, alpha: float) -> np.ndarray:
     """``x`` (22.05 kHz) at ``sr_out`` with every frequency scaled by ``alpha``."""
-    src = int(round(ESPEAK_SR * alpha / 50.0)) * 50  # alpha to ~0.2 %: small up/down
+    src = int(round(RENDER_SR * alpha / 50.0)) * 50  # alpha to ~0.2 %: small up/down
     return signal.resample_poly(x, sr_out, src)
 
 
-def render(espeak: str, text: str, voice: Voice, p: np.ndarray, rng: np.random.Generator,
-           *, sr: int, words_list: bool = False, lead_s: tuple[float, float] = (0.1, 0.3),
+def render(synth: str, exe: str, text: str, voice: Voice, p: np.ndarray,
+           rng: np.random.Generator, *, sr: int, words_list: bool = False,
+           lead_s: tuple[float, float] = (0.1, 0.3),
            tail_s: tuple[float, float] = (0.15, 0.35)) -> np.ndarray:
     """``text`` spoken by ``voice`` with prosody vector ``p``: float64 at ``sr``, active-speech
     RMS at ``p[energy]`` dB relative to -26 dBFS; no channel yet."""
     v = dict(zip(FIELDS, p))
     # The vocal-tract scaling resamples by alpha, which would also raise pitch and tempo by
-    # alpha: ask espeak-ng for both lower by alpha (pitch units are ~0.9 % each).
+    # alpha: ask the synthesiser for both lower by alpha (pitch units are ~0.9 % each).
     pitch = voice.pitch + v["pitch"] - np.log(voice.alpha) / 0.009
     wpm = voice.wpm * np.exp(v["rate"]) / voice.alpha
     pause = voice.pause + v["pause"]
     word_gap = int(round(max(0.0, 2.0 * pause)))  # slow, deliberate speech: gaps between words
-    ssml = _ssml(text, rng, pause=pause, range_pct=voice.range_pct * np.exp(v["range"]),
-                 words_list=words_list)
-    y = _speak(espeak, voice.espeak, ssml, pitch=pitch, wpm=wpm, word_gap=word_gap)
+    words = _phrases(text, rng, pause=pause, words_list=words_list)
+    y = SYNTHS[synth].speak(exe, voice, words, pitch=pitch, wpm=wpm, word_gap=word_gap,
+                            range_pct=voice.range_pct * np.exp(v["range"]))
     y = _perturb_f0(y, rng, jitter=voice.jitter * np.exp(v["jitter"]),
                     tremor=max(v["tremor"], 0.0))
     y = _voice_quality(y, rng, breath=voice.breath + v["breath"], tilt=voice.tilt + v["tilt"])
@@ -463,18 +592,17 @@ class CasiaJob:
     item: int
 
 
-def _casia_speaker(seed: int, si: int) -> tuple[Voice, float]:
+def _casia_speaker(synth: str, seed: int, si: int) -> tuple[Voice, float]:
     speaker, gender = CASIA_SPEAKERS[si]
     rng = seeded_rng(seed, _CASIA, si)
-    accent, variant = CASIA_VOICES[speaker]
-    voice = _random_voice(rng, f"{accent}+{variant}", gender)
+    voice = SYNTHS[synth].casia_voice(rng, speaker, gender)
     return voice, float(rng.uniform(0.7, 1.2))  # expressiveness
 
 
-def _write_casia_file(root: Path, espeak: str, seed: int, job: CasiaJob) -> None:
+def _write_casia_file(root: Path, synth: str, exe: str, seed: int, job: CasiaJob) -> None:
     speaker, _ = CASIA_SPEAKERS[job.speaker_index]
     emotion = CASIA_EMOTIONS[job.emotion_index]
-    voice, expressiveness = _casia_speaker(seed, job.speaker_index)
+    voice, expressiveness = _casia_speaker(synth, seed, job.speaker_index)
     style_rng = seeded_rng(seed, _CASIA, job.speaker_index, 100 + job.emotion_index)
     style = (EMOTION_PROFILES[emotion] * expressiveness
              + 0.4 * SPREAD * style_rng.standard_normal(len(FIELDS)))
@@ -484,7 +612,7 @@ def _write_casia_file(root: Path, espeak: str, seed: int, job: CasiaJob) -> None
     if emotion in _EMOTION_PUNCT:
         marks, odds = _EMOTION_PUNCT[emotion]
         text = text[:-1] + marks[int(rng.choice(len(marks), p=odds))]
-    y = render(espeak, text, voice, p, rng, sr=CASIA_SR)
+    y = render(synth, exe, text, voice, p, rng, sr=CASIA_SR)
     y = y + 10 ** (-75 / 20) * rng.standard_normal(len(y))  # a quiet studio, not digital zero
     folder = root / speaker / emotion
     sf.write(folder / f"{CASIA_FIRST_ITEM + job.item}.wav", limit_peak(y), CASIA_SR, subtype="PCM_16")
@@ -498,27 +626,6 @@ class ModmaJob:
     subject: ModmaSubject
     voice: Voice
     item: int
-
-
-def _modma_voices(seed: int, subjects: Sequence[ModmaSubject]) -> dict[str, Voice]:
-    """A distinct voice per subject: variants dealt per sex, accents at random."""
-    rng = seeded_rng(seed, _MODMA, 0)
-    decks = {"F": list(rng.permutation(_FEMALE_VARIANTS)),
-             "M": list(rng.permutation(_MALE_VARIANTS))}
-    used: set[str] = set()
-    dealt = {"F": 0, "M": 0}
-    voices = {}
-    for s in subjects:
-        deck = decks[s.gender]
-        s_rng = seeded_rng(seed, _MODMA, 1, int(s.subject_id))
-        variant = deck[dealt[s.gender] % len(deck)]  # more subjects than variants: reuse
-        dealt[s.gender] += 1
-        accent = _ACCENTS[int(s_rng.integers(len(_ACCENTS)))]
-        while f"{accent}+{variant}" in used:
-            accent = _ACCENTS[int(s_rng.integers(len(_ACCENTS)))]
-        used.add(f"{accent}+{variant}")
-        voices[s.subject_id] = _random_voice(s_rng, f"{accent}+{variant}", s.gender)
-    return voices
 
 
 def _subject_prosody(seed: int, s: ModmaSubject) -> np.ndarray:
@@ -557,7 +664,7 @@ def apply_channel(y: np.ndarray, ch: Channel, rng: np.random.Generator, *, sr: i
     return y + 10 ** (ch.hum_db / 20) * hum + 10 ** (ch.floor_db / 20) * floor
 
 
-def _write_modma_file(root: Path, espeak: str, seed: int, job: ModmaJob) -> None:
+def _write_modma_file(root: Path, synth: str, exe: str, seed: int, job: ModmaJob) -> None:
     s = job.subject
     task = _TASK[job.item]
     rng = seeded_rng(seed, _MODMA, 4, int(s.subject_id), job.item)
@@ -566,7 +673,7 @@ def _write_modma_file(root: Path, espeak: str, seed: int, job: ModmaJob) -> None
     p = (_subject_prosody(seed, s) + _TASK_PROSODY[task]
          + UTTERANCE_NOISE_MODMA * SPREAD * rng.standard_normal(len(FIELDS)))
     lead, tail = ((0.4, 0.8), (0.4, 0.8)) if task == "words" else ((0.2, 0.6), (0.3, 0.6))
-    y = render(espeak, text, job.voice, p, rng, sr=MODMA_SR, words_list=task == "words",
+    y = render(synth, exe, text, job.voice, p, rng, sr=MODMA_SR, words_list=task == "words",
                lead_s=lead, tail_s=tail)
     # The energy field is already in y's level; the channel adds the subject's gain.
     y = apply_channel(y, _modma_channel(seed, s), rng, sr=MODMA_SR)
@@ -622,37 +729,41 @@ def _read_marker(path: Path) -> dict | None:
     return marker if isinstance(marker, dict) else None
 
 
-def _wanted_marker(seed: int, sizes: Sizes) -> dict:
+def _wanted_marker(synth: str, seed: int, sizes: Sizes) -> dict:
     return {"script": "benchmarks/realistic_corpus.py", "version": SCRIPT_VERSION,
-            "seed": seed, "sizes": sizes.as_dict()}
+            "synth": synth, "seed": seed, "sizes": sizes.as_dict()}
 
 
-def is_complete(out: Path, *, seed: int = 0, sizes: Sizes = Sizes()) -> bool:
-    """True if ``out`` holds a complete build of this version, seed and sizes."""
+def is_complete(out: Path, *, synth: str = "espeak", seed: int = 0,
+                sizes: Sizes = Sizes()) -> bool:
+    """True if ``out`` holds a complete build of this version, synthesiser, seed and sizes."""
     marker = _read_marker(Path(out) / MARKER)
-    want = _wanted_marker(seed, sizes)
+    want = _wanted_marker(synth, seed, sizes)
     return marker is not None and all(marker.get(k) == v for k, v in want.items())
 
 
-def build(out: str | Path, *, seed: int = 0, sizes: Sizes = Sizes(), jobs: int = 2,
-          espeak: str = ESPEAK, force: bool = False) -> dict:
+def build(out: str | Path, *, synth: str = "espeak", seed: int = 0, sizes: Sizes = Sizes(),
+          jobs: int = 2, program: str | None = None, force: bool = False) -> dict:
     """Write ``out/casia`` and ``out/modma``; returns the marker (with counts and time).
 
-    Skips the work when ``out`` already holds a complete build with the same version, seed
-    and sizes (unless ``force``). Writes into a temporary folder inside ``out`` and moves
+    ``synth`` names the synthesiser (``SYNTHS``); ``program`` overrides its executable.
+    Skips the work when ``out`` already holds a complete build with the same version,
+    synthesiser, seed and sizes (unless ``force``). Writes into a temporary folder inside ``out`` and moves
     the two trees into place when both are complete; an earlier build's trees are replaced
     only if they carry this script's marker.
 
     Raises:
-        MissingProgram: espeak-ng is not installed.
+        MissingProgram: the synthesiser's program is not installed.
     """
     out = Path(out)
-    if not force and is_complete(out, seed=seed, sizes=sizes):
+    if synth not in SYNTHS:
+        raise ValueError(f"unknown synthesiser {synth!r}; known: {', '.join(SYNTHS)}")
+    if not force and is_complete(out, synth=synth, seed=seed, sizes=sizes):
         marker = _read_marker(out / MARKER)
         marker["skipped"] = True
         return marker
-    exe = find_espeak(espeak)
-    version = espeak_version(exe)
+    exe = find_program(synth, program)
+    version = SYNTHS[synth].version(exe)
     for name in ("casia", "modma"):
         old = out / name
         if old.exists() and _read_marker(old / MARKER) is None:
@@ -669,20 +780,22 @@ def build(out: str | Path, *, seed: int = 0, sizes: Sizes = Sizes(), jobs: int =
             for emotion in CASIA_EMOTIONS:
                 (casia / speaker / emotion).mkdir(parents=True)
         subjects = modma_subjects(seed=seed, n_mdd=sizes.n_mdd, n_hc=sizes.n_hc)
-        voices = _modma_voices(seed, subjects)
+        voices = SYNTHS[synth].modma_voices(seed, subjects)
         modma_jobs = [ModmaJob(s, voices[s.subject_id], k) for s in subjects
                       for k in sizes.modma_items]
         for s in subjects:
             (modma / s.subject_id).mkdir(parents=True)
+        casia_voices = {CASIA_SPEAKERS[si][0]: _casia_speaker(synth, seed, si)[0].name
+                        for si in range(len(CASIA_SPEAKERS))}
         tasks = [(_write_casia_file, casia, j) for j in casia_jobs]
         tasks += [(_write_modma_file, modma, j) for j in modma_jobs]
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for f in [pool.submit(fn, root, exe, seed, job) for fn, root, job in tasks]:
+            for f in [pool.submit(fn, root, synth, exe, seed, job) for fn, root, job in tasks]:
                 f.result()
         broken = _break_files(modma, seed, subjects, sizes.modma_items, sizes.unreadable)
         write_modma_sheet(modma / MODMA_SHEET_FILE, subjects)
         marker = {
-            **_wanted_marker(seed, sizes), "espeak_ng": version,
+            **_wanted_marker(synth, seed, sizes), "synth_version": version,
             "casia": {"files": len(casia_jobs), "speakers": len(CASIA_SPEAKERS),
                       "emotions": len(CASIA_EMOTIONS), "sample_rate": CASIA_SR},
             "modma": {"files": len(modma_jobs), "readable": len(modma_jobs) - len(broken),
@@ -691,8 +804,7 @@ def build(out: str | Path, *, seed: int = 0, sizes: Sizes = Sizes(), jobs: int =
                       "MDD": sum(s.label == "MDD" for s in subjects),
                       "HC": sum(s.label == "HC" for s in subjects),
                       "sample_rate": MODMA_SR, "subtype": "PCM_24"},
-            "voices": {**{spk: f"{a}+{v}" for spk, (a, v) in CASIA_VOICES.items()},
-                       **{sid: v.espeak for sid, v in voices.items()}},
+            "voices": {**casia_voices, **{sid: v.name for sid, v in voices.items()}},
         }
         text = json.dumps(marker, indent=1, sort_keys=True) + "\n"
         for root in (casia, modma):
@@ -769,7 +881,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="writes OUT/casia and OUT/modma")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=2, help="espeak-ng processes at a time")
+    ap.add_argument("--synth", choices=tuple(SYNTHS), default="espeak",
+                    help="the synthesiser: espeak (espeak-ng) or flite")
+    ap.add_argument("--jobs", type=int, default=2, help="synthesiser processes at a time")
     ap.add_argument("--tiny", action="store_true", help="48 CASIA files, 4 subjects x 4 items")
     ap.add_argument("--force", action="store_true", help="rebuild even if complete")
     ap.add_argument("--check", action="store_true",
@@ -777,13 +891,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sizes = Sizes.tiny() if args.tiny else Sizes()
     try:
-        m = build(args.out, seed=args.seed, sizes=sizes, jobs=args.jobs, force=args.force)
+        m = build(args.out, synth=args.synth, seed=args.seed, sizes=sizes, jobs=args.jobs,
+                  force=args.force)
     except (MissingProgram, FileExistsError) as exc:
         print(f"realistic_corpus.py: {exc}", file=sys.stderr)
         return 2
     c, d = m["casia"], m["modma"]
     how = "already complete, not rebuilt" if m["skipped"] else f"built in {m['seconds']:.1f} s"
-    print(f"{args.out}: {how} (seed {m['seed']}, script v{m['version']}, {m['espeak_ng']})")
+    print(f"{args.out}: {how} ({m['synth']}: {m['synth_version']}; seed {m['seed']}, "
+          f"script v{m['version']})")
     print(f"  casia: {c['files']} files ({c['speakers']} speakers x {c['emotions']} emotions x "
           f"{sizes.casia_per_cell}), {c['sample_rate']} Hz 16-bit")
     print(f"  modma: {d['files']} files, {d['readable']} readable ({len(d['unreadable'])} "

@@ -100,6 +100,12 @@ class TrainConfig:
     # back its one-off compile (per process) only on long runs: benchmarks/bench_compile.py
     # and its section of benchmarks/RESULTS.md. Not applied to vmapped seeds.
     compile: bool = False
+    # SpecAugment-style masking of labelled training batches on the device (domadapt.augment):
+    # widest frequency mask (feature channels), widest time mask (frames), masks of each kind
+    # per example; 0 widths = off
+    spec_augment_freq: int = option(0, min=0)
+    spec_augment_time: int = option(0, min=0)
+    spec_augment_masks: int = option(1, min=1)
 
     def __post_init__(self) -> None:
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):

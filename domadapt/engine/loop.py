@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from domadapt.align import AlignmentLoss, build_schedule
+from domadapt.augment import SpecAugment
 from domadapt.config import TrainConfig
 from domadapt.engine.batches import count_batches, draw_batches
 from domadapt.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -94,6 +95,7 @@ def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[di
     if run.writers is not None and len(run.writers) != replicas.k:
         raise DomadaptError(f"{len(run.writers)} tensorboard writers for {replicas.k} replicas")
     histories: list[dict[str, list[float]]] = [{} for _ in range(replicas.k)]
+    replicas.augment = SpecAugment.from_config(cfg)
     start_stage, start_epoch, saved = 0, 0, None
     if run.resume and run.checkpoint is not None and run.checkpoint.exists():
         saved = load_checkpoint(run.checkpoint, seeds=replicas.seeds, generators=replicas.generators, device=replicas.device)

@@ -78,6 +78,8 @@ class Replicas(ABC):
         self.data = data
         self.device = device
         self.generators = [torch.Generator().manual_seed(s) for s in self.seeds]  # per-replica batch order
+        # masking of labelled training batches (domadapt.augment.SpecAugment), set by engine.fit
+        self.augment: Callable[[Tensor, list[torch.Generator]], Tensor] | None = None
         self.stages = method.stages(data)
 
     @abstractmethod
@@ -165,13 +167,15 @@ class Replicas(ABC):
         a ``"test"`` draw puts the test rows in ``x_t`` and leaves ``y_t`` None."""
         first = batches[0]
         step = StepBatch()
+        aug = (lambda x: self.augment(x, self.generators)) if self.augment is not None else (lambda x: x)
         if first.target is not None:
             step.x_t, step.y_t = self._rows(self.data.target_train, [b.target for b in batches])
+            step.x_t = aug(step.x_t)
         if first.test is not None:  # test-time adaptation: the test rows, never their labels
             step.x_t, _ = self._rows(self.data.target_test, [b.test for b in batches], labels=False)
         for j, source in enumerate(self.data.sources[: len(first.sources)]):
             x, y = self._rows(source, [b.sources[j] for b in batches])
-            step.sources.append(SourceBatch(task=source.task, x=x, y=y))
+            step.sources.append(SourceBatch(task=source.task, x=aug(x), y=y))
         return step
 
 

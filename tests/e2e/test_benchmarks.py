@@ -76,3 +76,20 @@ def test_reference_benchmark_prints_both_toolkits_table(run_all, capsys, referen
         assert (theirs != "–") == reference and (theirs_closed != "–") == reference
     assert math.isfinite(ratio)  # 1 - domadapt's mean gap closed on the moons
     assert out.splitlines()[-1] == f"{bench.NAME} ratio={ratio:.3f}"
+
+
+@pytest.mark.slow  # trains TIM-Net on the embedded corpus
+def test_input_scale_diagnosis_scores_windows_per_utterance(run_all, capsys):
+    diagnose = importlib.import_module("diagnose_input_scale")
+    diagnose.main(["--quick", "--rows", "mfcc_utt_lr,mfcc_win_lr,tim_win", "--curve", "4",
+                   "--set", "eval.folds=2", "--set", "train.epochs=1"])
+    out = capsys.readouterr().out
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): [c.strip() for c in line.split("|")[3:7]]
+            for line in out.splitlines() if line.startswith("| 4 ") or line.startswith("| all ")}
+    # tim_win trains at "all" only (no --curve-tim); every other row at each point
+    assert set(rows) == {("4", "mfcc_utt_lr"), ("4", "mfcc_win_lr"), ("all", "mfcc_utt_lr"),
+                         ("all", "mfcc_win_lr"), ("all", "tim_win")}
+    window, utterance, _, train = rows[("all", "tim_win")]
+    assert window != "–" and utterance != "–" and train != "–"
+    assert rows[("all", "mfcc_utt_lr")][0] == "–"  # a whole-utterance row has no window UA
+    assert rows[("all", "mfcc_win_lr")][0] != "–" and rows[("all", "mfcc_win_lr")][3] == "–"
