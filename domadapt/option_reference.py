@@ -15,10 +15,10 @@ from domadapt.registries import (
     LOSSES,
     METHODS,
     SCHEDULES,
+    SPLITTERS,
     VALIDATORS,
 )
 from domadapt.registry import OptionSpec, Registry
-from domadapt.splits import SPLITTERS
 
 __all__ = ["KINDS", "entry_lines", "markdown_reference"]
 

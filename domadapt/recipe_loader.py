@@ -42,10 +42,9 @@ from domadapt.config import (
 from domadapt.corpora.labels import check_label_map, corpus_labels
 from domadapt.errors import DomadaptError
 from domadapt.features.config import FeatureConfig
-from domadapt.registries import BACKBONES, CORPORA, METHODS, SCHEDULES
+from domadapt.registries import BACKBONES, CORPORA, METHODS, SCHEDULES, SPLITTERS
 from domadapt.plugins import import_modules
 from domadapt.registry import Registry, check_values, dataclass_specs
-from domadapt.splits import SPLITTERS
 
 _SECTIONS = {
     "data": DataConfig,
