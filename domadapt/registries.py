@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from domadapt.registry import Registry
 
-__all__ = ["BACKBONES", "CORPORA", "EXECUTORS", "FEATURE_EXTRACTORS", "LOSSES", "METHODS", "SCHEDULES", "SPLITTERS", "VALIDATORS"]
+__all__ = ["BACKBONES", "CORPORA", "EXECUTORS", "FEATURE_EXTRACTORS", "LEARNERS", "LOSSES", "METHODS", "SCHEDULES", "SPLITTERS", "VALIDATORS"]
 
 #: name -> corpus loader; ``root`` is the caller's argument, the loader's keywords its options
 CORPORA = Registry("corpus", plural="corpora", passed=("root",), builtins="domadapt.corpora")
@@ -30,6 +30,8 @@ LOSSES = Registry(
 SCHEDULES = Registry("schedule", builtins="domadapt.align.schedule")
 #: name -> training method (a row of ``[[methods]]``)
 METHODS = Registry("method", builtins="domadapt.methods")
+#: name -> :class:`~domadapt.run.learners.Learner`: how a row is trained (a method class's ``trained_by``)
+LEARNERS = Registry("learner", builtins="domadapt.run.learners")
 #: name -> :class:`~domadapt.splits.Splitter` class or factory (``eval.splitter``); the runner
 #: gives each the ones of eval.folds / eval.seed / eval.allow_subject_overlap it declares
 SPLITTERS = Registry("splitter", builtins="domadapt.splits")
