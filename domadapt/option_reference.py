@@ -46,7 +46,7 @@ _WHERE = {
     "learners": "a method class's `trained_by` (how the unit trains a row of that method); not set in a recipe",
     "splitters": "`eval.splitter`",
     "schedules": "`train.align_schedule`; a loss's `grl_schedule`",
-    "validators": "`train.unsupervised_selection` (the built-in two: the engine computes them by name)",
+    "validators": "`train.unsupervised_selection`",
     "executors": "`--executor NAME`, options by `--executor-option KEY=VALUE`",
     "extractors": "`features.model` with `features.kind = \"custom\"` (none built in: `--import` your own)",
 }

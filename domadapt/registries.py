@@ -37,8 +37,8 @@ LEARNERS = Registry("learner", builtins="domadapt.run.learners")
 SPLITTERS = Registry("splitter", builtins="domadapt.splits")
 #: name -> where the units run (``--executor``)
 EXECUTORS = Registry("executor", builtins="domadapt.executors")
-#: name -> label-free model-selection score (``train.unsupervised_selection``); the engine
-#: computes the built-in ones by name, so a new entry needs ``domadapt.engine.scoring`` too
+#: name -> label-free model-selection score ``probs [N, K] -> float``, higher is better
+#: (``train.unsupervised_selection``, a stage's ``select``); the engine calls the entry
 VALIDATORS = Registry("validator", builtins="domadapt.validators")
 #: name -> custom front-end (``features.kind = "custom"``, ``features.model = NAME``); none built in
 FEATURE_EXTRACTORS = Registry("feature extractor", passed=("sample_rate",))
