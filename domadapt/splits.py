@@ -61,7 +61,8 @@ class Fold:
     ``train``/``test`` (and ``val`` where the protocol fixes one, e.g. the DAIC-WOZ dev set)
     are sorted int arrays into the segment arrays. ``val is None`` means: carve one from
     ``train`` with :func:`carve_validation`. ``subject_overlap`` is True only when a subject
-    really is on both sides (possible only with ``UtteranceKFold(allow_subject_overlap=True)``).
+    really is on both sides (possible only with :class:`UtteranceKFold`'s
+    ``allow_subject_overlap`` option).
     ``held_out`` names what the test side is (a subject, a session, "test", "fold 3/5").
     """
 
