@@ -70,11 +70,11 @@ def step_against_peak(dev: torch.device, repeats: int) -> float:
 
 def phases(quick: bool, dev: torch.device) -> dict[str, float]:
     """Seconds of each phase of the default run from an empty cache."""
-    from domadapt.config import build_config, load_recipe
+    from domadapt.recipe_loader import build_config, load_recipe
     from domadapt.executors import build_executor
-    from domadapt.experiment import extract_domains, load_corpora, run_experiment
+    from domadapt.run import extract_domains, load_corpora, run_experiment
     from domadapt.features.functionals import utterance_functionals
-    from domadapt.methods import METHODS, is_torch_method
+    from domadapt.methods import METHODS, method_class
 
     cfg = build_config(load_recipe("casia2modma"), quick=quick)
     seconds: dict[str, float] = {}
@@ -88,7 +88,7 @@ def phases(quick: bool, dev: torch.device) -> dict[str, float]:
         seconds["features"] = time.perf_counter() - start
         start = time.perf_counter()
         for spec in cfg.methods:
-            if is_torch_method(spec):
+            if method_class(spec).trained_by == "engine":  # a deep row: no functionals
                 continue
             options = METHODS.get(spec.name).Options(**METHODS.check(spec.name, spec.method_options))
             for corpus in [target, *(sources if options.use_source else [])]:

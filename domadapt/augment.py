@@ -2,7 +2,7 @@
 
 SpecAugment (Park et al., Interspeech 2019) zeroes random bands of feature channels and
 random spans of frames in each training example; features are standardised per fold
-(``domadapt.experiment.build_fold``), so a zero is the training mean. The masks are
+(``domadapt.run.folds.build_fold``), so a zero is the training mean. The masks are
 torchaudio's (``FrequencyMasking``, ``TimeMasking`` with ``iid_masks``: one mask per
 example), applied to every labelled training batch after it is gathered on the device —
 never to validation, test or test-time-adaptation rows, and never to the feature cache,

@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kind",
         nargs="?",
         choices=(
-            "corpora", "backbones", "losses", "methods", "splitters", "schedules", "validators", "executors",
+            "corpora", "backbones", "losses", "methods", "learners", "splitters", "schedules", "validators", "executors",
             "extractors", "recipes",
         ),
     )

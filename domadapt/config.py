@@ -89,10 +89,10 @@ class TrainConfig:
     # unset = each loss family's own (AlignmentLoss.default_weight / default_schedule)
     align_weight: float | None = option(None, min=0.0)
     align_schedule: str | None = None
-    # model selection of the stages that read no target label: "im" (information
-    # maximisation) or "snd" (soft neighbourhood density, Saito et al. 2021): the entries of
-    # domadapt.validators, which engine.scoring computes (a test keeps the three equal)
-    unsupervised_selection: str = option("im", choices=("im", "snd"))
+    # model selection of the stages that read no target label: a name of VALIDATORS
+    # (domadapt.validators: "im" information maximisation, "snd" soft neighbourhood density,
+    # Saito et al. 2021, or a user's own), checked by domadapt.recipe_loader.check_config
+    unsupervised_selection: str = "im"
     # With eval.seeds > 1, train a fold's seeds as one vmapped model where the method allows
     # (domadapt.engine); false = one run per seed. Equal results at dropout 0.
     vmap_seeds: bool = True

@@ -12,13 +12,14 @@ from domadapt.registries import (
     CORPORA,
     EXECUTORS,
     FEATURE_EXTRACTORS,
+    LEARNERS,
     LOSSES,
     METHODS,
     SCHEDULES,
+    SPLITTERS,
     VALIDATORS,
 )
 from domadapt.registry import OptionSpec, Registry
-from domadapt.splits import SPLITTERS
 
 __all__ = ["KINDS", "entry_lines", "markdown_reference"]
 
@@ -28,6 +29,7 @@ KINDS: dict[str, Registry] = {
     "backbones": BACKBONES,
     "losses": LOSSES,
     "methods": METHODS,
+    "learners": LEARNERS,
     "splitters": SPLITTERS,
     "schedules": SCHEDULES,
     "validators": VALIDATORS,
@@ -41,9 +43,10 @@ _WHERE = {
     "backbones": "`model.backbone`; options in `model.backbone_options` (or a `[[methods]]` row's)",
     "losses": "`loss` of an `align`/`joint` row; options in the row's `loss_options`",
     "methods": "`name` of a `[[methods]]` row; options are the row's other keys",
+    "learners": "a method class's `trained_by` (how the unit trains a row of that method); not set in a recipe",
     "splitters": "`eval.splitter`",
     "schedules": "`train.align_schedule`; a loss's `grl_schedule`",
-    "validators": "`train.unsupervised_selection` (the built-in two: the engine computes them by name)",
+    "validators": "`train.unsupervised_selection`",
     "executors": "`--executor NAME`, options by `--executor-option KEY=VALUE`",
     "extractors": "`features.model` with `features.kind = \"custom\"` (none built in: `--import` your own)",
 }

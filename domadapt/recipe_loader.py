@@ -42,10 +42,9 @@ from domadapt.config import (
 from domadapt.corpora.labels import check_label_map, corpus_labels
 from domadapt.errors import DomadaptError
 from domadapt.features.config import FeatureConfig
-from domadapt.registries import BACKBONES, CORPORA, METHODS, SCHEDULES
+from domadapt.registries import BACKBONES, CORPORA, METHODS, SCHEDULES, SPLITTERS, VALIDATORS
 from domadapt.plugins import import_modules
 from domadapt.registry import Registry, check_values, dataclass_specs
-from domadapt.splits import SPLITTERS
 
 _SECTIONS = {
     "data": DataConfig,
@@ -184,8 +183,8 @@ def check_config(cfg: ExperimentConfig, *, corpora: bool = True) -> None:
     DomadaptError naming the key, the value and what is allowed.
 
     The sections' own types and ranges are checked when they are built; this adds what
-    only the registries know: corpus, backbone, method, splitter and schedule names and
-    the options of each (``corpora=False`` leaves the corpora out).
+    only the registries know: corpus, backbone, method, splitter, schedule and validator
+    names and the options of each (``corpora=False`` leaves the corpora out).
     """
     if corpora:
         for name in cfg.data.source:
@@ -209,6 +208,7 @@ def check_config(cfg: ExperimentConfig, *, corpora: bool = True) -> None:
             )
     if cfg.train.align_schedule is not None:
         _check_name(SCHEDULES, "train.align_schedule", cfg.train.align_schedule)
+    _check_name(VALIDATORS, "train.unsupervised_selection", cfg.train.unsupervised_selection)
     _check_name(BACKBONES, "model.backbone", cfg.model.backbone)
     _prefixed("model.backbone_options", BACKBONES.check, cfg.model.backbone, cfg.model.backbone_options)
     for i, spec in enumerate(cfg.methods):

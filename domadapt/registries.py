@@ -10,14 +10,13 @@ registers itself in its own module with the same decorator a user's entry uses::
     class MyLoss(AlignmentLoss): ...
 
 Shaped after timm's ``models/_registry.py``: the registry is data that imports no model.
-The splitters' registry still lives in ``domadapt.splits`` (``SPLITTERS``).
 """
 
 from __future__ import annotations
 
 from domadapt.registry import Registry
 
-__all__ = ["BACKBONES", "CORPORA", "EXECUTORS", "FEATURE_EXTRACTORS", "LOSSES", "METHODS", "SCHEDULES", "VALIDATORS"]
+__all__ = ["BACKBONES", "CORPORA", "EXECUTORS", "FEATURE_EXTRACTORS", "LEARNERS", "LOSSES", "METHODS", "SCHEDULES", "SPLITTERS", "VALIDATORS"]
 
 #: name -> corpus loader; ``root`` is the caller's argument, the loader's keywords its options
 CORPORA = Registry("corpus", plural="corpora", passed=("root",), builtins="domadapt.corpora")
@@ -31,10 +30,15 @@ LOSSES = Registry(
 SCHEDULES = Registry("schedule", builtins="domadapt.align.schedule")
 #: name -> training method (a row of ``[[methods]]``)
 METHODS = Registry("method", builtins="domadapt.methods")
+#: name -> :class:`~domadapt.run.learners.Learner`: how a row is trained (a method class's ``trained_by``)
+LEARNERS = Registry("learner", builtins="domadapt.run.learners")
+#: name -> :class:`~domadapt.splits.Splitter` class or factory (``eval.splitter``); the runner
+#: gives each the ones of eval.folds / eval.seed / eval.allow_subject_overlap it declares
+SPLITTERS = Registry("splitter", builtins="domadapt.splits")
 #: name -> where the units run (``--executor``)
 EXECUTORS = Registry("executor", builtins="domadapt.executors")
-#: name -> label-free model-selection score (``train.unsupervised_selection``); the engine
-#: computes the built-in ones by name, so a new entry needs ``domadapt.engine.scoring`` too
+#: name -> label-free model-selection score ``probs [N, K] -> float``, higher is better
+#: (``train.unsupervised_selection``, a stage's ``select``); the engine calls the entry
 VALIDATORS = Registry("validator", builtins="domadapt.validators")
 #: name -> custom front-end (``features.kind = "custom"``, ``features.model = NAME``); none built in
 FEATURE_EXTRACTORS = Registry("feature extractor", passed=("sample_rate",))

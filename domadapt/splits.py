@@ -28,12 +28,14 @@ import numpy as np
 from sklearn.model_selection import KFold, StratifiedGroupKFold
 
 from domadapt.errors import DomadaptError
-from domadapt.registry import Registry
+from domadapt.registries import SPLITTERS
+from domadapt.registry import check_fields, option
 
 __all__ = [
     "LeakageError",
     "Fold",
     "Splitter",
+    "SplitterOptions",
     "check_no_leakage",
     "subject_labels",
     "SubjectGroupedKFold",
@@ -41,7 +43,6 @@ __all__ = [
     "OfficialSplit",
     "UtteranceKFold",
     "carve_validation",
-    "SPLITTERS",
     "build_splitter",
     "list_splitters",
 ]
@@ -60,7 +61,8 @@ class Fold:
     ``train``/``test`` (and ``val`` where the protocol fixes one, e.g. the DAIC-WOZ dev set)
     are sorted int arrays into the segment arrays. ``val is None`` means: carve one from
     ``train`` with :func:`carve_validation`. ``subject_overlap`` is True only when a subject
-    really is on both sides (possible only with ``UtteranceKFold(allow_subject_overlap=True)``).
+    really is on both sides (possible only with :class:`UtteranceKFold`'s
+    ``allow_subject_overlap`` option).
     ``held_out`` names what the test side is (a subject, a session, "test", "fold 3/5").
     """
 
@@ -189,6 +191,17 @@ class Splitter(ABC):
         return value
 
 
+@dataclass(frozen=True)
+class SplitterOptions:
+    """Base of a splitter's ``Options`` dataclass: every field declared with
+    :func:`~domadapt.registry.option` and checked on construction, so a splitter built
+    directly obeys the same rules as one a recipe names."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, where="splitter option")
+
+
+@SPLITTERS.register("subject_kfold")
 class SubjectGroupedKFold(Splitter):
     """K folds of whole subjects, stratified by subject label (sklearn ``StratifiedGroupKFold``).
 
@@ -197,16 +210,19 @@ class SubjectGroupedKFold(Splitter):
     of depressed subjects however many segments each person has. When subjects carry several
     labels (emotion corpora) it stratifies the segments' class distribution instead.
 
-    Args:
-        n_splits: number of folds (every class needs at least this many subjects).
-        seed: shuffles which subjects go together; the same seed gives the same folds.
+    Options: ``n_splits`` (every class needs at least this many subjects) and ``seed``
+    (shuffles which subjects go together; the same seed gives the same folds).
     """
 
-    def __init__(self, *, n_splits: int = 5, seed: int = 0) -> None:
-        if int(n_splits) < 2:
-            raise DomadaptError(f"n_splits must be at least 2, got {n_splits}")
-        self.n_splits = int(n_splits)
-        self.seed = int(seed)
+    @dataclass(frozen=True)
+    class Options(SplitterOptions):
+        n_splits: int = option(5, min=2)  # number of folds: a k-fold needs a train and a test side
+        seed: int = option(0, min=0)  # sklearn's random_state takes no negative seed
+
+    def __init__(self, *, options: Options | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+        self.n_splits = self.options.n_splits
+        self.seed = self.options.seed
 
     def split(self, y: Any, subjects: Any, *, utterances: Any = None, sessions: Any = None, roles: Any = None) -> Iterator[Fold]:
         y, groups = _check_inputs(y, subjects)
@@ -246,14 +262,18 @@ class LeaveOneGroupOutSplit(Splitter):
 
     ``group_name`` is ``"subject"`` (the groups are ``subjects``) or ``"session"`` (the groups
     are ``sessions``, and ``subjects`` are checked for leakage as well: a session's speakers
-    must not appear in another session); it also words the fold names.
+    must not appear in another session); it also words the fold names. Registered twice,
+    with the group fixed: ``leave_one_subject_out`` and ``leave_one_session_out``.
     """
 
-    def __init__(self, *, group_name: str = "subject") -> None:
-        if group_name not in ("subject", "session"):
-            raise DomadaptError(f"group_name must be 'subject' or 'session', got {group_name!r}")
-        self.group_name = group_name
-        self.uses = ("sessions",) if group_name == "session" else ()
+    @dataclass(frozen=True)
+    class Options(SplitterOptions):
+        group_name: str = option("subject", choices=("subject", "session"))  # what one fold holds out
+
+    def __init__(self, *, options: Options | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+        self.group_name = self.options.group_name
+        self.uses = ("sessions",) if self.group_name == "session" else ()
 
     def split(self, y: Any, subjects: Any, *, utterances: Any = None, sessions: Any = None, roles: Any = None) -> Iterator[Fold]:
         groups = self._required("sessions", sessions) if self.group_name == "session" else subjects
@@ -272,6 +292,7 @@ class LeaveOneGroupOutSplit(Splitter):
             yield Fold(k, train, test, held_out=f"{self.group_name} {g}")
 
 
+@SPLITTERS.register("official")
 class OfficialSplit(Splitter):
     """The corpus's own split (DAIC-WOZ): one fold from each subject's role.
 
@@ -281,20 +302,23 @@ class OfficialSplit(Splitter):
             ``"train"``, ``"dev"`` or ``"test"``. Without it, ``split`` reads each segment's
             role from ``roles`` (what the runner gives from ``Corpus.official_split``; None
             for a subject the split does not name).
-        test_role: the role reported on, ``"test"`` or ``"dev"``. With ``"test"`` the dev
-            subjects become ``Fold.val`` (model selection); with ``"dev"`` there is no
-            fixed validation set and ``val`` is None.
+        options: ``test_role``, the role reported on, ``"test"`` or ``"dev"``. With
+            ``"test"`` the dev subjects become ``Fold.val`` (model selection); with ``"dev"``
+            there is no fixed validation set and ``val`` is None.
     """
 
     ROLES = ("train", "dev", "test")
 
-    def __init__(self, assignment: Mapping[Hashable, str] | None = None, *, test_role: str = "test") -> None:
+    @dataclass(frozen=True)
+    class Options(SplitterOptions):
+        test_role: str = option("test", choices=("test", "dev"))  # the role reported on
+
+    def __init__(self, assignment: Mapping[Hashable, str] | None = None, *, options: Options | None = None) -> None:
         if assignment is not None:
             self._check_roles(assignment.values())
-        if test_role not in ("dev", "test"):
-            raise DomadaptError(f"test_role must be 'dev' or 'test', got {test_role!r}")
+        self.options = options if options is not None else self.Options()
         self.assignment = None if assignment is None else {str(k): v for k, v in assignment.items()}
-        self.test_role = test_role
+        self.test_role = self.options.test_role
         self.uses = ("roles",) if assignment is None else ()
 
     def _check_roles(self, roles: Any) -> None:
@@ -339,6 +363,7 @@ class OfficialSplit(Splitter):
         yield Fold(0, train, test, val=val, held_out=self.test_role)
 
 
+@SPLITTERS.register("utterance_kfold")
 class UtteranceKFold(Splitter):
     """TIM-Net's 10-fold split over utterances (sklearn ``KFold``, shuffled) — subjects leak.
 
@@ -351,12 +376,17 @@ class UtteranceKFold(Splitter):
 
     uses = ("utterances",)
 
-    def __init__(self, n_splits: int = 10, seed: int = 0, *, allow_subject_overlap: bool = False) -> None:
-        if int(n_splits) < 2:
-            raise DomadaptError(f"n_splits must be at least 2, got {n_splits}")
-        self.n_splits = int(n_splits)
-        self.seed = int(seed)
-        self.allow_subject_overlap = bool(allow_subject_overlap)
+    @dataclass(frozen=True)
+    class Options(SplitterOptions):
+        n_splits: int = option(10, min=2)  # TIM-Net's 10 folds
+        seed: int = option(0, min=0)  # sklearn's random_state takes no negative seed
+        allow_subject_overlap: bool = False  # accept (and report) a subject on both sides
+
+    def __init__(self, *, options: Options | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+        self.n_splits = self.options.n_splits
+        self.seed = self.options.seed
+        self.allow_subject_overlap = self.options.allow_subject_overlap
 
     @property
     def allows_subject_overlap(self) -> bool:
@@ -424,24 +454,16 @@ def carve_validation(
 # --------------------------------------------------------------------------- registry
 
 
-#: name -> :class:`Splitter` class or factory; keyword parameters with defaults are the
-#: options (the runner gives each the ones of eval.folds/seed/allow_subject_overlap it has).
-SPLITTERS = Registry("splitter")
-SPLITTERS.register("subject_kfold")(SubjectGroupedKFold)
-SPLITTERS.register("official")(OfficialSplit)
-SPLITTERS.register("utterance_kfold")(UtteranceKFold)
-
-
 @SPLITTERS.register("leave_one_subject_out")
 def leave_one_subject_out() -> LeaveOneGroupOutSplit:
     """One fold per subject (a CASIA speaker): each is tested once."""
-    return LeaveOneGroupOutSplit(group_name="subject")
+    return LeaveOneGroupOutSplit(options=LeaveOneGroupOutSplit.Options(group_name="subject"))
 
 
 @SPLITTERS.register("leave_one_session_out")
 def leave_one_session_out() -> LeaveOneGroupOutSplit:
     """One fold per session: ``groups`` are session ids (IEMOCAP: a session's two speakers together)."""
-    return LeaveOneGroupOutSplit(group_name="session")
+    return LeaveOneGroupOutSplit(options=LeaveOneGroupOutSplit.Options(group_name="session"))
 
 
 def list_splitters() -> list[str]:

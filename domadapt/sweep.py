@@ -49,6 +49,7 @@ from domadapt.config import ExperimentConfig, MethodSpec
 from domadapt.recipe_loader import build_config
 from domadapt.errors import DomadaptError
 from domadapt.executors import Executor, LocalExecutor
+from domadapt.files import atomic_write
 from domadapt.outdir_lock import OutDirLock
 
 #: the sections a space may vary: features and data are fixed per sweep (the segments are
@@ -219,7 +220,7 @@ def run_sweep(setup: SweepSetup, domains: Any, *, device: Any, executor: Executo
             "final": str(setup.out / "final"),
         }
         _final_run(setup, best, domains, device=device, executor=executor, say=say)
-        (setup.out / "sweep.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        atomic_write(setup.out / "sweep.json", json.dumps(summary, indent=2, default=str) + "\n")
         return summary
 
 
@@ -280,7 +281,7 @@ def _trial(
     for r in results:
         by_fold.setdefault(r["fold"], []).append(r["validation_uar"])
     value = float(sum(sum(v) / len(v) for v in by_fold.values()) / len(by_fold))
-    (folder / "validation.json").write_text(json.dumps({"params": params, "objective": value, "by_fold": by_fold}, indent=2))
+    atomic_write(folder / "validation.json", json.dumps({"params": params, "objective": value, "by_fold": by_fold}, indent=2))
     return value
 
 
@@ -308,7 +309,7 @@ def write_best_recipe(setup: SweepSetup, params: dict[str, Any], path: Path, *, 
         f"# {setup.out / 'best.toml'}: chosen by `domadapt sweep` on validation UA ({note});\n"
         f"# run: python -m domadapt.recipe {path}{' --quick' if setup.quick else ''}\n"
     )
-    path.write_text(header + tomli_w.dumps(_toml_ready(tree)))
+    atomic_write(path, header + tomli_w.dumps(_toml_ready(tree)))
 
 
 def _toml_ready(obj: Any) -> Any:

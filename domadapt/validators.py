@@ -1,6 +1,14 @@
-"""The label-free model-selection scores (``train.unsupervised_selection``), registered so that
-``domadapt list validators`` shows them. Each maps a stage's validation predictions ``probs``
-[N, K] to a score, higher is better; the engine computes them in ``domadapt.engine.scoring``.
+"""The label-free model-selection scores (``train.unsupervised_selection``). Each maps a
+stage's validation predictions ``probs`` [N, K] to a score, higher is better; the engine
+(``domadapt.engine.scoring.score_probs``) calls the entry the recipe names, so a user's own
+is one decorated function::
+
+    from domadapt.registries import VALIDATORS
+
+    @VALIDATORS.register("confidence")
+    def confidence(probs):
+        '''Mean top-class probability.'''
+        return float(probs.max(dim=1).values.mean())
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ explicitly from :meth:`AlignmentLoss.forward_with_stats`, never through attribut
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import ClassVar, Literal, get_args
 
 import torch
@@ -114,6 +116,12 @@ class AlignmentLoss(nn.Module):
         min_batch: the smallest batch size (per domain) the estimator is defined for.
         default_weight / default_schedule: λ and λ(p)'s shape as the loss's literature
             uses it, for recipes that do not set ``train.align_weight``/``align_schedule``.
+        per_replica: ``True`` on a parameter-free loss that cannot run under
+            ``torch.func.vmap`` (geomloss's Sinkhorn and energy: a data-dependent ε-schedule
+            read with ``.item()``, an old-style ``autograd.Function``) while K replicas train
+            as one vmapped model: :meth:`forward_with_stats` then evaluates it once per
+            replica inside the vmapped step. Set by ``domadapt.engine``'s
+            ``VmappedReplicas`` on the losses its ``VmapSupport.per_replica`` names.
     """
 
     has_parameters: ClassVar[bool] = False
@@ -124,6 +132,7 @@ class AlignmentLoss(nn.Module):
     default_schedule: ClassVar[str] = "dann"  # Ganin et al.'s 2/(1+exp(-10p))-1 warm-up
     uses: ClassVar[frozenset[str]] = frozenset({"f_s", "f_t"})
     min_batch: ClassVar[int] = 1
+    per_replica: bool = False
 
     def forward(
         self,
@@ -167,6 +176,22 @@ class AlignmentLoss(nn.Module):
             - logits_s: :math:`(N, K)`, logits_t: :math:`(M, K)`.
             - Output: scalar; stats values are 0-dim tensors.
         """
+        context = {"y_s": y_s, "y_t": y_t, "logits_s": logits_s, "logits_t": logits_t}
+        if self.per_replica:
+            return _once_per_replica(self._one_replica, f_s, f_t, context)
+        return self._one_replica(f_s, f_t, **context)
+
+    def _one_replica(
+        self,
+        f_s: Tensor,
+        f_t: Tensor,
+        *,
+        y_s: Tensor | None = None,
+        y_t: Tensor | None = None,
+        logits_s: Tensor | None = None,
+        logits_t: Tensor | None = None,
+    ) -> tuple[Tensor, Stats]:
+        """:meth:`forward_with_stats` of one model: inputs checked, float32, :meth:`_compute`."""
         self._check_inputs(f_s, f_t, y_s, y_t, logits_s, logits_t)
         # Alignment losses always run in float32 or wider, even inside an autocast region.
         with torch.autocast(device_type=f_s.device.type, enabled=False):
@@ -274,6 +299,46 @@ class LossOptions:
 
     def __post_init__(self) -> None:
         check_fields(self, where="alignment loss option")
+
+
+class _PerReplica(torch.autograd.Function):
+    """Runs a parameter-free loss once per replica when called under ``vmap``.
+
+    Its ``vmap`` rule receives the stacked tensors and loops over the K replicas with plain,
+    differentiable calls; autograd records those, so no backward of its own is needed.
+    """
+
+    @staticmethod
+    def forward(fn, names, keys, *tensors):  # pragma: no cover - only the vmap rule runs
+        raise RuntimeError("_PerReplica is only called under vmap")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # pragma: no cover
+        pass
+
+    @staticmethod
+    def vmap(info, in_dims, fn, names, keys, *tensors):
+        outs = []
+        for k in range(info.batch_size):
+            args = [t if d is None else t.select(d, k) for t, d in zip(tensors, in_dims[3:])]
+            kw = {n: a for n, a in zip(names, args[2:]) if a is not None}
+            value, stats = fn(args[0], args[1], **kw)
+            if not keys.names:
+                keys.names.extend(stats)
+            outs.append((value, *(stats[key] for key in keys.names)))
+        stacked = tuple(torch.stack(col) for col in zip(*outs))
+        return stacked, (0,) * len(stacked)
+
+
+def _once_per_replica(
+    fn: Callable[..., tuple[Tensor, Stats]], f_s: Tensor, f_t: Tensor, context: dict[str, Tensor | None]
+) -> tuple[Tensor, Stats]:
+    """``fn(f_s, f_t, **context)`` under ``vmap``, evaluated once per replica (:class:`_PerReplica`)."""
+    names = tuple(context)
+    # not a list: apply() flattens list arguments (pytrees) and the rule would fill a copy
+    keys = SimpleNamespace(names=[])
+    out = _PerReplica.apply(fn, names, keys, f_s, f_t, *context.values())
+    return out[0], dict(zip(keys.names, out[1:]))
 
 
 class DistanceLoss(AlignmentLoss):

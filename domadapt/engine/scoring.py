@@ -7,8 +7,7 @@ import torch
 from domadapt.errors import DomadaptError
 from domadapt.evaluate import segment_metrics
 from domadapt.methods.base import Stage
-
-SELECTIONS = ("labels", "im", "snd")
+from domadapt.registries import VALIDATORS
 
 
 def information_maximization(probs: torch.Tensor) -> float:
@@ -35,18 +34,18 @@ def soft_neighborhood_density(probs: torch.Tensor) -> float:
 
 def score_probs(stage: Stage, probs: torch.Tensor, *, unsupervised: str | None = None) -> dict[str, float]:
     """A stage's validation score of ``probs`` [N, K] on ``stage.monitor``: UAR on labelled
-    validation data, or an unsupervised score: information maximisation (``select="im"``)
-    or soft neighbourhood density (``select="snd"``). ``unsupervised`` (one of those two)
-    replaces the stage's own unsupervised validator; a labelled stage keeps its labels."""
+    validation data (``select="labels"``), or the registered validator named by the stage
+    (``VALIDATORS``: information maximisation ``"im"``, soft neighbourhood density
+    ``"snd"``, or a user's own). ``unsupervised`` (a validator's name) replaces the stage's
+    own unsupervised validator; a labelled stage keeps its labels."""
     select = stage.select if stage.select == "labels" or unsupervised is None else unsupervised
-    if select not in SELECTIONS:
-        raise DomadaptError(f"stage {stage.name!r}: select must be one of {', '.join(SELECTIONS)}, got {select!r}")
-    if select == "im":
-        im = information_maximization(probs)
-        return {"score": im, "im": im}
-    if select == "snd":
-        snd = soft_neighborhood_density(probs)
-        return {"score": snd, "snd": snd}
-    y = stage.monitor.y.cpu().numpy()
-    m = segment_metrics(y, probs.argmax(1).numpy(), num_classes=stage.monitor.num_classes)
-    return {"score": float(m["uar"]), "uar": float(m["uar"]), "accuracy": float(m["accuracy"])}
+    if select == "labels":
+        y = stage.monitor.y.cpu().numpy()
+        m = segment_metrics(y, probs.argmax(1).numpy(), num_classes=stage.monitor.num_classes)
+        return {"score": float(m["uar"]), "uar": float(m["uar"]), "accuracy": float(m["accuracy"])}
+    if select not in VALIDATORS:
+        raise DomadaptError(
+            f"stage {stage.name!r}: select must be labels or a validator ({', '.join(VALIDATORS.names())}), got {select!r}"
+        )
+    score = float(VALIDATORS.get(select)(probs))
+    return {"score": score, select: score}

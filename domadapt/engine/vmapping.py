@@ -3,18 +3,18 @@
 - :func:`vmap_support`: whether a built method can run vmapped (its class says so; each of
   its alignment losses is probed once under ``vmap``), as a :class:`VmapSupport` the runner
   computes once per row and hands to every unit it builds;
-- :func:`run_per_replica`: a parameter-free loss that cannot run under ``vmap`` (geomloss's
-  Sinkhorn and energy: a data-dependent ε-schedule read with ``.item()``, an old-style
-  ``autograd.Function``) is evaluated once per replica inside the vmapped step instead;
+- :func:`run_losses_per_replica`: a parameter-free loss that cannot run under ``vmap``
+  (geomloss's Sinkhorn and energy: a data-dependent ε-schedule read with ``.item()``, an
+  old-style ``autograd.Function``) is evaluated once per replica inside the vmapped step
+  instead (:attr:`AlignmentLoss.per_replica`);
 - :func:`clip_grad_norm_per_replica_`: ``clip_grad_norm_`` for each of K stacked models.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import torch
 from torch import Tensor, nn
@@ -83,54 +83,11 @@ def vmap_support(method: Method) -> VmapSupport:
 
 
 def run_losses_per_replica(method: Method, names: Iterable[str]) -> None:
-    """Make the losses ``names`` of ``method`` (:attr:`VmapSupport.per_replica`) run per replica."""
+    """Make the losses ``names`` of ``method`` (:attr:`VmapSupport.per_replica`) run per
+    replica: their declared :attr:`~domadapt.align.AlignmentLoss.per_replica` flag."""
     modules = dict(method.named_modules())
     for name in names:
-        loss = modules[name]
-        loss.forward_with_stats = run_per_replica(loss)
-
-
-class _PerReplica(torch.autograd.Function):
-    """Runs a parameter-free loss once per replica when called under ``vmap``.
-
-    Its ``vmap`` rule receives the stacked tensors and loops over the K replicas with plain,
-    differentiable calls; autograd records those, so no backward of its own is needed.
-    """
-
-    @staticmethod
-    def forward(fn, names, keys, *tensors):  # pragma: no cover - only the vmap rule runs
-        raise RuntimeError("_PerReplica is only called under vmap")
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):  # pragma: no cover
-        pass
-
-    @staticmethod
-    def vmap(info, in_dims, fn, names, keys, *tensors):
-        outs = []
-        for k in range(info.batch_size):
-            args = [t if d is None else t.select(d, k) for t, d in zip(tensors, in_dims[3:])]
-            kw = {n: a for n, a in zip(names, args[2:]) if a is not None}
-            value, stats = fn(args[0], args[1], **kw)
-            if not keys.names:
-                keys.names.extend(stats)
-            outs.append((value, *(stats[key] for key in keys.names)))
-        stacked = tuple(torch.stack(col) for col in zip(*outs))
-        return stacked, (0,) * len(stacked)
-
-
-def run_per_replica(loss: AlignmentLoss) -> Callable[..., tuple[Tensor, dict[str, Tensor]]]:
-    """A drop-in ``forward_with_stats`` for ``loss`` that runs it per replica under ``vmap``."""
-    original = loss.forward_with_stats
-    names = ("y_s", "y_t", "logits_s", "logits_t")
-
-    def forward_with_stats(f_s, f_t, **context):
-        # not a list: apply() flattens list arguments (pytrees) and the rule would fill a copy
-        keys = SimpleNamespace(names=[])
-        out = _PerReplica.apply(original, names, keys, f_s, f_t, *(context.get(n) for n in names))
-        return out[0], dict(zip(keys.names, out[1:]))
-
-    return forward_with_stats
+        modules[name].per_replica = True
 
 
 def clip_grad_norm_per_replica_(params: Iterable[Tensor], max_norm: float) -> Tensor:

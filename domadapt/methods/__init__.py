@@ -17,7 +17,7 @@ from typing import Any
 
 from domadapt.config import MethodSpec, TrainConfig
 from domadapt.methods.base import Method, SourceBatch, Stage, StepBatch, StepOutput
-from domadapt.methods.baseline import FunctionalsBaseline
+from domadapt.methods.baseline import FunctionalsBaseline  # noqa: F401 - registers "baseline"
 from domadapt.methods.batchnorm import AdaBN, Tent
 from domadapt.methods.ddg import DDG
 from domadapt.methods.joint import Align, Joint
@@ -28,8 +28,6 @@ from domadapt.methods.shot import SHOT
 from domadapt.methods.target_only import SourceOnly, TargetOnly
 from domadapt.models.transfer import TransferModel
 from domadapt.registries import METHODS
-
-METHODS.register("baseline")(FunctionalsBaseline)
 
 
 def list_methods() -> list[str]:

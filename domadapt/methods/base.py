@@ -76,9 +76,9 @@ class Stage:
     # Modules held fixed in this stage: no gradient, and in eval mode so that not even
     # BatchNorm running statistics move (a frozen extractor stays exactly the pre-trained one).
     frozen: list[nn.Module] = field(default_factory=list)
-    # Model selection: "labels" = validation UA on ``monitor``'s labels; "im" = the
-    # information-maximisation validator on ``monitor``'s predictions (labels never read);
-    # "snd" = soft neighbourhood density. train.unsupervised_selection overrides "im"/"snd".
+    # Model selection: "labels" = validation UA on ``monitor``'s labels; else a name of
+    # VALIDATORS scored on ``monitor``'s predictions (labels never read): "im" information
+    # maximisation, "snd" soft neighbourhood density. train.unsupervised_selection overrides it.
     select: str = "labels"
     # lambda and lambda(p) of the align term, the method's (its loss family's) own; the
     # recipe's train.align_weight / align_schedule override them when set.

@@ -23,8 +23,8 @@ never to a validation set.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -36,17 +36,22 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from domadapt.errors import DomadaptError
+from domadapt.registries import METHODS
+from domadapt.registry import check_fields, option
 
 if TYPE_CHECKING:
     from domadapt.features.functionals import UtteranceFeatures
 
 MODELS = ("logreg", "linear_svm")
+# domadapt.features.functionals.KINDS, spelled out: that module loads torch (a test keeps them equal)
+FEATURE_KINDS = ("egemaps", "compare", "mfcc_stats")
 # Inverse regularisation strengths tried, weakest last; standardised inputs make them
 # comparable across feature kinds (88 eGeMAPS vs 6373 ComParE dimensions).
 DEFAULT_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 UNRANKED_C = 1.0  # scikit-learn's default, when no validation set or cross-validation can rank C
 
 
+@dataclass(eq=False, kw_only=True)
 class LinearBaseline:
     """StandardScaler + logistic regression or linear SVM, C chosen by validation UA.
 
@@ -70,31 +75,22 @@ class LinearBaseline:
         proba = base.predict_proba(x_te)            # [N, K], rows sum to 1
     """
 
-    def __init__(
-        self,
-        *,
-        model: str = "logreg",
-        c_grid: Sequence[float] = DEFAULT_C_GRID,
-        class_weight: str | dict | None = "balanced",
-        seed: int = 0,
-        n_classes: int | None = None,
-        max_iter: int = 5000,
-    ) -> None:
-        if model not in MODELS:
-            raise DomadaptError(f"unknown baseline model {model!r}; known: {', '.join(MODELS)}")
-        grid = sorted(float(c) for c in c_grid)
-        if not grid or any(not c > 0 for c in grid):
-            raise DomadaptError(f"baseline c_grid={tuple(c_grid)!r}: needs at least one C > 0")
-        self.model = model
-        self.c_grid = tuple(grid)
-        self.class_weight = class_weight
-        self.seed = seed
-        self.n_classes = n_classes
-        self.max_iter = max_iter
-        self.chosen_c: float | None = None
-        self.classes_: np.ndarray | None = None
-        self.pipeline: Pipeline | None = None
-        self.selection: dict[str, Any] = {}
+    model: str = option("logreg", choices=MODELS)
+    c_grid: tuple[float, ...] = DEFAULT_C_GRID
+    class_weight: str | dict | None = "balanced"
+    seed: int = option(0, min=0)  # sklearn's random_state takes no negative seed
+    n_classes: int | None = option(None, min=1)
+    max_iter: int = option(5000, min=1)
+    chosen_c: float | None = field(default=None, init=False)
+    classes_: np.ndarray | None = field(default=None, init=False, repr=False)
+    pipeline: Pipeline | None = field(default=None, init=False, repr=False)
+    selection: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_fields(self, where="baseline")
+        if not self.c_grid or any(not c > 0 for c in self.c_grid):
+            raise DomadaptError(f"baseline c_grid = {self.c_grid!r}: needs at least one C, every C > 0")
+        self.c_grid = tuple(sorted(float(c) for c in self.c_grid))
 
     # ------------------------------------------------------------------ building blocks
 
@@ -285,12 +281,16 @@ __all__ = ["DEFAULT_C_GRID", "MODELS", "LinearBaseline"]
 
 @dataclass(frozen=True)
 class BaselineOptions:
-    features: Literal["egemaps", "compare", "mfcc_stats"] = "egemaps"  # domadapt.features.functionals
-    model: Literal["logreg", "linear_svm"] = "logreg"
+    features: str = option("egemaps", choices=FEATURE_KINDS)  # domadapt.features.functionals
+    model: str = option("logreg", choices=MODELS)
     # source rows join the training rows (source+target): only where the label sets are shared
     use_source: bool = False
 
+    def __post_init__(self) -> None:
+        check_fields(self, where="baseline option")
 
+
+@METHODS.register("baseline")
 class FunctionalsBaseline:
     """Utterance functionals (openSMILE eGeMAPS / ComParE, MFCC mean+std) + a linear model.
 

@@ -14,7 +14,8 @@ from domadapt.config import ExperimentConfig
 from domadapt.data import TARGET_TASK, FoldData, domain_from_segments, standardize
 from domadapt.errors import DomadaptError
 from domadapt.run.corpora import Domains, source_task
-from domadapt.splits import SPLITTERS, Splitter, build_splitter, carve_validation
+from domadapt.registries import SPLITTERS
+from domadapt.splits import Splitter, build_splitter, carve_validation
 
 SOURCE_VAL_FRACTION = 0.1  # random share of each source held out to select pre-training epochs
 

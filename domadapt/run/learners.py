@@ -24,7 +24,7 @@ from domadapt.engine import Replicas, Run, build_replicas, fit
 from domadapt.errors import DomadaptError
 from domadapt.features.functionals import UtteranceFeatures, utterance_functionals
 from domadapt.methods import METHODS, method_class
-from domadapt.registry import Registry
+from domadapt.registries import LEARNERS
 from domadapt.report import plot_feature_space
 from domadapt.run.context import RunContext, UnitJob
 from domadapt.run.folds import curve_points
@@ -60,9 +60,6 @@ class Learner(ABC):
         """What the results table shows as the row's backbone."""
 
 
-LEARNERS = Registry("learner")
-
-
 def learner_of(spec: MethodSpec) -> Learner:
     """The learner of ``spec``'s method class (its ``trained_by``)."""
     return LEARNERS.get(method_class(spec).trained_by)()
@@ -76,8 +73,10 @@ def predict_test(replicas: Replicas, data: FoldData) -> torch.Tensor:
 
 @LEARNERS.register("engine")
 class EngineLearner(Learner):
-    """A torch method: its seeds as replicas (one vmapped model where the plan said so)
-    through the training loop, resumed from the unit's checkpoint when there is one."""
+    """A torch method: its seeds as replicas through the training loop.
+
+    One vmapped model where the plan said so; resumed from the unit's checkpoint when there
+    is one."""
 
     def backbone(self, cfg: ExperimentConfig, spec: MethodSpec) -> str:
         return spec.backbone_label(cfg.model)
@@ -158,9 +157,10 @@ class GapWatch:
 
 @LEARNERS.register("functionals")
 class FunctionalsLearner(Learner):
-    """A classical baseline row: utterance functionals of the fold's training, validation and
-    test utterances and a linear model per seed; each test window gets its utterance's
-    probabilities, so it is scored exactly as a deep row."""
+    """A classical baseline row: utterance functionals and a linear model per seed.
+
+    The functionals of the fold's training, validation and test utterances; each test
+    window gets its utterance's probabilities, so it is scored exactly as a deep row."""
 
     searchable = False
     why_not_searchable = "a classical baseline chooses its C itself; a sweep tunes deep methods"

@@ -184,8 +184,12 @@ def test_extra_rows_join_training_only():
 
 def test_bad_inputs_raise_clear_errors():
     x, y = _separable(0, 30)
-    with pytest.raises(ValueError, match="logreg, linear_svm"):
+    with pytest.raises(ValueError, match="baseline model = 'svm': expected one of logreg, linear_svm"):
         LinearBaseline(model="svm")
+    with pytest.raises(ValueError, match=r"c_grid = \(0.1, 0.0\): needs at least one C, every C > 0"):
+        LinearBaseline(c_grid=(0.1, 0.0))
+    with pytest.raises(ValueError, match="needs at least one C"):
+        LinearBaseline(c_grid=())
     with pytest.raises(ValueError, match="single class"):
         LinearBaseline().fit(x, np.zeros(30, int), x, y)
     bad = x.copy()
@@ -194,3 +198,21 @@ def test_bad_inputs_raise_clear_errors():
         LinearBaseline().fit(bad, y, x, y)
     with pytest.raises(ValueError, match="fit"):
         LinearBaseline().predict_proba(x)
+
+
+def test_c_grid_is_tried_smallest_first_whatever_its_order():
+    # ties in validation UA go to the first C tried: the grid must be sorted, as floats
+    assert LinearBaseline(c_grid=[10, 0.1, 1]).c_grid == (0.1, 1.0, 10.0)
+
+
+def test_the_baseline_row_options_are_declared_once_and_refused_before_data_is_read():
+    from domadapt.features.functionals import KINDS
+    from domadapt.methods.baseline import FEATURE_KINDS, BaselineOptions
+    from domadapt.registries import METHODS
+
+    assert FEATURE_KINDS == KINDS  # spelled out in methods/baseline.py: functionals loads torch
+    assert METHODS.option_specs("baseline")["features"].choices == KINDS
+    with pytest.raises(ValueError, match="method 'baseline' option features = 'gemaps': expected one of egemaps"):
+        METHODS.check("baseline", {"features": "gemaps"})
+    with pytest.raises(ValueError, match="baseline option model = 'svm': expected one of logreg, linear_svm"):
+        BaselineOptions(model="svm")

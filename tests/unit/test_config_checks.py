@@ -153,6 +153,8 @@ def test_a_valid_recipe_does_reach_the_guarded_loaders(guarded):
         (["--set", 'model.backbone_options={filters="39"}'],
          "error: model.backbone_options: backbone 'tim' option filters = '39': expected an int"),
         (["--set", "eval.splitter=random"], "error: eval.splitter = 'random': expected one of leave_one_session_out"),
+        (["--set", "train.unsupervised_selection=dev"],
+         "error: train.unsupervised_selection = 'dev': expected one of im, snd (or --import the module that registers your own validator)"),
     ],
 )
 def test_a_wrong_set_value_fails_before_any_corpus_is_read(guarded, capsys, extra, expected):

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -75,7 +77,7 @@ def test_subject_labels_majority_and_strict():
 
 def test_subject_kfold_is_subject_disjoint_and_stratified():
     y, g = depression_like()
-    folds = list(SubjectGroupedKFold(n_splits=4, seed=1).split(y, g))
+    folds = list(SubjectGroupedKFold(options=SubjectGroupedKFold.Options(n_splits=4, seed=1)).split(y, g))
     assert len(folds) == 4 and all(isinstance(f, Fold) for f in folds)
     assert_partition(folds, len(y))
     for f in folds:
@@ -89,9 +91,9 @@ def test_subject_kfold_is_subject_disjoint_and_stratified():
 
 def test_subject_kfold_seed_changes_and_repeats():
     y, g = depression_like()
-    a = [f.test for f in SubjectGroupedKFold(n_splits=4, seed=0).split(y, g)]
-    b = [f.test for f in SubjectGroupedKFold(n_splits=4, seed=0).split(y, g)]
-    c = [f.test for f in SubjectGroupedKFold(n_splits=4, seed=5).split(y, g)]
+    a = [f.test for f in SubjectGroupedKFold(options=SubjectGroupedKFold.Options(n_splits=4, seed=0)).split(y, g)]
+    b = [f.test for f in SubjectGroupedKFold(options=SubjectGroupedKFold.Options(n_splits=4, seed=0)).split(y, g)]
+    c = [f.test for f in SubjectGroupedKFold(options=SubjectGroupedKFold.Options(n_splits=4, seed=5)).split(y, g)]
     assert all(np.array_equal(x, z) for x, z in zip(a, b))
     assert not all(np.array_equal(x, z) for x, z in zip(a, c))
 
@@ -99,12 +101,12 @@ def test_subject_kfold_seed_changes_and_repeats():
 def test_subject_kfold_too_few_subjects_per_class():
     y, g = depression_like(n_pos=3, n_neg=10)
     with pytest.raises(DomadaptError, match=r"class 0: 10.*class 1: 3"):
-        list(SubjectGroupedKFold(n_splits=5, seed=0).split(y, g))
+        list(SubjectGroupedKFold(options=SubjectGroupedKFold.Options(n_splits=5, seed=0)).split(y, g))
 
 
 def test_subject_kfold_mixed_label_subjects():
     y, g = emotion_like(n_speakers=6)
-    folds = list(SubjectGroupedKFold(n_splits=3, seed=0).split(y, g))
+    folds = list(SubjectGroupedKFold(options=SubjectGroupedKFold.Options(n_splits=3, seed=0)).split(y, g))
     assert_partition(folds, len(y))
     for f in folds:
         assert np.intersect1d(g[f.train], g[f.test]).size == 0
@@ -122,7 +124,7 @@ def test_leave_one_subject_out():
 
 def test_leave_one_session_out_names_sessions():
     y, g = emotion_like(n_speakers=5)
-    folds = list(LeaveOneGroupOutSplit(group_name="session").split(y, g, sessions=g))
+    folds = list(LeaveOneGroupOutSplit(options=LeaveOneGroupOutSplit.Options(group_name="session")).split(y, g, sessions=g))
     assert [f.held_out for f in folds] == [f"session {k}" for k in range(5)]
 
 
@@ -134,7 +136,7 @@ def test_official_split_with_dev_as_validation():
     assert fold.train.tolist() == [0, 1, 2, 3]
     assert fold.val.tolist() == [4]
     assert fold.test.tolist() == [5, 6, 7]
-    (dev_fold,) = OfficialSplit(roles, test_role="dev").split(y, g)
+    (dev_fold,) = OfficialSplit(roles, options=OfficialSplit.Options(test_role="dev")).split(y, g)
     assert dev_fold.test.tolist() == [4] and dev_fold.val is None
 
 
@@ -151,10 +153,10 @@ def test_official_split_errors():
 def test_utterance_kfold_refuses_leak_unless_allowed():
     y, g = depression_like()
     with pytest.raises(LeakageError, match="allow_subject_overlap"):
-        list(UtteranceKFold(10, 0).split(y, g))
+        list(UtteranceKFold().split(y, g))
     with pytest.raises(LeakageError):
         list(build_splitter("utterance_kfold", n_splits=5, seed=0).split(y, g))
-    folds = list(UtteranceKFold(10, 0, allow_subject_overlap=True).split(y, g))
+    folds = list(UtteranceKFold(options=UtteranceKFold.Options(allow_subject_overlap=True)).split(y, g))
     assert len(folds) == 10
     assert_partition(folds, len(y))
     assert all(f.subject_overlap for f in folds)
@@ -163,13 +165,13 @@ def test_utterance_kfold_refuses_leak_unless_allowed():
 def test_utterance_kfold_without_real_overlap_is_clean():
     y = np.arange(20) % 2
     g = np.arange(20)  # one segment per subject: nothing to leak
-    folds = list(UtteranceKFold(5, 0).split(y, g))
+    folds = list(UtteranceKFold(options=UtteranceKFold.Options(n_splits=5)).split(y, g))
     assert not any(f.subject_overlap for f in folds)
 
 
 def test_carve_validation_whole_training_subjects():
     y, g = depression_like(n_pos=10, n_neg=15)
-    fold = next(SubjectGroupedKFold(n_splits=5, seed=0).split(y, g))
+    fold = next(SubjectGroupedKFold(options=SubjectGroupedKFold.Options(n_splits=5, seed=0)).split(y, g))
     train, val = carve_validation(fold.train, y, g, fraction=0.25, seed=3)
     assert np.array_equal(np.sort(np.concatenate([train, val])), fold.train)
     assert np.intersect1d(g[train], g[val]).size == 0
@@ -197,6 +199,32 @@ def test_registry_errors():
     with pytest.raises(DomadaptError, match=r"unknown option\(s\) folds"):
         build_splitter("subject_kfold", folds=3)
     assert build_splitter("subject_kfold", n_splits=3, seed=2).n_splits == 3
+
+
+@pytest.mark.parametrize(
+    "name, key, value, allowed",
+    [
+        ("subject_kfold", "n_splits", 1, "an int >= 2"),
+        ("subject_kfold", "seed", -1, "an int >= 0"),
+        ("utterance_kfold", "n_splits", 1, "an int >= 2"),
+        ("utterance_kfold", "allow_subject_overlap", "yes", "true or false"),
+        ("official", "test_role", "train", "one of test, dev"),
+    ],
+)
+def test_splitter_options_are_refused_by_their_declaration(name, key, value, allowed):
+    # the Options dataclass is the one declaration: the registry's check (recipe time) and a
+    # direct construction refuse the same values with the same words
+    from domadapt.registries import SPLITTERS
+
+    with pytest.raises(DomadaptError, match=re.escape(f"splitter {name!r} option {key} = {value!r}: expected {allowed}")):
+        build_splitter(name, **{key: value})
+    with pytest.raises(DomadaptError, match=re.escape(f"splitter option {key} = {value!r}: expected {allowed}")):
+        SPLITTERS.get(name).Options(**{key: value})
+
+
+def test_leave_one_group_out_refuses_an_unknown_group():
+    with pytest.raises(DomadaptError, match=r"group_name = 'speaker': expected one of subject, session"):
+        LeaveOneGroupOutSplit.Options(group_name="speaker")
 
 
 def test_input_shape_errors():

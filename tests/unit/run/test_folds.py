@@ -96,7 +96,8 @@ def test_val_fraction_zero_trains_on_every_training_subject(tmp_path):
 def test_a_splitter_of_ones_own_gets_the_inputs_it_declares_through_the_one_signature(tmp_path):
     # A Splitter subclass registered like a built-in: split_target hands it y, subjects and
     # the per-segment inputs named in `uses` (here the utterances), computing no others.
-    from domadapt.splits import SPLITTERS, Fold, Splitter
+    from domadapt.registries import SPLITTERS
+    from domadapt.splits import Fold, Splitter
 
     seen = {}
 
