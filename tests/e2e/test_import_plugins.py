@@ -80,8 +80,9 @@ def test_quick_recipe_with_a_users_backbone_loss_and_corpus_through_import(trees
     recipe.write_text(RECIPE.format(imports=""))
     out = tmp_path / "out"
     casia, modma = trees
+    # --jobs 1: the units in this process, where the plugin's call counters can be read
     args = [str(recipe), "--import", str(PLUGIN), "--quick", "--quiet", "--out", str(out),
-            "--source-root", str(casia), "--target-root", str(modma), *TINY]
+            "--source-root", str(casia), "--target-root", str(modma), "--jobs", "1", *TINY]
     assert recipe_cli.main(args) == 0
 
     results = json.loads((out / "results.json").read_text())

@@ -98,7 +98,7 @@ def test_no_paths_means_synthetic_and_says_so(tiny_trees, tmp_path, monkeypatch,
     marked = {}
     for kind, root in tiny_trees.items():
         copy = tmp_path / "synthetic" / root.name
-        shutil.copytree(root, copy)
+        shutil.copytree(root, copy, dirs_exist_ok=True)  # arrays and arrays_target share one root
         (copy / MARKER_NAME).write_text('{"kind": "%s"}\n' % kind)
         marked[kind] = copy
     monkeypatch.setattr("domadapt.run.corpora.synthetic_root", lambda kind, **kw: marked[kind])

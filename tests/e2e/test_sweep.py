@@ -56,7 +56,8 @@ def test_the_search_never_predicts_a_test_fold_and_the_final_run_does_once(tiny_
     monkeypatch.setattr(learners, "predict_test", predict_test)
     monkeypatch.setattr(sweep, "_final_run", final_run)
     out = tmp_path / "sweep"
-    assert cli.main(_args(tiny_trees, space, out, trials=2)) == 0
+    # --jobs 1: the units in this process, where the patched functions are the ones called
+    assert cli.main(_args(tiny_trees, space, out, trials=2) + ["--jobs", "1"]) == 0
     assert set(_states(out / "study.db").values()) == {"COMPLETE"} and len(_states(out / "study.db")) == 2
     assert calls == ["final", "predict", "predict"], "the final run predicts each of the 2 test folds once"
     assert not list((out / "trials").rglob("runs")), "a trial writes validation results only"
