@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 import time
@@ -163,8 +164,8 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
         "--jobs",
         type=positive_int,
         metavar="N",
-        help="local: units at once, each in its own process; default one per core, as memory allows "
-        "(1 on CUDA); 1 = one after another in this process",
+        help="local: units at once, each in its own process; default $DOMADAPT_JOBS, else one per core "
+        "as memory allows (1 on CUDA); 1 = one after another in this process",
     )
     g.add_argument("--ray-address", metavar="auto|HOST:PORT", help="join the Ray cluster `ray start` runs (default: start a local one)")
     g.add_argument("--cpus-per-run", type=float, default=1.0, metavar="N", help="CPUs reserved per unit under Ray (default 1)")
@@ -176,6 +177,17 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def default_jobs() -> int | None:
+    """``--jobs``'s default: ``$DOMADAPT_JOBS`` (a machine's or a test suite's own choice), else
+    None (one worker per core, as memory allows)."""
+    value = os.environ.get("DOMADAPT_JOBS", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise DomadaptError(f"DOMADAPT_JOBS={value!r}: expected a positive whole number of worker processes")
+    return int(value)
+
+
 def build_executor_from(args: argparse.Namespace):
     """The executor the command line asks for (Ray is imported only when it starts)."""
     from domadapt.executors import build_executor
@@ -184,7 +196,8 @@ def build_executor_from(args: argparse.Namespace):
         if args.ray_address or args.gpus_per_run is not None:
             raise DomadaptError("--ray-address/--gpus-per-run need --executor ray")
         # one thread per unit unless asked: the same numbers whatever --jobs (docs/performance.md)
-        return build_executor("local", jobs=args.jobs, threads=args.threads or 1, imports=tuple(args.imports))
+        jobs = args.jobs if args.jobs is not None else default_jobs()
+        return build_executor("local", jobs=jobs, threads=args.threads or 1, imports=tuple(args.imports))
     if args.jobs is not None:
         raise DomadaptError("--jobs needs --executor local (Ray's units per machine follow --cpus-per-run)")
     return build_executor(

@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -5,6 +6,12 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny.py for every test module
+
+
+# Recipes in tests train their units in this process unless a test passes --jobs: spawning
+# workers (a fresh interpreter importing torch each) costs more than the tiny units they run.
+# tests/e2e/test_parallel_units.py and the Ctrl-C test pass --jobs 2 themselves.
+os.environ.setdefault("DOMADAPT_JOBS", "1")
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ import pytest
 from domadapt import __version__
 from domadapt import cli
 from domadapt import recipe as recipe_cli
+from domadapt.errors import DomadaptError
 
 
 def _usage_error(argv, capsys, main=recipe_cli.main):
@@ -71,3 +72,15 @@ def test_interrupted_line_says_what_was_kept_and_how_to_resume(tmp_path):
     assert shlex.split(command) == [
         "python", "-m", "domadapt.recipe", "casia2modma", "--quick", "--set", "train.lr=1e-3", "--out", str(out), "--resume",
     ]
+
+
+def test_jobs_default_comes_from_domadapt_jobs_and_a_bad_value_is_one_line(monkeypatch):
+    args = recipe_cli.build_parser().parse_args(["casia2modma"])
+    monkeypatch.setenv("DOMADAPT_JOBS", "3")
+    assert recipe_cli.build_executor_from(args).jobs == 3
+    monkeypatch.delenv("DOMADAPT_JOBS")
+    assert recipe_cli.build_executor_from(args).jobs is None  # one worker per core, as memory allows
+    assert recipe_cli.build_executor_from(recipe_cli.build_parser().parse_args(["casia2modma", "--jobs", "2"])).jobs == 2
+    monkeypatch.setenv("DOMADAPT_JOBS", "two")
+    with pytest.raises(DomadaptError, match=r"^DOMADAPT_JOBS='two': expected a positive whole number"):
+        recipe_cli.build_executor_from(args)
