@@ -48,6 +48,8 @@ class Executor:
     remote = False
     #: whether several units run at once (their per-epoch progress lines would interleave)
     parallel = False
+    #: how many items the running map has under way at once (set once it has started)
+    concurrency = 1
 
     def __enter__(self) -> "Executor":
         return self
@@ -127,6 +129,7 @@ class LocalExecutor(Executor):
     def map(self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         payload = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL) if self.jobs != 1 else b""
         jobs = min(self.jobs or affordable_jobs(len(payload)), len(items))
+        self.concurrency = max(1, jobs)
         if jobs <= 1:
             before = torch.get_num_threads()
             torch.set_num_threads(self.threads or before)

@@ -148,6 +148,7 @@ def run_units(executor: Executor, plan: PlannedRun, *, say=print) -> list[list[d
             out[j] = results
             for result in results:
                 _say_result(say_above, unit.spec.key(ctx.cfg.model), result)
+            clock.parallel = executor.concurrency  # known once the map has started its workers
             clock.update(last=f"{unit.spec.label} fold {unit.fold}")
             say_above(f"  [{clock.line()}]")
     return out
