@@ -2,7 +2,8 @@
 
     python benchmarks/bench_phases.py [--jobs N] [--quick]
 
-At the default sizes of ``casia2modma`` (``--quick``: a few files per corpus, a smoke test),
+At the default sizes of ``casia2modma`` (``--quick``: about a quarter of them, CASIA's 4
+speakers x 5 files per emotion and 12 MODMA subjects, where the workers' start weighs more),
 from scratch in a temporary folder, each step under each setting in turn:
 
 1. writing the synthetic corpora (``casia``, ``modma``): as before (one process, each WAV
@@ -40,8 +41,8 @@ from domadapt.recipe_loader import build_config, load_recipe
 
 NAME = "preparation_speedup"
 SIZES = {  # the writers' keywords at the default sizes, and at --quick's
-    "casia": ({}, {"files_per_class": 1}),
-    "modma": ({}, {"n_mdd": 2, "n_hc": 2, "duration_scale": 0.3}),
+    "casia": ({}, {"files_per_class": 5}),
+    "modma": ({}, {"n_mdd": 6, "n_hc": 6}),
 }
 
 
@@ -93,14 +94,15 @@ def generation(tmp: Path, quick: bool, jobs: int) -> tuple[dict[str, float], dic
     return seconds, roots
 
 
-def run(quick: bool = False, jobs: int | None = None) -> float:
+def run(quick: bool = False, device: str = "cpu", jobs: int | None = None) -> float:
+    """``device`` is run_all's argument: every step here runs on the CPU."""
     jobs = jobs or usable_cores()
     cfg = build_config(load_recipe("casia2modma"), quick=False)
     with tempfile.TemporaryDirectory(prefix="domadapt-phases-") as tmp:
         gen, roots = generation(Path(tmp), quick, jobs)
         corpora = {kind: load_corpus(kind, root) for kind, root in roots.items()}
         mfcc = {kind: timed(lambda: extract_segments(c, cfg.features, cache_dir=False))[0] for kind, c in corpora.items()}
-        print(f"MFCC windows (one process): " + ", ".join(f"{k} {s:.1f} s" for k, s in mfcc.items()))
+        print("MFCC windows (one process): " + ", ".join(f"{k} {s:.1f} s" for k, s in mfcc.items()))
         modma = corpora["modma"]
         one_s, one = timed(lambda: utterance_functionals(modma, "egemaps", cfg=cfg.features, cache_dir=False, jobs=1))
         many_s, many = timed(lambda: utterance_functionals(modma, "egemaps", cfg=cfg.features, cache_dir=False, jobs=jobs))
@@ -122,7 +124,7 @@ def run(quick: bool = False, jobs: int | None = None) -> float:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few files per corpus (a smoke test)")
+    parser.add_argument("--quick", action="store_true", help="about a quarter of the default sizes")
     parser.add_argument("--jobs", type=int, help="worker processes (default: one per usable core)")
     a = parser.parse_args()
-    run(a.quick, a.jobs)
+    run(a.quick, jobs=a.jobs)

@@ -298,8 +298,8 @@ def _impute(x: np.ndarray, keys: list[str]) -> dict[str, int]:
     return {keys[i]: int(n) for i, n in enumerate(per_row) if n}
 
 
-#: files per task when the files are shared out to worker processes: enough to build each
-#: task's openSMILE extractor once for many files, few enough to keep every worker busy
+#: files per task when the files are shared out to worker processes: few enough that the
+#: workers finish together, enough that a task's round trip is small beside its files
 _FILES_PER_TASK = 16
 
 
