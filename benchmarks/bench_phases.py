@@ -14,9 +14,12 @@ from scratch in a temporary folder, each step under each setting in turn:
 3. the eGeMAPS functionals of the target (the baseline row's), ``jobs=1`` against
    ``--jobs``; their bytes, kept utterances and skips must be the same.
 
-Prints each step's seconds, ``phase_speedup`` lines (one process / workers) and, last,
-``preparation_speedup ratio=`` over generation and functionals together. On a loaded
-machine only the ratios mean anything.
+Prints each step's wall seconds (and this process's CPU seconds where the work is done in
+it), the speedups (before / one process / workers) and, last, ``preparation_speedup
+ratio=`` over generation and functionals together. On a loaded machine only the ratios
+mean anything, and where the scheduler shares the CPU between sessions first
+(``/proc/sys/kernel/sched_autogroup_enabled``), workers get no more of it than one
+process: the workers' gain shows only on idle cores.
 """
 
 from __future__ import annotations
@@ -61,9 +64,16 @@ def _write_to_path(path: Path, y, sr: int, subtype: str) -> None:
 
 
 def timed(fn):
-    start = time.perf_counter()
+    """Wall seconds of ``fn()`` and its result; the CPU seconds of this process are kept in
+    CPU[-1] (the work done here: on a loaded machine a steadier figure than the wall time,
+    but blind to worker processes)."""
+    start, cpu = time.perf_counter(), time.process_time()
     out = fn()
+    CPU.append(time.process_time() - cpu)
     return time.perf_counter() - start, out
+
+
+CPU: list[float] = []
 
 
 def generation(tmp: Path, quick: bool, jobs: int) -> tuple[dict[str, float], dict[str, Path]]:
@@ -85,10 +95,12 @@ def generation(tmp: Path, quick: bool, jobs: int) -> tuple[dict[str, float], dic
             else:
                 s, _ = timed(lambda: writer(root, jobs=1 if setting == "1" else jobs, **kw))
             seconds[kind, setting] = s
+            seconds[kind, setting, "cpu"] = CPU[-1]
             digests[setting] = tree_digest(root)
         if len(set(digests.values())) != 1:
             raise SystemExit(f"{kind}: the settings wrote different bytes: {digests}")
-        print(f"{kind}: written as before {seconds[kind, 'before']:.1f} s, in one process {seconds[kind, '1']:.1f} s, "
+        print(f"{kind}: written as before {seconds[kind, 'before']:.1f} s (CPU {seconds[kind, 'before', 'cpu']:.1f} s), "
+              f"in one process {seconds[kind, '1']:.1f} s (CPU {seconds[kind, '1', 'cpu']:.1f} s), "
               f"in {jobs} workers {seconds[kind, 'N']:.1f} s; every file the same (sha256 {digests['N'][:16]})")
         roots[kind] = root
     return seconds, roots
@@ -105,14 +117,15 @@ def run(quick: bool = False, device: str = "cpu", jobs: int | None = None) -> fl
         print("MFCC windows (one process): " + ", ".join(f"{k} {s:.1f} s" for k, s in mfcc.items()))
         modma = corpora["modma"]
         one_s, one = timed(lambda: utterance_functionals(modma, "egemaps", cfg=cfg.features, cache_dir=False, jobs=1))
+        one_cpu = CPU[-1]
         many_s, many = timed(lambda: utterance_functionals(modma, "egemaps", cfg=cfg.features, cache_dir=False, jobs=jobs))
         if one.x.tobytes() != many.x.tobytes() or one.keys != many.keys or one.skipped != many.skipped:
             raise SystemExit("eGeMAPS functionals: the workers' rows differ from one process's")
-        print(f"modma eGeMAPS functionals ({len(one)} utterances): one process {one_s:.1f} s, {jobs} workers "
-              f"{many_s:.1f} s; the same bytes")
-    before = sum(s for (k, setting), s in gen.items() if setting == "before")
-    single = sum(s for (k, setting), s in gen.items() if setting == "1")
-    parallel = sum(s for (k, setting), s in gen.items() if setting == "N")
+        print(f"modma eGeMAPS functionals ({len(one)} utterances): one process {one_s:.1f} s (CPU {one_cpu:.1f} s), "
+              f"{jobs} workers {many_s:.1f} s; the same bytes")
+    before, single, parallel = (sum(s for key, s in gen.items() if key[1:] == (setting,)) for setting in ("before", "1", "N"))
+    cpu_before, cpu_single = (sum(s for key, s in gen.items() if key[1:] == (setting, "cpu")) for setting in ("before", "1"))
+    print(f"generation_cpu_in_memory ratio={cpu_before / cpu_single:.3f}")
     print(f"generation_speedup_in_memory ratio={before / single:.3f}")
     print(f"generation_speedup_workers ratio={single / parallel:.3f}")
     print(f"generation_speedup_total ratio={before / parallel:.3f}")
