@@ -62,8 +62,9 @@ _MODMA_SYN_SR = _MODMA_SR // _MODMA_UP
 
 def _write_wav(path: Path, y: np.ndarray, sr: int, subtype: str) -> None:
     """``y`` as a WAV file, encoded in memory and written in one call: soundfile writing to
-    a path syncs every file to disk as it closes (libsndfile's ``sf_write_sync``), which costs
-    more than synthesising the file; the bytes are the same."""
+    a path syncs every file to disk as it closes (libsndfile's ``sf_write_sync``), a wait
+    about as long as synthesising the file (benchmarks/RESULTS.md, "Data preparation on
+    every core"); the bytes are the same."""
     buffer = io.BytesIO()
     sf.write(buffer, y, sr, subtype=subtype, format="WAV")
     path.write_bytes(buffer.getvalue())
