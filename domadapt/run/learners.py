@@ -30,6 +30,7 @@ from domadapt.run.context import RunContext, UnitJob
 from domadapt.run.folds import curve_points
 from domadapt.run.model import make_method
 from domadapt.run.trained_models import save_unit_models
+from domadapt.selection import selection_scores
 
 
 @dataclass
@@ -89,7 +90,9 @@ class EngineLearner(Learner):
         )
         if not job.ctx.score_test:  # a sweep's search: no gap (it reads the test inputs), no test
             run = Run(job.paths.checkpoint, resume=True, progress=job.ctx.progress)
-            return [Trained(None, history) for history in fit(replicas, cfg.train, run)]
+            histories = fit(replicas, cfg.train, run)
+            scores = selection_scores(replicas, job.data, seed=cfg.eval.seed)
+            return [Trained(None, history, extra={"objectives": s}) for history, s in zip(histories, scores)]
         gap = GapWatch.start(job, replicas)
         run = Run(job.paths.checkpoint, resume=True, writers=job.writers, progress=job.ctx.progress, epoch_probe=gap.probe)
         histories = fit(replicas, cfg.train, run)
