@@ -23,6 +23,10 @@ Benchmarks (each also runs on its own, see its docstring):
                                          functionals, training) and a TIM step's GFLOP/s / a
                                          matmul's; only with --only breakdown (the default run
                                          from an empty cache; --quick: its --quick sizes)
+  selection      selection_objectives.py the test accuracy lost to the oracle's pick by the best
+                                         label-free sweep objective (SND, IM, DEV, source
+                                         validation) on rotated moons (lower is better); only with
+                                         --only selection (grid sweeps of DANN and MMD, 3 seeds)
 
 Each benchmark's ``run(quick, device)`` is called in a fresh interpreter, so that nothing one
 leaves behind (librosa/numba thread pools, allocator state, warmed caches) changes the next
@@ -59,12 +63,13 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "reference_da": ("reference_da", "reference_da_gap_left_lower_is_better"),
     "contention": ("bench_contention", "contention_slowdown"),
     "breakdown": ("bench_breakdown", "tim_step_over_matmul_peak"),
+    "selection": ("selection_objectives", "selection_best_label_free_regret_lower_is_better"),
 }
 #: run when --only is not given; ``compile`` (a cold torch.compile, about two minutes on a
 #: 2-core CPU), ``executor`` (a Ray instance and the quick recipe twice), ``reference_da``
 #: (every method on three problems in two toolkits), ``contention`` (six timed runs, some
-#: beside busy processes) and ``breakdown`` (the default run from an empty cache) only on
-#: request, so that ``--quick`` stays under five minutes
+#: beside busy processes), ``breakdown`` (the default run from an empty cache) and
+#: ``selection`` (grid sweeps) only on request, so that ``--quick`` stays under five minutes
 DEFAULT = ["frontend", "training_step", "seeds", "alignment", "recipe"]
 
 

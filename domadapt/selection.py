@@ -38,7 +38,8 @@ from domadapt.registries import VALIDATORS
 
 #: the objective that reads target labels: the oracle of unsupervised DA
 ORACLE = "target_val"
-LABELLED = {
+#: the objectives besides the registered validators, in words
+BUILT_IN = {
     "target_val": "UA on labelled target validation subjects (the ORACLE: reads target labels)",
     "source_val": "UA on the held-out source rows",
     "dev": "Deep Embedded Validation (You et al., ICML 2019): minus the importance-weighted source validation loss",
@@ -53,7 +54,7 @@ DEV_MAX_ROWS = 2000
 
 def objective_names() -> list[str]:
     """Every objective a sweep records: the fixed ones, then the registered validators."""
-    return [*LABELLED, *VALIDATORS.names()]
+    return [*BUILT_IN, *VALIDATORS.names()]
 
 
 def check_objective(name: str) -> str:
@@ -66,8 +67,8 @@ def check_objective(name: str) -> str:
 
 def describe(name: str) -> str:
     """What objective ``name`` scores, in words (the oracle named as such)."""
-    if name in LABELLED:
-        return LABELLED[name]
+    if name in BUILT_IN:
+        return BUILT_IN[name]
     return f"{name} of the predictions on the unlabelled target training data (no label read)"
 
 
