@@ -54,7 +54,8 @@ class Learner(ABC):
     @abstractmethod
     def train(self, job: UnitJob) -> list[Trained]:
         """One :class:`Trained` per seed of ``job.unit``, in seed order. In a sweep's search
-        (``not job.ctx.score_test``) the test fold is never read."""
+        (``not job.ctx.score_test``) the test fold is never read, and each ``extra`` holds
+        ``"objectives"``: the kept model's :func:`~domadapt.selection.selection_scores`."""
 
     @abstractmethod
     def backbone(self, cfg: ExperimentConfig, spec: MethodSpec) -> str:

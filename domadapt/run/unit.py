@@ -59,7 +59,7 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
 
 
 def _result(job: UnitJob, learner: Learner, i: int, trained: Trained) -> dict[str, Any]:
-    """Seed ``i``'s result: its test metrics (a search unit's: its validation UA only)."""
+    """Seed ``i``'s result: its test metrics (a search unit's: its selection objectives only)."""
     ctx, unit, data, seed, writer = job.ctx, job.unit, job.data, job.unit.seeds[i], job.writers[i]
     if not ctx.score_test:
         return _validation_result(unit, seed, trained)
