@@ -86,12 +86,12 @@ def table(loss: str, by_seed: list[dict[str, dict]]) -> list[str]:
     lines = [
         f"**align:{loss}** ({len(by_seed)} seeds; target test accuracy of each objective's pick)",
         "",
-        "| objective | test accuracy | − oracle pick: mean [min, max] | oracle's setting | settings picked (align_weight, lr) |",
-        "|---|---|---|---|---|",
+        "| objective | test accuracy | − oracle pick: mean [seeds' min, max] | 95 % paired t-interval | oracle's setting | settings picked (align_weight, lr) |",
+        "|---|---|---|---|---|---|",
     ]
     for name in [*objective_names(), DEFAULT]:
         if not all(name in s for s in by_seed):
-            lines.append(f"| {name} | not available | | | |")
+            lines.append(f"| {name} | not available | | | | |")
             continue
         acc = np.array([s[name]["accuracy"] for s in by_seed])
         diff = acc - oracle
@@ -100,9 +100,19 @@ def table(loss: str, by_seed: list[dict[str, dict]]) -> list[str]:
         label = f"{name} (ORACLE: target labels)" if name == ORACLE else name
         lines.append(
             f"| {label} | {acc.mean():.3f} ± {acc.std(ddof=1) if len(acc) > 1 else 0:.3f} | "
-            f"{diff.mean():+.3f} [{diff.min():+.3f}, {diff.max():+.3f}] | {same}/{len(by_seed)} | {settings} |"
+            f"{diff.mean():+.3f} [{diff.min():+.3f}, {diff.max():+.3f}] | {paired_interval(diff)} | {same}/{len(by_seed)} | {settings} |"
         )
     return lines
+
+
+def paired_interval(diff: np.ndarray) -> str:
+    """The 95 % t-interval of the mean of the per-seed differences."""
+    from scipy import stats
+
+    if len(diff) < 2 or not diff.any():
+        return "–"
+    half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
+    return f"[{diff.mean() - half:+.3f}, {diff.mean() + half:+.3f}]"
 
 
 def measure(argv: list[str] | None = None) -> float:
@@ -113,7 +123,12 @@ def measure(argv: list[str] | None = None) -> float:
     parser.add_argument("--losses", default="dann,mmd", help="comma-separated alignment losses")
     parser.add_argument("--device", default="cpu", help="auto | cpu | cuda")
     parser.add_argument("--out", type=Path, help="keep the sweeps here (default: a temporary folder)")
+    parser.add_argument("--table", type=Path, metavar="JSON", help="only print the tables of a saved OUT/selection_objectives.json")
     args = parser.parse_args(argv)
+    if args.table:
+        for loss, by_seed in json.loads(args.table.read_text()).items():
+            print("\n".join(["", *table(loss, by_seed), ""]))
+        return float("nan")
 
     import torch
 
