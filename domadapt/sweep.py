@@ -230,13 +230,14 @@ def run_sweep(setup: SweepSetup, domains: Any, *, device: Any, executor: Executo
             stale = _stale_trials(setup, study, optuna)
             done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
             failed = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
-            # a grid tries each setting once, whether it scored or failed
-            if not stale and (done >= setup.trials or (setup.sampler == "grid" and done + failed >= setup.trials)):
+            if not stale and done >= setup.trials:
                 break
             if failed >= setup.trials:
                 raise DomadaptError(
                     f"{setup.out}: {failed} trials failed (a non-finite loss or {setup.objective}); narrow the space"
                 )
+            if not stale and setup.sampler == "grid" and done + failed >= setup.trials:
+                break  # each setting tried once, and at least one scored
             if stale:
                 number, params, resume = stale[0].number, stale[0].params, True
             else:
