@@ -26,6 +26,10 @@ Benchmarks (each also runs on its own, see its docstring):
   phases         bench_phases.py         the data preparation (synthetic corpora, eGeMAPS
                                          functionals) in one process / in worker processes
                                          (higher is better); only with --only phases
+  selection      selection_objectives.py the test accuracy lost to the oracle's pick by the best
+                                         label-free sweep objective (SND, IM, DEV, source
+                                         validation) on rotated moons (lower is better); only with
+                                         --only selection (grid sweeps of DANN and MMD, 3 seeds)
 
 Each benchmark's ``run(quick, device)`` is called in a fresh interpreter, so that nothing one
 leaves behind (librosa/numba thread pools, allocator state, warmed caches) changes the next
@@ -63,13 +67,14 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "contention": ("bench_contention", "contention_slowdown"),
     "breakdown": ("bench_breakdown", "tim_step_over_matmul_peak"),
     "phases": ("bench_phases", "preparation_speedup"),
+    "selection": ("selection_objectives", "selection_best_label_free_regret_lower_is_better"),
 }
 #: run when --only is not given; ``compile`` (a cold torch.compile, about two minutes on a
 #: 2-core CPU), ``executor`` (a Ray instance and the quick recipe twice), ``reference_da``
 #: (every method on three problems in two toolkits), ``contention`` (six timed runs, some
-#: beside busy processes), ``breakdown`` (the default run from an empty cache) and ``phases``
-#: (the default corpora written three times) only on request, so that ``--quick`` stays
-#: under five minutes
+#: beside busy processes), ``breakdown`` (the default run from an empty cache), ``phases``
+#: (the default corpora written three times) and ``selection`` (grid sweeps) only on
+#: request, so that ``--quick`` stays under five minutes
 DEFAULT = ["frontend", "training_step", "seeds", "alignment", "recipe"]
 
 

@@ -150,13 +150,25 @@ def _sweep_parser(sub) -> None:
     sw = sub.add_parser(
         "sweep",
         help="tune one method's settings with Optuna on validation subjects; test the best once",
-        description="Optuna TPE over a space file (see domadapt/sweep.py for its format); objective: validation UA "
-        "on subjects carved from each fold's training subjects, averaged over folds. The test folds are read "
-        "once, by the final run of the best setting. Run the same command again to continue a killed sweep.",
+        description="Optuna TPE (or a grid) over a space file (see domadapt/sweep.py for its format); objective "
+        "(--objective, docs/model-selection.md): UA on target validation subjects carved from each fold's training "
+        "subjects (target_val, an oracle in unsupervised DA), UA on held-out source rows, DEV, or a validator of the "
+        "unlabelled target's predictions, averaged over folds; every trial records every objective. The test folds "
+        "are read only by the final run(s). Run the same command again to continue a killed sweep.",
     )
     sw.add_argument("recipe", help="recipe name or path to a .toml")
     sw.add_argument("--space", type=Path, required=True, metavar="SPACE.toml", help='[params."train.lr"] low/high/log or choices')
-    sw.add_argument("--trials", type=int, required=True, metavar="N", help="completed trials to reach")
+    sw.add_argument("--trials", type=int, metavar="N", help="completed trials to reach (required for tpe; grid: its size)")
+    sw.add_argument(
+        "--objective", default="target_val", metavar="NAME",
+        help="what the search maximises: target_val (the default; target labels: an oracle in unsupervised DA), "
+        "source_val, dev, or a validator name (snd, im, ...)",
+    )
+    sw.add_argument("--sampler", default="tpe", choices=("tpe", "grid"), help="tpe, or grid (every combination of the choices once)")
+    sw.add_argument(
+        "--test-every-pick", action="store_true",
+        help="also run each other objective's pick on the test folds (OUT/picks/), to set its test UA beside the chosen one",
+    )
     sw.add_argument("--storage", metavar="URL", help="SQLAlchemy URL of the study (default sqlite:///OUT/study.db)")
     sw.add_argument("--out", type=Path, metavar="DIR", help="output folder (default runs/NAME-sweep-TIMESTAMP)")
     sw.add_argument("--methods", metavar="NAME", help="the method to tune (needed when the recipe has several)")
@@ -183,10 +195,10 @@ def _sweep(args: argparse.Namespace) -> int:
     from domadapt.outdir_lock import OutDirLock
     from domadapt.recipe import build_executor_from, parse_overrides
     from domadapt.report import format_table, load_results
-    from domadapt.sweep import SweepSetup, check_space, load_space, run_sweep, tuned_method
+    from domadapt.selection import check_objective
+    from domadapt.sweep import SweepSetup, check_space, grid_size, load_space, run_sweep, tuned_method
 
-    if args.trials < 1:
-        raise DomadaptError(f"--trials {args.trials}: expected at least 1")
+    check_objective(args.objective)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     tree = load_recipe(args.recipe)
@@ -194,13 +206,17 @@ def _sweep(args: argparse.Namespace) -> int:
     cfg = build_config(tree, overrides=overrides, quick=args.quick)
     space = load_space(args.space)
     check_space(space, tree, overrides=overrides, quick=args.quick, where=args.space)
+    trials = args.trials if args.trials is not None or args.sampler != "grid" else grid_size(space, where=args.space)
+    if trials is None or trials < 1:
+        raise DomadaptError(f"--trials {trials}: expected at least 1")
     out = args.out or Path("runs") / f"{cfg.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
     setup = SweepSetup(
-        tree=tree, space=space, trials=args.trials, out=out, method=tuned_method(cfg, args.methods),
-        overrides=overrides, quick=args.quick, storage=args.storage,
+        tree=tree, space=space, trials=trials, out=out, method=tuned_method(cfg, args.methods),
+        overrides=overrides, quick=args.quick, storage=args.storage, objective=args.objective, sampler=args.sampler,
+        test_every_pick=args.test_every_pick,
     )
     device = resolve_device(args.device)
-    trial_lines = lambda text="", *a, **k: print(text) if str(text).startswith(("trial ", "best")) else None  # noqa: E731
+    trial_lines = lambda text="", *a, **k: print(text) if str(text).startswith(("trial ", "best", "picks", "|")) else None  # noqa: E731
     with OutDirLock(out):  # a second sweep on this folder is refused before any data is read
         sources, target = load_corpora(
             cfg, source_roots=list(args.source_root), target_root=args.target_root, cache_dir=args.cache_dir

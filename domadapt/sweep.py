@@ -1,15 +1,25 @@
-"""``domadapt sweep RECIPE --space SPACE.toml --trials N``: tune one method on validation
-subjects, then test the chosen setting once.
+"""``domadapt sweep RECIPE --space SPACE.toml --trials N``: tune one method on an objective
+that never reads the test folds, then test the chosen setting once.
 
-Optuna's TPE sampler proposes settings through its ask/tell interface; a trial runs the
-recipe with them on the executor (in this process, or its units as Ray tasks) in *search*
-mode: each fold's validation subjects are carved from the fold's training subjects, the
-unit keeps the epoch with the best validation UA, and the test fold is never predicted
-(:func:`domadapt.run.learners.predict_test` is not called). The objective is the selected
-validation UA, averaged over the seeds of a fold and then over the folds. After the
-search one final run of the best setting reads the test folds, with
-``"selected_by": "validation"`` in its results.json. There is no pruning: a trial's
-objective exists only once every fold has trained.
+Optuna's sampler (TPE, or a grid) proposes settings through its ask/tell interface; a
+trial runs the recipe with them on the executor (in this process, or its units as Ray
+tasks) in *search* mode: each fold's validation subjects are carved from the fold's
+training subjects, the unit keeps its epoch by its own selection, and the test fold is
+never predicted (:func:`domadapt.run.learners.predict_test` is not called). The kept
+model of each unit is scored with every objective; a trial's value is the chosen one,
+averaged over the seeds of a fold and then over the folds. After the search one final run
+of the best setting reads the test folds, with ``"selected_by": OBJECTIVE`` in its
+results.json. There is no pruning: a trial's objective exists only once every fold has
+trained.
+
+``--objective`` names what the search maximises (:mod:`domadapt.selection`): ``target_val``
+(UA on labelled target validation subjects, the default; in unsupervised DA an ORACLE),
+``source_val``, ``dev`` or a registered validator (``snd``, ``im``, a user's own) scored on
+the unlabelled target training data. Every trial records every objective, so
+``sweep.json`` names each objective's pick; ``--test-every-pick`` also runs each other
+objective's pick on the test folds (``picks/trial-NNNN/``), so the test UA of every pick
+stands beside the oracle's. ``--sampler grid`` tries every combination of the space's
+``choices`` once (each objective then picks from the same trials).
 
 The space file names ``--set`` keys of the ``[train]`` and ``[model]`` sections::
 
@@ -28,7 +38,7 @@ The space file names ``--set`` keys of the ``[train]`` and ``[model]`` sections:
 Output (``--out``): ``study.db`` (the Optuna study, SQLite, unless ``--storage`` names
 another SQLAlchemy URL; running the same command again continues a killed sweep: finished
 trials are kept, the trial the kill interrupted resumes from its folder), ``trials/NNNN/``
-(each trial's validation results), ``best.toml`` (a runnable recipe: the recipe with the
+(each trial's objectives), ``best.toml`` (a runnable recipe: the recipe with the
 chosen settings), ``final/`` (the final run's results files and table), ``sweep.json``
 and ``plots/`` (Optuna's optimisation history and parameter importances).
 """
@@ -38,6 +48,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,12 +62,14 @@ from domadapt.errors import DomadaptError
 from domadapt.executors import Executor, LocalExecutor
 from domadapt.files import atomic_write
 from domadapt.outdir_lock import OutDirLock
+from domadapt.selection import ORACLE, check_objective, describe, objective_names
 
 #: the sections a space may vary: features and data are fixed per sweep (the segments are
 #: extracted once), and eval's folds and seed define the validation split being tuned on
 SWEEPABLE = ("train", "model")
 SPACE_KEYS = ("low", "high", "log", "step", "choices")
 STUDY_FILE = "study.db"
+SAMPLERS = ("tpe", "grid")
 
 
 @dataclass(frozen=True)
@@ -119,6 +132,19 @@ def load_space(path: Path) -> list[Param]:
     return space
 
 
+def grid_of(space: list[Param], *, where: Path) -> dict[str, list[Any]]:
+    """The grid ``--sampler grid`` walks: every parameter's ``choices``."""
+    ranged = [p.key for p in space if p.choices is None]
+    if ranged:
+        raise DomadaptError(f'{where}: --sampler grid needs choices = [...] for every parameter; [params."{ranged[0]}"] has low/high')
+    return {p.key: list(p.choices) for p in space}
+
+
+def grid_size(space: list[Param], *, where: Path) -> int:
+    """How many settings ``--sampler grid`` tries."""
+    return math.prod(len(v) for v in grid_of(space, where=where).values())
+
+
 def check_space(space: list[Param], tree: dict[str, Any], *, overrides: dict[str, Any], quick: bool, where: Path) -> None:
     """Every key and extreme value of ``space`` against the configuration's own checks."""
     for param in space:
@@ -141,6 +167,18 @@ class SweepSetup:
     overrides: dict[str, Any]
     quick: bool = False
     storage: str | None = None
+    objective: str = ORACLE  # a name of domadapt.selection.objective_names()
+    sampler: str = "tpe"  # SAMPLERS
+    test_every_pick: bool = False  # run each objective's pick on the test folds, not only the chosen one
+
+    def __post_init__(self) -> None:
+        check_objective(self.objective)
+        if self.sampler not in SAMPLERS:
+            raise DomadaptError(f"--sampler {self.sampler!r}: expected one of {', '.join(SAMPLERS)}")
+        if self.sampler == "grid":
+            size = grid_size(self.space, where=self.out)
+            if self.trials > size:
+                raise DomadaptError(f"--trials {self.trials}: the grid has {size} settings")
 
     def config(self, params: dict[str, Any]) -> ExperimentConfig:
         """The recipe with ``params``, reduced to the tuned row."""
@@ -150,7 +188,8 @@ class SweepSetup:
 
     def fingerprint(self) -> str:
         text = json.dumps(
-            [self.tree, [p.__dict__ for p in self.space], self.method, self.overrides, self.quick], sort_keys=True, default=str
+            [self.tree, [p.__dict__ for p in self.space], self.method, self.overrides, self.quick, self.objective, self.sampler],
+            sort_keys=True, default=str,
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -173,25 +212,32 @@ def tuned_method(cfg: ExperimentConfig, wanted: str | None) -> str:
 
 
 def run_sweep(setup: SweepSetup, domains: Any, *, device: Any, executor: Executor | None = None, say=print) -> dict[str, Any]:
-    """Search on validation, write best.toml, run the best setting on the test folds once.
+    """Search on ``setup.objective``, write best.toml, run the best setting on the test folds
+    once (and, with ``test_every_pick``, every other objective's pick).
 
-    Returns what ``sweep.json`` holds: the study, every trial, the best one and the final
-    run's results folder.
+    Returns what ``sweep.json`` holds: the study, every trial with every objective, each
+    objective's pick, the best one and the final run's results folder.
     """
     import optuna
 
     executor = executor or LocalExecutor()
+    if setup.objective == "dev" and not domains.shared_labels:
+        raise DomadaptError("--objective dev: needs the sources and the target to share one label set")
     with OutDirLock(setup.out):
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
         study = _study(setup, optuna, seed=setup.config({}).eval.seed)
         while True:
             stale = _stale_trials(setup, study, optuna)
             done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+            failed = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
             if not stale and done >= setup.trials:
                 break
-            failed = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
             if failed >= setup.trials:
-                raise DomadaptError(f"{setup.out}: {failed} trials diverged (non-finite loss); narrow the space")
+                raise DomadaptError(
+                    f"{setup.out}: {failed} trials failed (a non-finite loss or {setup.objective}); narrow the space"
+                )
+            if not stale and setup.sampler == "grid" and done + failed >= setup.trials:
+                break  # each setting tried once, and at least one scored
             if stale:
                 number, params, resume = stale[0].number, stale[0].params, True
             else:
@@ -199,29 +245,98 @@ def run_sweep(setup: SweepSetup, domains: Any, *, device: Any, executor: Executo
                 trial.set_user_attr("out", str(setup.out.resolve()))
                 number, params, resume = trial.number, {p.key: p.suggest(trial) for p in setup.space}, False
             say(f"trial {number}: {', '.join(f'{k}={v!r}' for k, v in params.items())}{' (resumed)' if resume else ''}")
-            value = _trial(setup, number, params, domains, device=device, executor=executor, resume=resume, say=say)
-            study.tell(number, value, state=None if value is not None else optuna.trial.TrialState.FAIL)
-            say(f"trial {number}: " + (f"validation UA {value:.4f}" if value is not None else "FAILED (non-finite loss)"))
+            objectives = _trial(setup, number, params, domains, device=device, executor=executor, resume=resume, say=say)
+            if objectives is None or objectives[setup.objective] is None:
+                study.tell(number, state=optuna.trial.TrialState.FAIL)
+                why = "non-finite loss" if objectives is None else f"no finite {setup.objective}: {_scores_line(objectives)}"
+                say(f"trial {number}: FAILED ({why})")
+                continue
+            study.tell(number, objectives[setup.objective])
+            say(f"trial {number}: {setup.objective} {objectives[setup.objective]:.4f}  ({_scores_line(objectives)})")
         best = study.best_trial
-        say(f"best: trial {best.number}, validation UA {best.value:.4f}, {best.params}")
-        write_best_recipe(setup, best.params, setup.out / "best.toml", note=f"trial {best.number}, validation UA {best.value:.4f}")
+        say(f"best: trial {best.number}, {setup.objective} {best.value:.4f}, {best.params}")
+        write_best_recipe(setup, best.params, setup.out / "best.toml", note=f"trial {best.number}, {setup.objective} {best.value:.4f}")
+        # every trained trial, also one the chosen objective could not score (a DEV left
+        # undefined), is a candidate for the other objectives
+        trained = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL))
+        scores = {t.number: trial_objectives(setup, t.number) for t in trained}
+        picks = objective_picks(trained, scores)
+        tested = {best.number: _final_run(setup, best, domains, device=device, executor=executor, say=say)}
+        if setup.test_every_pick:
+            for name, pick in picks.items():
+                if pick is not None and pick["trial"] not in tested:
+                    picked = next(t for t in trained if t.number == pick["trial"])
+                    folder = setup.out / "picks" / f"trial-{picked.number:04d}"
+                    tested[picked.number] = _final_run(
+                        setup, picked, domains, device=device, executor=executor, say=say, folder=folder, picked_by=name
+                    )
+        for pick in picks.values():
+            if pick is not None and pick["trial"] in tested:
+                pick["test"] = tested[pick["trial"]]
         summary = {
             "study": study.study_name,
             "storage": setup.storage or f"sqlite:///{setup.out / STUDY_FILE}",
-            "objective": "validation UA of the kept model, mean over seeds per fold, then over folds; test folds unread",
+            "objective": setup.objective,
+            "objective_is": describe(setup.objective) + "; mean over seeds per fold, then over folds; test folds unread",
+            "oracle": f"{ORACLE} reads target labels: in unsupervised DA it is the oracle the other picks are measured against",
+            "sampler": setup.sampler,
             "method": setup.method,
             "space": [p.__dict__ for p in setup.space],
             "trials": [
-                {"number": t.number, "state": t.state.name, "params": t.params, "value": t.value}
+                {"number": t.number, "state": t.state.name, "params": t.params, "value": t.value,
+                 "objectives": scores.get(t.number)}
                 for t in study.get_trials(deepcopy=False)
             ],
-            "best": {"trial": best.number, "params": best.params, "validation_uar": best.value},
+            "picks": picks,
+            "best": {"trial": best.number, "params": best.params, setup.objective: best.value, "final": str(setup.out / "final")},
             "plots": _plots(study, setup.out / "plots"),
             "final": str(setup.out / "final"),
         }
-        _final_run(setup, best, domains, device=device, executor=executor, say=say)
         atomic_write(setup.out / "sweep.json", json.dumps(summary, indent=2, default=str) + "\n")
+        for line in picks_table(summary):
+            say(line)
         return summary
+
+
+def trial_objectives(setup: SweepSetup, number: int) -> dict[str, float | None] | None:
+    """Every objective of trial ``number`` as its folder recorded it (None: not this folder's)."""
+    path = setup.out / "trials" / f"{number:04d}" / "validation.json"
+    return json.loads(path.read_text())["objectives"] if path.exists() else None
+
+
+def objective_picks(trials: list[Any], scores: dict[int, dict[str, float | None] | None]) -> dict[str, dict[str, Any] | None]:
+    """Each objective's pick among the trained ``trials`` (``scores``: their objectives by
+    number): the first of the highest score, its setting and every objective's value
+    there; None when no trial has a value for it."""
+    picks: dict[str, dict[str, Any] | None] = {}
+    for name in objective_names():
+        scored = [t for t in trials if (scores.get(t.number) or {}).get(name) is not None]
+        if not scored:
+            picks[name] = None
+            continue
+        best = max(scored, key=lambda t: (scores[t.number][name], -t.number))
+        picks[name] = {"trial": best.number, "params": best.params, "objectives": scores[best.number]}
+    return picks
+
+
+def picks_table(summary: dict[str, Any]) -> list[str]:
+    """The printed summary: each objective's pick, its score there and, where its pick was
+    run on the test folds, the test UA; the oracle and the chosen objective marked."""
+    lines = [f"picks ({summary['method']}; search driven by {summary['objective']}):",
+             "| objective | trial | setting | its score | test UA |", "|---|---|---|---|---|"]
+    for name, pick in summary["picks"].items():
+        label = name + (" (ORACLE: target labels)" if name == ORACLE else "") + (" <- chose" if name == summary["objective"] else "")
+        if pick is None:
+            lines.append(f"| {label} | – | – | not available | – |")
+            continue
+        setting = ", ".join(f"{k.split('.')[-1]}={v:g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}" for k, v in pick["params"].items())
+        test = f"{pick['test']['uar']:.4f}" if "test" in pick else "–"
+        lines.append(f"| {label} | {pick['trial']} | {setting} | {pick['objectives'][name]:.4f} | {test} |")
+    return lines
+
+
+def _scores_line(objectives: dict[str, float | None]) -> str:
+    return ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} –" for k, v in objectives.items())
 
 
 def _stale_trials(setup: SweepSetup, study: Any, optuna: Any) -> list[Any]:
@@ -245,7 +360,7 @@ def _study(setup: SweepSetup, optuna: Any, *, seed: int) -> Any:
     name = f"domadapt-{setup.config({}).name}-{setup.method}"
     study = optuna.create_study(
         study_name=name, storage=storage, direction="maximize", load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed),
+        sampler=_sampler(setup, optuna, seed=seed),
     )
     fingerprint = setup.fingerprint()
     previous = study.user_attrs.get("fingerprint")
@@ -258,11 +373,26 @@ def _study(setup: SweepSetup, optuna: Any, *, seed: int) -> Any:
     return study
 
 
+def _sampler(setup: SweepSetup, optuna: Any, *, seed: int) -> Any:
+    if setup.sampler == "grid":
+
+        class AskTellGrid(optuna.samplers.GridSampler):
+            """Optuna's grid without its end-of-grid ``study.stop()``, which only
+            ``study.optimize`` allows: the ask/tell loop stops at ``setup.trials`` itself."""
+
+            def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+                pass
+
+        return AskTellGrid(grid_of(setup.space, where=setup.out), seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
 def _trial(
     setup: SweepSetup, number: int, params: dict[str, Any], domains: Any, *, device: Any, executor: Executor,
     resume: bool, say,
-) -> float | None:
-    """One trial in search mode: the objective, or None when its training diverged."""
+) -> dict[str, float | None] | None:
+    """One trial in search mode: every objective (each a mean over the seeds of a fold,
+    then over the folds; None where a fold has none), or None when its training diverged."""
     from domadapt.engine.loop import NonFiniteLossError
     from domadapt.run import plan_run, run_units
 
@@ -277,12 +407,22 @@ def _trial(
     except NonFiniteLossError as exc:
         say(f"trial {number}: {exc}")
         return None
-    by_fold: dict[int, list[float]] = {}
+    by_fold: dict[str, dict[int, list[float | None]]] = {}
     for r in results:
-        by_fold.setdefault(r["fold"], []).append(r["validation_uar"])
-    value = float(sum(sum(v) / len(v) for v in by_fold.values()) / len(by_fold))
-    atomic_write(folder / "validation.json", json.dumps({"params": params, "objective": value, "by_fold": by_fold}, indent=2))
-    return value
+        for name, value in r["objectives"].items():
+            by_fold.setdefault(name, {}).setdefault(r["fold"], []).append(value)
+    objectives = {name: _mean_of_folds(folds) for name, folds in by_fold.items()}
+    atomic_write(folder / "validation.json", json.dumps({"params": params, "objectives": objectives, "by_fold": by_fold}, indent=2))
+    if setup.objective == ORACLE and objectives[ORACLE] is None:  # a UA is always finite: the folds hold no rows for it
+        raise DomadaptError(f"--objective {ORACLE}: the folds have no target validation subjects (train.val_fraction = 0?)")
+    return objectives
+
+
+def _mean_of_folds(folds: dict[int, list[float | None]]) -> float | None:
+    values = [v for seeds in folds.values() for v in seeds]
+    if any(v is None for v in values):
+        return None
+    return float(sum(sum(seeds) / len(seeds) for seeds in folds.values()) / len(folds))
 
 
 def write_best_recipe(setup: SweepSetup, params: dict[str, Any], path: Path, *, note: str) -> None:
@@ -306,7 +446,7 @@ def write_best_recipe(setup: SweepSetup, params: dict[str, Any], path: Path, *, 
         if MethodSpec(row["name"], {k: v for k, v in row.items() if k != "name"}).label == setup.method
     ]
     header = (
-        f"# {setup.out / 'best.toml'}: chosen by `domadapt sweep` on validation UA ({note});\n"
+        f"# {setup.out / 'best.toml'}: chosen by `domadapt sweep` on {setup.objective} ({note});\n"
         f"# run: python -m domadapt.recipe {path}{' --quick' if setup.quick else ''}\n"
     )
     atomic_write(path, header + tomli_w.dumps(_toml_ready(tree)))
@@ -321,21 +461,27 @@ def _toml_ready(obj: Any) -> Any:
     return obj
 
 
-def _final_run(setup: SweepSetup, best: Any, domains: Any, *, device: Any, executor: Executor, say) -> None:
-    """The best setting on the test folds, once; a killed final run continues."""
+def _final_run(
+    setup: SweepSetup, trial: Any, domains: Any, *, device: Any, executor: Executor, say, folder: Path | None = None,
+    picked_by: str | None = None,
+) -> dict[str, float]:
+    """Trial ``trial``'s setting on the test folds, once (the best one into ``final/``); a
+    killed final run continues. Returns the row's mean test UA and accuracy."""
     from domadapt.run import config_fingerprint, run_experiment
 
-    cfg = setup.config(best.params)
-    folder = setup.out / "final"
+    cfg = setup.config(trial.params)
+    folder = folder or setup.out / "final"
     config = folder / "config.json"
     same = config.exists() and json.loads(config.read_text()).get("fingerprint") == config_fingerprint(cfg)
-    run_experiment(
+    results = run_experiment(
         cfg, domains, out_dir=folder, device=device, resume=same, executor=executor, say=say,
         annotate={
-            "selected_by": "validation",
-            "sweep": {"trial": best.number, "params": best.params, "validation_uar": best.value, "out": str(setup.out)},
+            "selected_by": picked_by or setup.objective,
+            "sweep": {"trial": trial.number, "params": trial.params, "objective": picked_by or setup.objective, "out": str(setup.out)},
         },
     )
+    (row,) = results["rows"]
+    return {"uar": row["metrics"]["uar"]["mean"], "accuracy": row["metrics"]["accuracy"]["mean"], "folder": str(folder)}
 
 
 def _plots(study: Any, folder: Path) -> dict[str, str]:

@@ -30,6 +30,7 @@ from domadapt.run.context import RunContext, UnitJob
 from domadapt.run.folds import curve_points
 from domadapt.run.model import make_method
 from domadapt.run.trained_models import save_unit_models
+from domadapt.selection import selection_scores
 
 
 @dataclass
@@ -53,7 +54,8 @@ class Learner(ABC):
     @abstractmethod
     def train(self, job: UnitJob) -> list[Trained]:
         """One :class:`Trained` per seed of ``job.unit``, in seed order. In a sweep's search
-        (``not job.ctx.score_test``) the test fold is never read."""
+        (``not job.ctx.score_test``) the test fold is never read, and each ``extra`` holds
+        ``"objectives"``: the kept model's :func:`~domadapt.selection.selection_scores`."""
 
     @abstractmethod
     def backbone(self, cfg: ExperimentConfig, spec: MethodSpec) -> str:
@@ -89,7 +91,9 @@ class EngineLearner(Learner):
         )
         if not job.ctx.score_test:  # a sweep's search: no gap (it reads the test inputs), no test
             run = Run(job.paths.checkpoint, resume=True, progress=job.ctx.progress)
-            return [Trained(None, history) for history in fit(replicas, cfg.train, run)]
+            histories = fit(replicas, cfg.train, run)
+            scores = selection_scores(replicas, job.data, seed=cfg.eval.seed)
+            return [Trained(None, history, extra={"objectives": s}) for history, s in zip(histories, scores)]
         gap = GapWatch.start(job, replicas)
         run = Run(job.paths.checkpoint, resume=True, writers=job.writers, progress=job.ctx.progress, epoch_probe=gap.probe)
         histories = fit(replicas, cfg.train, run)

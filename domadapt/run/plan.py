@@ -47,7 +47,7 @@ def run_experiment(
     paired comparisons against the ``baseline`` row when one is named.
 
     The units run on ``executor`` (default: in this process); ``annotate`` adds top-level
-    keys to results.json (a sweep's ``"selected_by": "validation"``). A second live run on
+    keys to results.json (a sweep's ``"selected_by": OBJECTIVE``). A second live run on
     ``out_dir`` is refused (:class:`~domadapt.outdir_lock.OutDirLock`).
     """
     executor = executor or LocalExecutor()
@@ -222,8 +222,9 @@ def _describe(domains: Domains, say) -> None:
 
 
 def _say_result(say, key: str, result: dict[str, Any]) -> None:
-    if "metrics" not in result:  # a sweep's search: scored on validation only
-        say(f"  {key:<18} fold {result['fold']} seed {result['seed']}: validation UA {result['validation_uar']:.3f}")
+    if "metrics" not in result:  # a sweep's search: its selection objectives only
+        scores = ", ".join(f"{name} {value:.3f}" for name, value in result["objectives"].items() if value is not None)
+        say(f"  {key:<18} fold {result['fold']} seed {result['seed']}: {scores}")
         return
     m = result["metrics"]
     say(

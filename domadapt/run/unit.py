@@ -10,7 +10,6 @@ import numpy as np
 
 from domadapt.config import ExperimentConfig, MethodSpec
 from domadapt.data import DomainData, FoldData
-from domadapt.errors import DomadaptError
 from domadapt.evaluate import evaluate_predictions, subject_predictions
 from domadapt.report.rows import selected_validation_ua
 from domadapt.run.context import RunContext, Unit, UnitJob
@@ -60,10 +59,10 @@ def run_unit(ctx: RunContext, unit: Unit, data: FoldData, fold: Any) -> list[dic
 
 
 def _result(job: UnitJob, learner: Learner, i: int, trained: Trained) -> dict[str, Any]:
-    """Seed ``i``'s result: its test metrics (a search unit's: its validation UA only)."""
+    """Seed ``i``'s result: its test metrics (a search unit's: its selection objectives only)."""
     ctx, unit, data, seed, writer = job.ctx, job.unit, job.data, job.unit.seeds[i], job.writers[i]
     if not ctx.score_test:
-        return _validation_result(unit, seed, trained.history)
+        return _validation_result(unit, seed, trained)
     test = data.target_test
     metrics = evaluate_predictions(trained.probs.numpy(), test.y.cpu().numpy(), test.groups, num_classes=test.num_classes)
     result = {
@@ -91,20 +90,18 @@ def _result(job: UnitJob, learner: Learner, i: int, trained: Trained) -> dict[st
     return result
 
 
-def _validation_result(unit: Unit, seed: int, history: dict[str, list[float]]) -> dict[str, Any]:
-    """A search unit's result for one seed: the validation UA of the model it kept."""
-    result = {
+def _validation_result(unit: Unit, seed: int, trained: Trained) -> dict[str, Any]:
+    """A search unit's result for one seed: every selection objective of the model it kept
+    (:mod:`domadapt.selection`) and the validation UA of its own epoch selection (None
+    when it selected without target labels)."""
+    return {
         "method": unit.spec.label,
         "fold": int(unit.fold),
         "seed": int(seed),
-        "validation_uar": selected_validation_ua({"history": history}),
-        "history": history,
+        "validation_uar": selected_validation_ua({"history": trained.history}),
+        "objectives": trained.extra["objectives"],
+        "history": trained.history,
     }
-    if result["validation_uar"] is None:
-        raise DomadaptError(
-            f"{unit.spec.label}: selects its model without target labels, so it has no validation UA to tune on"
-        )
-    return result
 
 
 def run_hparams(

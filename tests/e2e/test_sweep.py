@@ -1,5 +1,5 @@
 """``domadapt sweep``: the search never predicts a test fold, a killed sweep continues from
-its SQLite study, and the end is best.toml plus one final run selected by validation."""
+its SQLite study, and the end is best.toml plus one final run selected by the objective (target_val)."""
 
 import json
 import os
@@ -62,7 +62,7 @@ def test_the_search_never_predicts_a_test_fold_and_the_final_run_does_once(tiny_
     assert calls == ["final", "predict", "predict"], "the final run predicts each of the 2 test folds once"
     assert not list((out / "trials").rglob("runs")), "a trial writes validation results only"
     results = json.loads((out / "final" / "results.json").read_text())
-    assert results["selected_by"] == "validation"
+    assert results["selected_by"] == "target_val"
 
 
 def test_a_killed_sweep_continues_from_its_sqlite_study(tiny_trees, tmp_path):
@@ -90,9 +90,9 @@ def test_a_killed_sweep_continues_from_its_sqlite_study(tiny_trees, tmp_path):
     assert (out / "trials" / "0000" / "validation.json").read_text() == first
     summary = json.loads((out / "sweep.json").read_text())
     best = summary["best"]
-    assert best["validation_uar"] == max(t["value"] for t in summary["trials"])
+    assert best["target_val"] == max(t["value"] for t in summary["trials"])
     results = json.loads((out / "final" / "results.json").read_text())
-    assert results["selected_by"] == "validation" and results["sweep"]["trial"] == best["trial"]
+    assert results["selected_by"] == "target_val" and results["sweep"]["trial"] == best["trial"]
     assert (out / "final" / "results.md").is_file() and (out / "plots" / "history.png").is_file()
     # best.toml is a runnable recipe: it builds the configuration the final run used
     rebuilt = build_config(load_recipe(str(out / "best.toml")), quick=True)
