@@ -36,8 +36,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from domadapt.errors import DomadaptError
-from domadapt.registries import METHODS
 from domadapt.features.config import FUNCTIONAL_KINDS
+from domadapt.registries import METHODS
 from domadapt.registry import check_fields, option
 
 if TYPE_CHECKING:
