@@ -13,7 +13,8 @@
    (``load_corpora``), the MFCC windows (``extract_domains``), the eGeMAPS functionals of
    the classical rows (``utterance_functionals``, which the run then reads from the cache)
    and the units (``run_experiment`` with the command line's default executor: one worker
-   per core, one thread each). Prints each phase's seconds and share of the whole.
+   per core, one thread each); generation and functionals with one worker per core, as
+   the command line's default run has them. Prints each phase's seconds and share of the whole.
 
 The step is timed with the threads a unit gets by default (one).
 """
@@ -81,7 +82,7 @@ def phases(quick: bool, dev: torch.device) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="domadapt-breakdown-") as tmp:
         cache = Path(tmp) / "cache"
         start = time.perf_counter()
-        sources, target = load_corpora(cfg, source_roots=[], target_root=None, cache_dir=cache)
+        sources, target = load_corpora(cfg, source_roots=[], target_root=None, cache_dir=cache, jobs=None)
         seconds["generation"] = time.perf_counter() - start
         start = time.perf_counter()
         domains = extract_domains(cfg, sources, target, device=dev, cache_dir=cache)
@@ -92,7 +93,7 @@ def phases(quick: bool, dev: torch.device) -> dict[str, float]:
                 continue
             options = METHODS.get(spec.name).Options(**METHODS.check(spec.name, spec.method_options))
             for corpus in [target, *(sources if options.use_source else [])]:
-                utterance_functionals(corpus, options.features, cfg=cfg.features, cache_dir=cache)
+                utterance_functionals(corpus, options.features, cfg=cfg.features, cache_dir=cache, jobs=None)
         seconds["egemaps_functionals"] = time.perf_counter() - start
         start = time.perf_counter()
         with build_executor("local", jobs=None, threads=1) as executor:

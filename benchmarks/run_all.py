@@ -23,6 +23,9 @@ Benchmarks (each also runs on its own, see its docstring):
                                          functionals, training) and a TIM step's GFLOP/s / a
                                          matmul's; only with --only breakdown (the default run
                                          from an empty cache; --quick: its --quick sizes)
+  phases         bench_phases.py         the data preparation (synthetic corpora, eGeMAPS
+                                         functionals) in one process / in worker processes
+                                         (higher is better); only with --only phases
 
 Each benchmark's ``run(quick, device)`` is called in a fresh interpreter, so that nothing one
 leaves behind (librosa/numba thread pools, allocator state, warmed caches) changes the next
@@ -59,12 +62,14 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "reference_da": ("reference_da", "reference_da_gap_left_lower_is_better"),
     "contention": ("bench_contention", "contention_slowdown"),
     "breakdown": ("bench_breakdown", "tim_step_over_matmul_peak"),
+    "phases": ("bench_phases", "preparation_speedup"),
 }
 #: run when --only is not given; ``compile`` (a cold torch.compile, about two minutes on a
 #: 2-core CPU), ``executor`` (a Ray instance and the quick recipe twice), ``reference_da``
 #: (every method on three problems in two toolkits), ``contention`` (six timed runs, some
-#: beside busy processes) and ``breakdown`` (the default run from an empty cache) only on
-#: request, so that ``--quick`` stays under five minutes
+#: beside busy processes), ``breakdown`` (the default run from an empty cache) and ``phases``
+#: (the default corpora written three times) only on request, so that ``--quick`` stays
+#: under five minutes
 DEFAULT = ["frontend", "training_step", "seeds", "alignment", "recipe"]
 
 

@@ -48,6 +48,8 @@ class Executor:
     remote = False
     #: whether several units run at once (their per-epoch progress lines would interleave)
     parallel = False
+    #: how many items the running map has under way at once (set once it has started)
+    concurrency = 1
 
     def __enter__(self) -> "Executor":
         return self
@@ -61,6 +63,11 @@ class Executor:
     def device(self, driver: torch.device) -> torch.device:
         """The device the units use, given the driver's."""
         return driver
+
+    def preparation_jobs(self) -> int | None:
+        """Worker processes for the data preparation before the units (synthetic corpora,
+        utterance functionals; :func:`preparation_executor`): 1, this process."""
+        return 1
 
     def map(self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         for i, item in enumerate(items):
@@ -98,16 +105,21 @@ class LocalExecutor(Executor):
         def __post_init__(self) -> None:
             check_fields(self, where="executor option")
 
-    def __init__(self, *, options: Options | None = None) -> None:
+    def __init__(self, *, options: Options | None = None, start_method: str = "spawn") -> None:
         o = options if options is not None else self.Options()
         self.jobs = o.jobs
         self.threads = o.threads
         self.imports = o.imports
+        self.start_method = start_method  # how the workers start (see _start_worker)
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     @property
     def parallel(self) -> bool:  # type: ignore[override]
         return self.jobs != 1
+
+    def preparation_jobs(self) -> int | None:
+        """As many as run units: the preparation uses the cores the units will."""
+        return self.jobs
 
     def device(self, driver: torch.device) -> torch.device:
         if driver.type == "cuda" and self.jobs is None:
@@ -117,6 +129,7 @@ class LocalExecutor(Executor):
     def map(self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         payload = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL) if self.jobs != 1 else b""
         jobs = min(self.jobs or affordable_jobs(len(payload)), len(items))
+        self.concurrency = max(1, jobs)
         if jobs <= 1:
             before = torch.get_num_threads()
             torch.set_num_threads(self.threads or before)
@@ -126,7 +139,7 @@ class LocalExecutor(Executor):
                 torch.set_num_threads(before)  # the caller's own work (feature extraction) keeps its threads
             return
         self._pool = pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+            max_workers=jobs, mp_context=multiprocessing.get_context(self.start_method),
             initializer=_start_worker, initargs=(payload, self.imports, self.threads or 1),
         )
         with _ctrl_c_ignored():  # inherited by the workers, which 'spawn' starts on the first submit
@@ -150,6 +163,26 @@ class LocalExecutor(Executor):
             process.terminate()
         for process in processes:
             process.join()
+
+
+#: what the data preparation's workers need, imported once by the fork server they start from
+_PREPARATION_MODULES = ["domadapt.corpora.synthetic.layouts", "domadapt.features.functionals"]
+
+
+def preparation_executor(jobs: int | None) -> LocalExecutor:
+    """The executor of one step of the data preparation before the units (writing a
+    synthetic corpus, utterance functionals): ``jobs`` worker processes (None: one per core
+    as memory allows; 1: this process), one torch thread each.
+
+    Its workers fork from a fork server: a fresh interpreter that has imported what they
+    need and never started OpenMP threads, so forking it is safe (see
+    :func:`_start_worker`), and the preparation's several short steps do not import torch
+    again in new workers each time, as 'spawn' would. Where there is no fork server (Windows), 'spawn'.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return LocalExecutor(options=LocalExecutor.Options(jobs=jobs, threads=1))
+    multiprocessing.get_context("forkserver").set_forkserver_preload(_PREPARATION_MODULES)
+    return LocalExecutor(options=LocalExecutor.Options(jobs=jobs, threads=1), start_method="forkserver")
 
 
 def usable_cores() -> int:

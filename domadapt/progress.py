@@ -29,7 +29,7 @@ def clock(seconds: float) -> str:
 
 class Progress:
     """``done`` of ``total`` items of one step, the time spent and the time left at the mean
-    pace so far.
+    pace so far (with ``parallel`` items at a time: see :meth:`time_left`).
 
     Args:
         total: items the step has.
@@ -40,6 +40,8 @@ class Progress:
         every_s: seconds between two plain lines (no terminal).
         log_lines: ``False`` where the caller writes its own line per item (the unit loop):
             then only a terminal shows anything (the bar).
+        parallel: items under way at once (the unit loop's worker processes); may be set
+            later, when known.
 
     Example::
 
@@ -58,12 +60,15 @@ class Progress:
         stream: TextIO | None = None,
         every_s: float = EVERY_S,
         log_lines: bool = True,
+        parallel: int = 1,
     ) -> None:
         self.total, self.desc, self.unit, self.every_s = int(total), desc, unit, every_s
+        self.parallel = parallel
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
         self.log_lines = log_lines
         self.done = 0
+        self.finished: list[float] = []  # when each item was done (time.monotonic)
         self.extra: dict[str, Any] = {}
         self.start = self.last_line = time.monotonic()
         self.bar = None
@@ -75,6 +80,7 @@ class Progress:
     def update(self, n: int = 1, **extra: Any) -> None:
         """``n`` more items done; ``extra`` (e.g. ``skipped=3``) is shown beside the counts."""
         self.done += n
+        self.finished += [time.monotonic()] * n
         self.extra.update(extra)
         if self.bar is not None:
             if extra:
@@ -104,10 +110,23 @@ class Progress:
             parts.append(f"{rate:.1f} {self.unit}/s" if rate >= 1 else f"{1 / rate:.1f} s each")
         parts.append(f"{clock(spent)} spent")
         if self.done < self.total:
-            left = spent / self.done * (self.total - self.done) if self.done else None
+            left = self.time_left()
             parts.append(f"about {clock(left)} left" if left is not None else "time left unknown")
         parts += [f"{key} {value}" for key, value in self.extra.items()]
         return ", ".join(parts)
+
+    def time_left(self) -> float | None:
+        """The items left times the mean time an item took, over the ``parallel`` items under
+        way at once; None before the first is done. Item k (in the order they finished) is
+        taken to have started when item k - ``parallel`` finished, the first ``parallel`` at
+        the start: a worker takes the next item as it finishes one. Dividing the time spent
+        by the items done instead would count, after the first of two units running
+        together, the whole run of that unit for one unit of progress (twice the time left)."""
+        if not self.finished:
+            return None
+        started = [self.start] * self.parallel + self.finished
+        took = [end - begin for end, begin in zip(self.finished, started)]
+        return sum(took) / len(took) * (self.total - self.done) / self.parallel
 
     def above(self, say: Callable[..., Any]) -> Callable[..., Any]:
         """``say`` that prints above the bar instead of through it (the bar is redrawn after)."""

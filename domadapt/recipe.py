@@ -357,7 +357,7 @@ def _run_in(args: argparse.Namespace, cfg, device, out: Path, executor) -> int:
     progress = not args.quiet  # a bar on a terminal, plain lines in a log (domadapt/progress.py)
     sources, target = load_corpora(
         cfg, source_roots=list(args.source_root), target_root=args.target_root, cache_dir=args.cache_dir,
-        progress=progress,
+        progress=progress, jobs=executor.preparation_jobs(),
     )
     domains = extract_domains(cfg, sources, target, device=device, cache_dir=args.cache_dir, progress=progress)
     if args.final:

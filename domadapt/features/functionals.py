@@ -46,6 +46,7 @@ subject, file size and mtime. Cache root as for the front-end: ``cache_dir``, el
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -161,8 +162,9 @@ def _opensmile_version() -> str:
     return str(opensmile.__version__)
 
 
+@functools.lru_cache(maxsize=4)
 def _make_extractor(kind: str, cfg: FeatureConfig) -> _Extractor:
-    """The extractor of ``kind`` (built once per corpus: openSMILE's config is parsed here)."""
+    """The extractor of ``kind``, built once per process (openSMILE's config is parsed here)."""
     if kind in _OPENSMILE_SETS:
         import opensmile
 
@@ -297,6 +299,67 @@ def _impute(x: np.ndarray, keys: list[str]) -> dict[str, int]:
     return {keys[i]: int(n) for i, n in enumerate(per_row) if n}
 
 
+#: files per task when the files are shared out to worker processes: few enough that the
+#: workers finish together, enough that a task's round trip is small beside its files
+_FILES_PER_TASK = 16
+
+
+def _file_rows(shared: tuple[str, FeatureConfig, list[Utterance]], files: range) -> list[np.ndarray | str]:
+    """Each of ``files`` (positions in the utterance list): its feature row, or why it is
+    skipped. The same for every file wherever it runs, so the rows do not depend on how the
+    files are shared out."""
+    kind, cfg, utts = shared
+    extractor = _make_extractor(kind, cfg)
+    out: list[np.ndarray | str] = []
+    for i in files:
+        u = utts[i]
+        try:
+            wav, sr = read_audio(u.path, u.start, u.end)  # raises on unreadable / empty / NaN
+        except DomadaptError as exc:
+            out.append(str(exc))
+            continue
+        peak = float(np.abs(wav).max())
+        if peak < SILENCE_PEAK:
+            out.append(f"silent (peak {peak:.1e} < {SILENCE_PEAK:.0e})")
+            continue
+        seconds = wav.shape[0] / sr
+        if seconds < cfg.min_seconds:
+            out.append(f"too short ({seconds:.2f} s < min_seconds {cfg.min_seconds} s)")
+            continue
+        row = np.asarray(extractor.fn(_resampled(wav, sr, cfg)), dtype=np.float32).reshape(-1)
+        if row.shape[0] != len(extractor.names):
+            raise DomadaptError(
+                f"{u.path}: {kind} gave {row.shape[0]} values, expected {len(extractor.names)}"
+            )
+        if not np.isfinite(row).any():
+            out.append(f"{kind}: every feature is NaN/inf (segment too short for openSMILE?)")
+            continue
+        out.append(row)
+    return out
+
+
+def _rows_of_every_file(
+    kind: str, cfg: FeatureConfig, utts: list[Utterance], *, jobs: int | None, bar: Progress
+) -> list[np.ndarray | str]:
+    """:func:`_file_rows` of every utterance, in corpus order: in this process (``jobs=1``,
+    with the caller's torch threads) or shared out to ``jobs`` worker processes (None: one
+    per core) with one torch thread each, as a unit's worker has."""
+    tasks = [range(i, min(i + _FILES_PER_TASK, len(utts))) for i in range(0, len(utts), _FILES_PER_TASK)]
+    results: list[list[np.ndarray | str]] = [[] for _ in tasks]
+    if jobs == 1:
+        for t, files in enumerate(tasks):
+            results[t] = _file_rows((kind, cfg, utts), files)
+            bar.update(len(files))
+    else:
+        from domadapt.executors import preparation_executor  # it imports the registries
+
+        with preparation_executor(jobs) as executor:
+            for t, rows in executor.map(_file_rows, (kind, cfg, utts), tasks):
+                results[t] = rows
+                bar.update(len(rows))
+    return [row for rows in results for row in rows]
+
+
 def utterance_functionals(
     corpus: Corpus,
     kind: str,
@@ -304,12 +367,14 @@ def utterance_functionals(
     cfg: FeatureConfig | None = None,
     cache_dir: str | Path | None | bool = None,
     progress: bool = False,
+    jobs: int | None = 1,
 ) -> UtteranceFeatures:
     """One ``kind`` feature vector per usable utterance of ``corpus`` (see the module
     docstring for kinds, skips, non-finite values and the cache).
 
     ``cfg``: the front-end settings (default ``FeatureConfig()``); ``cache_dir``: the cache
-    root (``None``: ``$DOMADAPT_CACHE`` or ``~/.cache/domadapt``; ``False``: no cache).
+    root (``None``: ``$DOMADAPT_CACHE`` or ``~/.cache/domadapt``; ``False``: no cache);
+    ``jobs``: worker processes sharing the files (None: one per core; 1: this process).
     Raises DomadaptError for an unknown kind, a label outside ``corpus.classes``, or when no
     utterance at all is usable (naming the corpus root and a few reasons).
     """
@@ -338,41 +403,20 @@ def utterance_functionals(
             log.info("%s: %s functionals from cache %s", corpus.name, kind, path)
             return cached
 
-    extractor = _make_extractor(kind, cfg)
-    skipped: list[SkippedFile] = []
-
-    def skip(u: Utterance, reason: str) -> None:
-        skipped.append(SkippedFile(str(u.path), reason.removeprefix(f"{u.path}: ") + _where(u)))
-        if len(skipped) <= _LOGGED:
-            log.warning("skipping %s: %s", u.path, skipped[-1].reason)
-
-    rows: list[np.ndarray] = []
-    kept: list[Utterance] = []
-    bar = Progress(len(utts), f"{corpus.name}: {kind} functionals", unit="utterances", enabled=progress)
-    for u in bar.track(utts, lambda: {"skipped": len(skipped)}):
-        try:
-            wav, sr = read_audio(u.path, u.start, u.end)  # raises on unreadable / empty / NaN
-        except DomadaptError as exc:
-            skip(u, str(exc))
-            continue
-        peak = float(np.abs(wav).max())
-        if peak < SILENCE_PEAK:
-            skip(u, f"silent (peak {peak:.1e} < {SILENCE_PEAK:.0e})")
-            continue
-        seconds = wav.shape[0] / sr
-        if seconds < cfg.min_seconds:
-            skip(u, f"too short ({seconds:.2f} s < min_seconds {cfg.min_seconds} s)")
-            continue
-        row = np.asarray(extractor.fn(_resampled(wav, sr, cfg)), dtype=np.float32).reshape(-1)
-        if row.shape[0] != len(extractor.names):
-            raise DomadaptError(
-                f"{u.path}: {kind} gave {row.shape[0]} values, expected {len(extractor.names)}"
-            )
-        if not np.isfinite(row).any():
-            skip(u, f"{kind}: every feature is NaN/inf (segment too short for openSMILE?)")
-            continue
-        rows.append(row)
-        kept.append(u)
+    with Progress(len(utts), f"{corpus.name}: {kind} functionals", unit="utterances", enabled=progress) as bar:
+        every_file = _rows_of_every_file(kind, cfg, utts, jobs=jobs, bar=bar)
+        skipped: list[SkippedFile] = []
+        rows: list[np.ndarray] = []
+        kept: list[Utterance] = []
+        for u, row in zip(utts, every_file):
+            if isinstance(row, str):  # why it is skipped
+                skipped.append(SkippedFile(str(u.path), row.removeprefix(f"{u.path}: ") + _where(u)))
+                if len(skipped) <= _LOGGED:
+                    log.warning("skipping %s: %s", u.path, skipped[-1].reason)
+                continue
+            rows.append(row)
+            kept.append(u)
+        bar.update(0, skipped=len(skipped))
     if len(skipped) > _LOGGED:
         log.warning("%s: %d files skipped in all (see UtteranceFeatures.skipped)", corpus.name, len(skipped))
     if not rows:
@@ -394,7 +438,7 @@ def utterance_functionals(
         y=np.array([class_of[u.label] for u in kept], dtype=np.int64),
         keys=tuple(keys),
         subjects=tuple(u.subject for u in kept),
-        names=extractor.names,
+        names=_make_extractor(kind, cfg).names,
         classes=tuple(corpus.classes),
         kind=kind,
         domain=utts[0].domain,

@@ -68,9 +68,11 @@ def load_corpora(
     target_root: Path | None,
     cache_dir: Path | None = None,
     progress: bool = False,
+    jobs: int | None = 1,
 ) -> tuple[list[Corpus], Corpus]:
     """Load the recipe's corpora; a missing root means the embedded synthetic stand-in of that
-    corpus (generated once into the cache, its files counted when ``progress``).
+    corpus (generated once into the cache by ``jobs`` worker processes, its files counted
+    when ``progress``).
     ``data.label_map`` and then the ``data.max_*`` limits are applied here."""
     names = list(cfg.data.source)
     if len(source_roots) not in (0, len(names)):
@@ -85,7 +87,7 @@ def load_corpora(
     def load(name: str, root: Path | None) -> Corpus:
         options = dict(cfg.data.options.get(name, {}))
         if root is None:
-            corpus = load_corpus(name, synthetic_root(name, cache_dir=cache_dir, progress=progress), **options)
+            corpus = load_corpus(name, synthetic_root(name, cache_dir=cache_dir, progress=progress, jobs=jobs), **options)
             corpus.synthetic = True
         else:
             corpus = load_corpus(name, root, **options)

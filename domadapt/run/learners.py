@@ -193,7 +193,24 @@ class FunctionalsLearner(Learner):
         return out
 
 
-def _functionals(ctx: RunContext, kind: str, *, with_sources: bool) -> tuple[UtteranceFeatures, list[UtteranceFeatures]]:
+def prepare_functionals(ctx: RunContext, *, jobs: int | None) -> None:
+    """The utterance functionals of every classical row, computed before the units by
+    ``jobs`` worker processes (:func:`utterance_functionals`), so that its units read them
+    from the cache. Left to the units when ``jobs`` is 1: there the first unit computes
+    them in this process and the others reuse them; in workers, the first unit would
+    compute them on one core, and another unit of the row starting meanwhile would again."""
+    if jobs == 1 or not ctx.score_test:  # a sweep's search does not train classical rows
+        return
+    for spec in ctx.cfg.methods:
+        if not isinstance(learner_of(spec), FunctionalsLearner):
+            continue
+        options = method_class(spec).Options(**METHODS.check(spec.name, spec.method_options))
+        _functionals(ctx, options.features, with_sources=options.use_source, jobs=jobs)
+
+
+def _functionals(
+    ctx: RunContext, kind: str, *, with_sources: bool, jobs: int | None = 1
+) -> tuple[UtteranceFeatures, list[UtteranceFeatures]]:
     """Utterance functionals ``kind`` of the target (and the sources, if asked), cached on
     disk and for the rest of the experiment."""
 
@@ -201,7 +218,9 @@ def _functionals(ctx: RunContext, kind: str, *, with_sources: bool) -> tuple[Utt
         key = (kind, corpus.name, str(corpus.root))
         if key not in ctx.functionals:
             feats = ctx.cfg.features
-            ctx.functionals[key] = utterance_functionals(corpus, kind, cfg=feats, cache_dir=ctx.cache_dir, progress=ctx.progress)
+            ctx.functionals[key] = utterance_functionals(
+                corpus, kind, cfg=feats, cache_dir=ctx.cache_dir, progress=ctx.progress, jobs=jobs
+            )
         return ctx.functionals[key]
 
     return get(ctx.domains.target), [get(c) for c in ctx.domains.sources] if with_sources else []

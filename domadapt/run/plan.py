@@ -22,7 +22,7 @@ from domadapt.report.rows import learning_curve, summarize_row
 from domadapt.run.context import RunContext, Unit
 from domadapt.run.corpora import Domains
 from domadapt.run.folds import curve_points, split_target
-from domadapt.run.learners import learner_of
+from domadapt.run.learners import learner_of, prepare_functionals
 from domadapt.run.model import make_method
 from domadapt.run.paths import config_fingerprint, git_hash, read_json, write_json
 from domadapt.run.unit import execute_unit
@@ -56,6 +56,7 @@ def run_experiment(
             cfg, domains, out_dir=out_dir, device=executor.device(device), resume=resume, progress=progress,
             cache_dir=cache_dir, say=say,
         )
+        prepare_functionals(plan.ctx, jobs=executor.preparation_jobs())
         runs: dict[tuple[int, int | str], list[dict[str, Any]]] = {}
         for unit, results in zip(plan.units, run_units(executor, plan, say=say)):
             runs.setdefault((unit.row, unit.point), []).extend(results)  # plan order, whatever finished first
@@ -147,6 +148,7 @@ def run_units(executor: Executor, plan: PlannedRun, *, say=print) -> list[list[d
             out[j] = results
             for result in results:
                 _say_result(say_above, unit.spec.key(ctx.cfg.model), result)
+            clock.parallel = executor.concurrency  # known once the map has started its workers
             clock.update(last=f"{unit.spec.label} fold {unit.fold}")
             say_above(f"  [{clock.line()}]")
     return out

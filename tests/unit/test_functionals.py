@@ -221,6 +221,25 @@ def test_nothing_usable_raises_naming_the_root(tmp_path):
         utterance_functionals(corpus, "egemaps", cache_dir=False)
 
 
+def test_worker_processes_give_the_same_rows_and_skips_in_corpus_order(tmp_path):
+    """Files shared out to two worker processes, in tasks of _FILES_PER_TASK: the same bytes,
+    the same kept utterances and skips, in corpus order, as one process."""
+    utts = []
+    for i in range(fn._FILES_PER_TASK + 3):  # two tasks; the unreadable file in the second
+        path = tmp_path / f"{i:02d}.wav"
+        if i == fn._FILES_PER_TASK + 1:
+            path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+        else:
+            sf.write(str(path), _voice(16000, 0.8, f0=120.0 + 10 * i) + _noise(16000, 0.8, i), 16000, subtype="PCM_16")
+        utts.append(Utterance(path=path, label=("hc", "mdd")[i % 2], subject=f"s{i % 5}", domain="toy"))
+    corpus = Corpus(name="toy", root=tmp_path, classes=("hc", "mdd"), utterances=utts)
+    one = utterance_functionals(corpus, "mfcc_stats", cache_dir=False, jobs=1)
+    two = utterance_functionals(corpus, "mfcc_stats", cache_dir=False, jobs=2)
+    assert one.x.tobytes() == two.x.tobytes() and one.x.shape == (len(utts) - 1, 78)
+    assert two.keys == one.keys == tuple(u.key for i, u in enumerate(utts) if i != fn._FILES_PER_TASK + 1)
+    assert two.skipped == one.skipped and [s.path for s in two.skipped] == [str(utts[fn._FILES_PER_TASK + 1].path)]
+
+
 def test_a_functional_kind_feeds_one_segment_per_utterance_from_the_baselines_cache(corpus, tmp_path):
     """features.kind = "egemaps": x [U, 88, 1], one row per usable utterance, equal to the
     baseline row's functionals of the same files and read from the same cache entry."""

@@ -117,3 +117,24 @@ def test_without_log_lines_only_a_terminal_shows_anything():
         with Progress(2, "units", stream=stream, every_s=0.0, log_lines=False) as bar:
             bar.update(2)
     assert log.getvalue() == "" and "2/2" in term.getvalue()
+
+
+def test_time_left_counts_the_items_under_way_at_once(monkeypatch):
+    """Two workers, ten 10-second units: when the first finishes (t = 10 s) the other is
+    about done too, and 8 more take 4 rounds: about 45 s left (9 units x 10 s / 2), not the
+    90 s of the time spent over the units done."""
+    now = [0.0]
+    monkeypatch.setattr("domadapt.progress.time.monotonic", lambda: now[0])
+    bar = Progress(10, "units", unit="units", stream=io.StringIO(), parallel=2)
+    now[0] = 10.0
+    bar.update()
+    assert bar.time_left() == 45.0 and "about 0:45 left" in bar.line()
+    for t in (10.0, 20.0, 20.0):  # the second unit, then both of the next round
+        now[0] = t
+        bar.update()
+    assert bar.time_left() == 30.0  # 6 units x 10 s / 2
+    now[0] = 0.0
+    one = Progress(4, "files", stream=io.StringIO())  # one at a time: the mean pace so far
+    now[0] = 16.0
+    one.update(2)
+    assert one.time_left() == 16.0  # 2 files left x 8 s

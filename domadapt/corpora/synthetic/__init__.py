@@ -125,11 +125,11 @@ def is_synthetic_root(root: Path) -> bool:
     return isinstance(marker, dict) and marker.get("generator") == GENERATOR_ID
 
 
-def write_casia_target_powered(root: Path, *, seed: int = 0, progress: bool = False) -> Path:
+def write_casia_target_powered(root: Path, *, seed: int = 0, progress: bool = False, jobs: int | None = 1) -> Path:
     """:func:`write_casia_target` with 40 speakers x 5 files per emotion: the target of the
     powered testbed (``recipes/da_testbed_powered.toml``). The first eight speakers are
     ``casia_target``'s voices; files 201-205 of each are the same as theirs."""
-    return write_casia_target(root, seed=seed, files_per_class=5, n_speakers=40, progress=progress)
+    return write_casia_target(root, seed=seed, files_per_class=5, n_speakers=40, progress=progress, jobs=jobs)
 
 
 _WRITERS: dict[str, Callable[..., Path]] = {
@@ -155,7 +155,9 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "domadapt"
 
 
-def synthetic_root(kind: str, *, seed: int = 0, cache_dir: Path | None = None, progress: bool = False) -> Path:
+def synthetic_root(
+    kind: str, *, seed: int = 0, cache_dir: Path | None = None, progress: bool = False, jobs: int | None = 1
+) -> Path:
     """The root of the cached synthetic corpus ``kind`` (one of CORPUS_KINDS), built if missing.
 
     Read it with the loader ``LOADERS[kind]`` (``casia_target`` is read by ``casia``).
@@ -166,7 +168,8 @@ def synthetic_root(kind: str, *, seed: int = 0, cache_dir: Path | None = None, p
     a half-written corpus is never returned; when two processes race, the first rename wins
     and the other discards its copy. Temporary folders left by a crash are ignored (and
     removed once a day old). ``progress``: show the files as they are written
-    (:class:`domadapt.progress.Progress`).
+    (:class:`domadapt.progress.Progress`). ``jobs``: worker processes that write it, one
+    speaker at a time (None: one per core; 1: this process); the bytes are the same with any.
     """
     if kind not in _WRITERS:
         raise DomadaptError(f"unknown synthetic corpus {kind!r}; known: {', '.join(CORPUS_KINDS + VECTOR_KINDS)}")
@@ -179,7 +182,7 @@ def synthetic_root(kind: str, *, seed: int = 0, cache_dir: Path | None = None, p
     _remove_stale_temps(base)
     temp = Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{kind}-", dir=base))
     try:
-        _WRITERS[kind](temp, seed=seed, progress=progress)
+        _WRITERS[kind](temp, seed=seed, progress=progress, jobs=jobs)
         try:
             os.replace(temp, final)  # atomic; fails if another process already put one there
         except OSError:

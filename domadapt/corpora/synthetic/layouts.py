@@ -13,6 +13,7 @@ import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import soundfile as sf
@@ -59,6 +60,33 @@ _MODMA_SR, _MODMA_UP = 44_100, 3  # synthesised at 14.7 kHz: the channel is band
 _MODMA_SYN_SR = _MODMA_SR // _MODMA_UP
 
 
+def _write_wav(path: Path, y: np.ndarray, sr: int, subtype: str) -> None:
+    """``y`` as a WAV file, encoded in memory and written in one call: soundfile writing to
+    a path syncs every file to disk as it closes (libsndfile's ``sf_write_sync``), a wait
+    about as long as synthesising the file (benchmarks/RESULTS.md, "Data preparation on
+    every core"); the bytes are the same."""
+    buffer = io.BytesIO()
+    sf.write(buffer, y, sr, subtype=subtype, format="WAV")
+    path.write_bytes(buffer.getvalue())
+
+
+def _each_speaker(write: Callable[[Any, Any], int], shared: Any, speakers: list[Any], *,
+                  jobs: int | None, bar: Progress) -> None:
+    """``write(shared, speaker)`` (returning the files it wrote) for every speaker: in this
+    process with ``jobs=1``, else in ``jobs`` worker processes (None: one per core).
+    Every file has its own seed, so the bytes do not depend on where or in what order the
+    speakers are written."""
+    if jobs == 1:
+        for speaker in speakers:
+            bar.update(write(shared, speaker))
+        return
+    from domadapt.executors import preparation_executor  # it imports the registries
+
+    with preparation_executor(jobs) as executor:
+        for _, files in executor.map(write, shared, speakers):
+            bar.update(files)
+
+
 # --------------------------------------------------------------------------- CASIA
 
 
@@ -72,44 +100,52 @@ def _acted_utterance(
     return y + 10 ** (floor_db / 20) * rng.standard_normal(len(y))
 
 
-def write_casia(root: Path, *, seed: int = 0, files_per_class: int = 20, progress: bool = False) -> Path:
+def write_casia(
+    root: Path, *, seed: int = 0, files_per_class: int = 20, progress: bool = False, jobs: int | None = 1
+) -> Path:
     """Write a CASIA-shaped corpus: ``<root>/<speaker>/<emotion>/<n>.wav``, 16 kHz 16-bit.
 
     ``root`` is the ``CASIA database`` folder itself. Four speakers (two female, two male,
     the real speaker folder names) x six emotions x ``files_per_class`` files numbered from
     201; file ``n`` has the same text for every speaker and emotion (CASIA is a parallel
-    corpus). Returns ``root``.
+    corpus). ``jobs``: worker processes writing the speakers (None: one per core); the
+    bytes are the same with any. Returns ``root``.
     """
     root = Path(root)
     if files_per_class < 1:
         raise DomadaptError(f"files_per_class must be >= 1, got {files_per_class}")
     texts = [random_text(seeded_rng(seed, _CASIA, 0, j), 6, 11) for j in range(files_per_class)]
     n_files = len(CASIA_SPEAKERS) * len(CASIA_EMOTIONS) * files_per_class
-    bar = Progress(n_files, "synthetic casia", unit="files", enabled=progress)
-    for si, (speaker, gender) in enumerate(CASIA_SPEAKERS):
-        spk_rng = seeded_rng(seed, _CASIA, 10 + si)
-        voice = random_voice(spk_rng, gender, level_db=-27.0)
-        expressiveness = spk_rng.uniform(0.85, 1.15)
-        for ei, emotion in enumerate(CASIA_EMOTIONS):
-            style_rng = seeded_rng(seed, _CASIA, 10 + si, 100 + ei)
-            style = EMOTION_PROFILES[emotion] * expressiveness + Expression.noise(style_rng, 0.35)
-            folder = root / speaker / emotion
-            folder.mkdir(parents=True, exist_ok=True)
-            for j in range(files_per_class):
-                y = _acted_utterance(  # a clean studio
-                    seeded_rng(seed, _CASIA, 10 + si, 100 + ei, j), style, texts[j], voice, sr=_CASIA_SR, floor_db=-75.0
-                )
-                sf.write(folder / f"{201 + j}.wav", limit_peak(y), _CASIA_SR, subtype="PCM_16")
-                bar.update()
-    bar.close()
+    with Progress(n_files, "synthetic casia", unit="files", enabled=progress) as bar:
+        _each_speaker(_write_casia_speaker, (root, seed, texts), list(enumerate(CASIA_SPEAKERS)), jobs=jobs, bar=bar)
     _write_marker(root, "casia", seed, {"files_per_class": files_per_class})
     return root
+
+
+def _write_casia_speaker(shared: tuple[Path, int, list[Text]], speaker: tuple[int, tuple[str, str]]) -> int:
+    """Every file of one CASIA speaker (``speaker``: its position and (name, gender))."""
+    root, seed, texts = shared
+    si, (name, gender) = speaker
+    spk_rng = seeded_rng(seed, _CASIA, 10 + si)
+    voice = random_voice(spk_rng, gender, level_db=-27.0)
+    expressiveness = spk_rng.uniform(0.85, 1.15)
+    for ei, emotion in enumerate(CASIA_EMOTIONS):
+        style_rng = seeded_rng(seed, _CASIA, 10 + si, 100 + ei)
+        style = EMOTION_PROFILES[emotion] * expressiveness + Expression.noise(style_rng, 0.35)
+        folder = root / name / emotion
+        folder.mkdir(parents=True, exist_ok=True)
+        for j, text in enumerate(texts):
+            y = _acted_utterance(  # a clean studio
+                seeded_rng(seed, _CASIA, 10 + si, 100 + ei, j), style, text, voice, sr=_CASIA_SR, floor_db=-75.0
+            )
+            _write_wav(folder / f"{201 + j}.wav", limit_peak(y), _CASIA_SR, "PCM_16")
+    return len(CASIA_EMOTIONS) * len(texts)
 
 
 # --------------------------------------------------------------------------- EMODB
 
 
-def write_emodb(root: Path, *, seed: int = 0, texts: int = 8, progress: bool = False) -> Path:
+def write_emodb(root: Path, *, seed: int = 0, texts: int = 8, progress: bool = False, jobs: int | None = 1) -> Path:
     """Write an EMODB-shaped corpus: ``<root>/wav/<speaker><text><emotion>a.wav``, 16 kHz 16-bit.
 
     ``root`` is the folder holding ``wav/`` (as the release's download.zip unpacks). The ten
@@ -117,38 +153,44 @@ def write_emodb(root: Path, *, seed: int = 0, texts: int = 8, progress: bool = F
     ten text codes (``a..`` short sentences, ``b..`` long ones) and the seven emotions named
     by their German letters; every speaker says every text once in every emotion (version
     ``a``): 10 x 7 x ``texts`` files (560 by default; the release has 535). Voices,
-    expressiveness and noise are drawn as for CASIA, from EMODB's own seed keys. Returns
-    ``root``.
+    expressiveness and noise are drawn as for CASIA, from EMODB's own seed keys. ``jobs``:
+    as :func:`write_casia`'s. Returns ``root``.
     """
-    from domadapt.corpora.emodb import CLASSES, EMOTIONS, SPEAKERS, TEXTS  # its codes, one place
+    from domadapt.corpora.emodb import CLASSES, SPEAKERS, TEXTS  # its codes, one place
 
     root = Path(root)
     if not 1 <= texts <= len(TEXTS):
         raise DomadaptError(f"texts must be 1..{len(TEXTS)}, got {texts}")
-    letter = {label: code for code, label in EMOTIONS.items()}
     sentences = [
         random_text(seeded_rng(seed, _EMODB, 0, j), *((5, 9) if code.startswith("a") else (9, 14)))
         for j, code in enumerate(TEXTS[:texts])
     ]
-    folder = root / "wav"
-    folder.mkdir(parents=True, exist_ok=True)
-    bar = Progress(len(SPEAKERS) * len(CLASSES) * texts, "synthetic emodb", unit="files", enabled=progress)
-    for si, (speaker, (gender, _age)) in enumerate(SPEAKERS.items()):
-        spk_rng = seeded_rng(seed, _EMODB, 10 + si)
-        voice = random_voice(spk_rng, "F" if gender == "female" else "M", level_db=-26.0)
-        expressiveness = spk_rng.uniform(0.85, 1.15)
-        for ei, emotion in enumerate(CLASSES):
-            style_rng = seeded_rng(seed, _EMODB, 10 + si, 100 + ei)
-            style = EMOTION_PROFILES[emotion] * expressiveness + Expression.noise(style_rng, 0.35)
-            for j, text in enumerate(TEXTS[:texts]):
-                y = _acted_utterance(  # an anechoic room
-                    seeded_rng(seed, _EMODB, 10 + si, 100 + ei, j), style, sentences[j], voice, sr=_EMODB_SR, floor_db=-70.0
-                )
-                sf.write(folder / f"{speaker}{text}{letter[emotion]}a.wav", limit_peak(y), _EMODB_SR, subtype="PCM_16")
-                bar.update()
-    bar.close()
+    (root / "wav").mkdir(parents=True, exist_ok=True)
+    with Progress(len(SPEAKERS) * len(CLASSES) * texts, "synthetic emodb", unit="files", enabled=progress) as bar:
+        _each_speaker(_write_emodb_speaker, (root, seed, sentences), list(enumerate(SPEAKERS.items())), jobs=jobs, bar=bar)
     _write_marker(root, "emodb", seed, {"texts": texts})
     return root
+
+
+def _write_emodb_speaker(shared: tuple[Path, int, list[Text]], speaker: tuple[int, tuple[str, tuple[str, int]]]) -> int:
+    """Every file of one EMODB speaker (``speaker``: its position and (code, (gender, age)))."""
+    from domadapt.corpora.emodb import CLASSES, EMOTIONS, TEXTS
+
+    root, seed, sentences = shared
+    si, (code, (gender, _age)) = speaker
+    letter = {label: c for c, label in EMOTIONS.items()}
+    spk_rng = seeded_rng(seed, _EMODB, 10 + si)
+    voice = random_voice(spk_rng, "F" if gender == "female" else "M", level_db=-26.0)
+    expressiveness = spk_rng.uniform(0.85, 1.15)
+    for ei, emotion in enumerate(CLASSES):
+        style_rng = seeded_rng(seed, _EMODB, 10 + si, 100 + ei)
+        style = EMOTION_PROFILES[emotion] * expressiveness + Expression.noise(style_rng, 0.35)
+        for j, text in enumerate(TEXTS[: len(sentences)]):
+            y = _acted_utterance(  # an anechoic room
+                seeded_rng(seed, _EMODB, 10 + si, 100 + ei, j), style, sentences[j], voice, sr=_EMODB_SR, floor_db=-70.0
+            )
+            _write_wav(root / "wav" / f"{code}{text}{letter[emotion]}a.wav", limit_peak(y), _EMODB_SR, "PCM_16")
+    return len(CLASSES) * len(sentences)
 
 
 # --------------------------------------------------------------------------- IEMOCAP
@@ -209,6 +251,7 @@ def write_iemocap(
     utterances_per_speaker: int = 50,
     dialogs_per_session: int = 4,
     progress: bool = False,
+    jobs: int | None = 1,
 ) -> Path:
     """Write an IEMOCAP-shaped corpus (16 kHz 16-bit) under ``root``; returns ``root``.
 
@@ -219,69 +262,76 @@ def write_iemocap(
     has one female and one male speaker (``Ses01F_impro01_M000`` is the male of session 1)
     and ``utterances_per_speaker`` utterances each, spread over ``dialogs_per_session``
     dialogs. Labels: neu, hap, exc, ang, sad plus fru/xxx that a 4-class loader drops.
-    Two macOS ``._*.wav`` junk files are left in wav folders, as in real copies.
+    Two macOS ``._*.wav`` junk files are left in wav folders, as in real copies. ``jobs``:
+    worker processes writing the sessions (None: one per core); the bytes are the same
+    with any.
     """
     root = Path(root)
     if sessions < 1 or utterances_per_speaker < 1 or dialogs_per_session < 1:
         raise DomadaptError("sessions, utterances_per_speaker and dialogs_per_session must be >= 1")
-    labels = list(IEMOCAP_LABELS)  # 'xxx' last: it has no profile of its own
-    junk_done = 0
-    bar = Progress(sessions * 2 * utterances_per_speaker, "synthetic iemocap", unit="files", enabled=progress)
-    for session in range(1, sessions + 1):
-        voices, styles = {}, {}
-        for gi, gender in enumerate("FM"):
-            spk_rng = seeded_rng(seed, _IEMOCAP, session, gi)
-            voices[gender] = random_voice(spk_rng, gender, level_db=-28.0)
-            expressiveness = spk_rng.uniform(0.6, 1.0)
-            for li, label in enumerate(labels[:-1]):
-                noise = Expression.noise(seeded_rng(seed, _IEMOCAP, session, gi, 100 + li), 0.4)
-                styles[gender, label] = _IEMOCAP_PROFILES[label] * expressiveness + noise
-        ir = _room_impulse(seeded_rng(seed, _IEMOCAP, session, 9), _IEMOCAP_SR)
-        eval_dir = root / f"Session{session}" / "dialog" / "EmoEvaluation"
-        eval_dir.mkdir(parents=True, exist_ok=True)
-        dialogs = _iemocap_dialogs(session, dialogs_per_session)
-        cuts = np.linspace(0, utterances_per_speaker, dialogs_per_session + 1).round()
-        per_dialog = np.diff(cuts.astype(int))
-        for di, dialog in enumerate(dialogs):
-            d_rng = seeded_rng(seed, _IEMOCAP, session, 10 + di)
-            p = np.array([_IEMOCAP_BASE_P[lab] for lab in labels])
-            theme = _IEMOCAP_THEMES[int(d_rng.integers(len(_IEMOCAP_THEMES)))]
-            p[[labels.index(lab) for lab in theme]] += 0.3 / len(theme)
-            turns = d_rng.permutation(["F"] * per_dialog[di] + ["M"] * per_dialog[di])
-            wav_dir = root / f"Session{session}" / "sentences" / "wav" / dialog
-            wav_dir.mkdir(parents=True, exist_ok=True)
-            lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
-            clock = d_rng.uniform(2.0, 8.0)
-            count = {"F": 0, "M": 0}
-            for ti, gender in enumerate(turns):
-                utt = f"{dialog}_{gender}{count[gender]:03d}"
-                count[gender] += 1
-                rng = seeded_rng(seed, _IEMOCAP, session, 10 + di, 1000 + ti)
-                label = labels[int(rng.choice(len(labels), p=p / p.sum()))]
-                if label == "xxx":
-                    a, b = rng.choice(len(labels) - 1, size=2, replace=False)
-                    style = (styles[gender, labels[a]] + styles[gender, labels[b]]) * 0.5
-                else:
-                    style = styles[gender, label]
-                expr = style * rng.uniform(0.5, 1.1) + Expression.noise(rng, 0.5)
-                y = synthesize(rng, random_text(rng, 5, 14), voices[gender], expr, sr=_IEMOCAP_SR)
-                y = signal.fftconvolve(y, ir)[: len(y)]
-                y = y + 10 ** (-58 / 20) * rng.standard_normal(len(y))
-                sf.write(wav_dir / f"{utt}.wav", limit_peak(y), _IEMOCAP_SR, subtype="PCM_16")
-                bar.update()
-                if session == 1 and junk_done < 2 and (ti == 0 or dialogs_per_session == 1):
-                    (wav_dir / f"._{utt}.wav").write_bytes(_APPLE_DOUBLE + rng.bytes(8))
-                    junk_done += 1
-                start, end = clock, clock + len(y) / _IEMOCAP_SR
-                clock = end + rng.uniform(0.2, 2.0)
-                lines += _iemocap_block(rng, start, end, utt, label) + [""]
-            (eval_dir / f"{dialog}.txt").write_text("\n".join(lines), encoding="utf-8")
-    bar.close()
+    shared = (root, seed, utterances_per_speaker, dialogs_per_session)
+    with Progress(sessions * 2 * utterances_per_speaker, "synthetic iemocap", unit="files", enabled=progress) as bar:
+        _each_speaker(_write_iemocap_session, shared, list(range(1, sessions + 1)), jobs=jobs, bar=bar)
     _write_marker(root, "iemocap", seed, {
         "sessions": sessions, "utterances_per_speaker": utterances_per_speaker,
         "dialogs_per_session": dialogs_per_session,
     })
     return root
+
+
+def _write_iemocap_session(shared: tuple[Path, int, int, int], session: int) -> int:
+    """Every file of one IEMOCAP session: its two speakers' utterances and label files."""
+    root, seed, utterances_per_speaker, dialogs_per_session = shared
+    labels = list(IEMOCAP_LABELS)  # 'xxx' last: it has no profile of its own
+    junk_done = 0
+    voices, styles = {}, {}
+    for gi, gender in enumerate("FM"):
+        spk_rng = seeded_rng(seed, _IEMOCAP, session, gi)
+        voices[gender] = random_voice(spk_rng, gender, level_db=-28.0)
+        expressiveness = spk_rng.uniform(0.6, 1.0)
+        for li, label in enumerate(labels[:-1]):
+            noise = Expression.noise(seeded_rng(seed, _IEMOCAP, session, gi, 100 + li), 0.4)
+            styles[gender, label] = _IEMOCAP_PROFILES[label] * expressiveness + noise
+    ir = _room_impulse(seeded_rng(seed, _IEMOCAP, session, 9), _IEMOCAP_SR)
+    eval_dir = root / f"Session{session}" / "dialog" / "EmoEvaluation"
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    dialogs = _iemocap_dialogs(session, dialogs_per_session)
+    cuts = np.linspace(0, utterances_per_speaker, dialogs_per_session + 1).round()
+    per_dialog = np.diff(cuts.astype(int))
+    for di, dialog in enumerate(dialogs):
+        d_rng = seeded_rng(seed, _IEMOCAP, session, 10 + di)
+        p = np.array([_IEMOCAP_BASE_P[lab] for lab in labels])
+        theme = _IEMOCAP_THEMES[int(d_rng.integers(len(_IEMOCAP_THEMES)))]
+        p[[labels.index(lab) for lab in theme]] += 0.3 / len(theme)
+        turns = d_rng.permutation(["F"] * per_dialog[di] + ["M"] * per_dialog[di])
+        wav_dir = root / f"Session{session}" / "sentences" / "wav" / dialog
+        wav_dir.mkdir(parents=True, exist_ok=True)
+        lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
+        clock = d_rng.uniform(2.0, 8.0)
+        count = {"F": 0, "M": 0}
+        for ti, gender in enumerate(turns):
+            utt = f"{dialog}_{gender}{count[gender]:03d}"
+            count[gender] += 1
+            rng = seeded_rng(seed, _IEMOCAP, session, 10 + di, 1000 + ti)
+            label = labels[int(rng.choice(len(labels), p=p / p.sum()))]
+            if label == "xxx":
+                a, b = rng.choice(len(labels) - 1, size=2, replace=False)
+                style = (styles[gender, labels[a]] + styles[gender, labels[b]]) * 0.5
+            else:
+                style = styles[gender, label]
+            expr = style * rng.uniform(0.5, 1.1) + Expression.noise(rng, 0.5)
+            y = synthesize(rng, random_text(rng, 5, 14), voices[gender], expr, sr=_IEMOCAP_SR)
+            y = signal.fftconvolve(y, ir)[: len(y)]
+            y = y + 10 ** (-58 / 20) * rng.standard_normal(len(y))
+            _write_wav(wav_dir / f"{utt}.wav", limit_peak(y), _IEMOCAP_SR, "PCM_16")
+            if session == 1 and junk_done < 2 and (ti == 0 or dialogs_per_session == 1):
+                (wav_dir / f"._{utt}.wav").write_bytes(_APPLE_DOUBLE + rng.bytes(8))
+                junk_done += 1
+            start, end = clock, clock + len(y) / _IEMOCAP_SR
+            clock = end + rng.uniform(0.2, 2.0)
+            lines += _iemocap_block(rng, start, end, utt, label) + [""]
+        (eval_dir / f"{dialog}.txt").write_text("\n".join(lines), encoding="utf-8")
+    return 2 * utterances_per_speaker
 
 
 def _iemocap_block(
@@ -412,6 +462,7 @@ def write_modma(
     n_hc: int = 29,
     duration_scale: float = 1.0,
     progress: bool = False,
+    jobs: int | None = 1,
 ) -> Path:
     """Write a MODMA-shaped corpus (44.1 kHz, 24-bit, very quiet) under ``root``.
 
@@ -420,43 +471,49 @@ def write_modma(
     ``02010002`` is ``2010002``; two trailing columns with an empty header and a stray
     scratch tally, which pandas would call ``Unnamed: 11``/``Unnamed: 12``).
     ``duration_scale`` scales the number of syllables per file (tests use a small one).
-    Reading (19) and the words (20-25) are the same texts for every subject.
-    Returns ``root``.
+    Reading (19) and the words (20-25) are the same texts for every subject. ``jobs``:
+    worker processes writing the subjects (None: one per core); the bytes are the same
+    with any. Returns ``root``.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     subjects = modma_subjects(seed=seed, n_mdd=n_mdd, n_hc=n_hc)
     reading = make_text(seeded_rng(seed, _MODMA, 2, 0), max(1, round(14 * duration_scale)))
     words = {k: make_text(seeded_rng(seed, _MODMA, 2, k), 2) for k in range(20, 26)}
-    bar = Progress(len(subjects) * len(MODMA_TASKS), "synthetic modma", unit="files", enabled=progress)
-    for subject in subjects:
-        i = int(subject.subject_id)  # seeds by id: independent of the order of the subjects
-        s_rng = seeded_rng(seed, _MODMA, 3, i)
-        voice = random_voice(s_rng, subject.gender, level_db=-37.0)
-        personal = Expression.noise(s_rng, 0.8)
-        expr_subject = DEPRESSION_DIRECTION * subject.severity + personal
-        hum_db, floor_db = s_rng.uniform(-62, -50), s_rng.uniform(-64, -56)
-        folder = root / subject.subject_id
-        folder.mkdir(parents=True, exist_ok=True)
-        for k, task in MODMA_TASKS.items():
-            rng = seeded_rng(seed, _MODMA, 3, i, k)
-            lead, tail = ((0.3, 0.5), (0.3, 0.5)) if task == "words" else ((0.08, 0.2), (0.1, 0.25))
-            if task == "interview":
-                text = random_text(rng, 4, 8, duration_scale)
-            elif task == "picture":
-                text = random_text(rng, 9, 13, duration_scale)
-            else:
-                text = reading if task == "reading" else words[k]
-            expr = expr_subject + _MODMA_TASK_EXPR[task] + Expression.noise(rng, 0.45)
-            y = synthesize(rng, text, voice, expr, sr=_MODMA_SYN_SR, lead_s=lead, tail_s=tail)
-            y = _modma_channel(rng, y, hum_db=hum_db, floor_db=floor_db)
-            sf.write(folder / f"{k:02d}.wav", limit_peak(y), _MODMA_SR, subtype="PCM_24")
-            bar.update()
-    bar.close()
+    shared = (root, seed, reading, words, duration_scale)
+    with Progress(len(subjects) * len(MODMA_TASKS), "synthetic modma", unit="files", enabled=progress) as bar:
+        _each_speaker(_write_modma_subject, shared, subjects, jobs=jobs, bar=bar)
     write_modma_sheet(root / MODMA_SHEET_FILE, subjects)
     params = {"n_mdd": n_mdd, "n_hc": n_hc, "duration_scale": duration_scale}
     _write_marker(root, "modma", seed, params)
     return root
+
+
+def _write_modma_subject(shared: tuple[Path, int, Text, dict[int, Text], float], subject: ModmaSubject) -> int:
+    """The 29 files of one MODMA subject."""
+    root, seed, reading, words, duration_scale = shared
+    i = int(subject.subject_id)  # seeds by id: independent of the order of the subjects
+    s_rng = seeded_rng(seed, _MODMA, 3, i)
+    voice = random_voice(s_rng, subject.gender, level_db=-37.0)
+    personal = Expression.noise(s_rng, 0.8)
+    expr_subject = DEPRESSION_DIRECTION * subject.severity + personal
+    hum_db, floor_db = s_rng.uniform(-62, -50), s_rng.uniform(-64, -56)
+    folder = root / subject.subject_id
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, task in MODMA_TASKS.items():
+        rng = seeded_rng(seed, _MODMA, 3, i, k)
+        lead, tail = ((0.3, 0.5), (0.3, 0.5)) if task == "words" else ((0.08, 0.2), (0.1, 0.25))
+        if task == "interview":
+            text = random_text(rng, 4, 8, duration_scale)
+        elif task == "picture":
+            text = random_text(rng, 9, 13, duration_scale)
+        else:
+            text = reading if task == "reading" else words[k]
+        expr = expr_subject + _MODMA_TASK_EXPR[task] + Expression.noise(rng, 0.45)
+        y = synthesize(rng, text, voice, expr, sr=_MODMA_SYN_SR, lead_s=lead, tail_s=tail)
+        y = _modma_channel(rng, y, hum_db=hum_db, floor_db=floor_db)
+        _write_wav(folder / f"{k:02d}.wav", limit_peak(y), _MODMA_SR, "PCM_24")
+    return len(MODMA_TASKS)
 
 
 def write_modma_sheet(path: Path, subjects: list[ModmaSubject]) -> None:
@@ -535,7 +592,8 @@ def _target_voice(rng: np.random.Generator, gender: str) -> Voice:
 
 
 def write_casia_target(
-    root: Path, *, seed: int = 0, files_per_class: int = 20, n_speakers: int = 8, progress: bool = False
+    root: Path, *, seed: int = 0, files_per_class: int = 20, n_speakers: int = 8, progress: bool = False,
+    jobs: int | None = 1,
 ) -> Path:
     """Write the target side of the closed-set DA pair ``casia -> casia_target``.
 
@@ -552,7 +610,7 @@ def write_casia_target(
 
     An unsupervised-DA testbed: a model trained on CASIA alone loses clearly here, one
     trained on these speakers does well (``benchmarks/synthetic_difficulty.py`` measures
-    both). Returns ``root``.
+    both). ``jobs``: as :func:`write_casia`'s. Returns ``root``.
     """
     root = Path(root)
     if files_per_class < 1:
@@ -561,28 +619,34 @@ def write_casia_target(
         raise DomadaptError(f"n_speakers must be >= 1, got {n_speakers}")
     texts = [random_text(seeded_rng(seed, _CASIA_TARGET, 0, j), 6, 11) for j in range(files_per_class)]
     n_files = n_speakers * len(CASIA_EMOTIONS) * files_per_class
-    bar = Progress(n_files, "synthetic casia_target", unit="files", enabled=progress)
-    for si, (speaker, gender) in enumerate(casia_target_speakers(n_speakers)):
-        spk_rng = seeded_rng(seed, _CASIA_TARGET, 10 + si)
-        voice = _target_voice(spk_rng, gender)
-        expressiveness = spk_rng.uniform(0.85, 1.15)
-        hum_db, floor_db = spk_rng.uniform(-62, -50), spk_rng.uniform(-64, -56)
-        for ei, emotion in enumerate(CASIA_EMOTIONS):
-            style_rng = seeded_rng(seed, _CASIA_TARGET, 10 + si, 100 + ei)
-            style = EMOTION_PROFILES[emotion] * expressiveness + Expression.noise(style_rng, 0.35)
-            folder = root / speaker / emotion
-            folder.mkdir(parents=True, exist_ok=True)
-            for j in range(files_per_class):
-                rng = seeded_rng(seed, _CASIA_TARGET, 10 + si, 100 + ei, j)
-                expr = style * rng.uniform(0.7, 1.15) + Expression.noise(rng, 0.4)
-                y = synthesize(rng, texts[j], voice, expr, sr=_MODMA_SYN_SR)
-                y = _modma_channel(rng, y, hum_db=hum_db, floor_db=floor_db) * _TARGET_GAIN
-                sf.write(folder / f"{201 + j}.wav", limit_peak(y), _MODMA_SR, subtype="PCM_24")
-                bar.update()
-    bar.close()
+    speakers = list(enumerate(casia_target_speakers(n_speakers)))
+    with Progress(n_files, "synthetic casia_target", unit="files", enabled=progress) as bar:
+        _each_speaker(_write_casia_target_speaker, (root, seed, texts), speakers, jobs=jobs, bar=bar)
     _write_marker(root, "casia_target", seed,
                   {"files_per_class": files_per_class, "n_speakers": n_speakers})
     return root
+
+
+def _write_casia_target_speaker(shared: tuple[Path, int, list[Text]], speaker: tuple[int, tuple[str, str]]) -> int:
+    """Every file of one ``casia_target`` speaker (its position and (name, gender))."""
+    root, seed, texts = shared
+    si, (name, gender) = speaker
+    spk_rng = seeded_rng(seed, _CASIA_TARGET, 10 + si)
+    voice = _target_voice(spk_rng, gender)
+    expressiveness = spk_rng.uniform(0.85, 1.15)
+    hum_db, floor_db = spk_rng.uniform(-62, -50), spk_rng.uniform(-64, -56)
+    for ei, emotion in enumerate(CASIA_EMOTIONS):
+        style_rng = seeded_rng(seed, _CASIA_TARGET, 10 + si, 100 + ei)
+        style = EMOTION_PROFILES[emotion] * expressiveness + Expression.noise(style_rng, 0.35)
+        folder = root / name / emotion
+        folder.mkdir(parents=True, exist_ok=True)
+        for j, text in enumerate(texts):
+            rng = seeded_rng(seed, _CASIA_TARGET, 10 + si, 100 + ei, j)
+            expr = style * rng.uniform(0.7, 1.15) + Expression.noise(rng, 0.4)
+            y = synthesize(rng, text, voice, expr, sr=_MODMA_SYN_SR)
+            y = _modma_channel(rng, y, hum_db=hum_db, floor_db=floor_db) * _TARGET_GAIN
+            _write_wav(folder / f"{201 + j}.wav", limit_peak(y), _MODMA_SR, "PCM_24")
+    return len(CASIA_EMOTIONS) * len(texts)
 
 
 # --------------------------------------------------------------------------- marker, cache

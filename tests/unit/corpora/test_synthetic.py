@@ -198,7 +198,7 @@ def test_casia_target_beyond_eight_speakers_keeps_the_first_eight(tmp_path: Path
 
 
 def test_casia_target_powered_is_its_own_kind_read_under_its_own_name(tmp_path: Path, monkeypatch) -> None:
-    def tiny_powered(root: Path, *, seed: int = 0, progress: bool = False) -> Path:
+    def tiny_powered(root: Path, *, seed: int = 0, progress: bool = False, jobs: int | None = 1) -> Path:
         return write_casia_target(root, seed=seed, files_per_class=1, n_speakers=9)
 
     monkeypatch.setitem(synthetic._WRITERS, "casia_target_powered", tiny_powered)
@@ -339,6 +339,20 @@ def test_same_seed_is_byte_identical_other_seed_differs(tmp_path: Path) -> None:
     assert any(k.startswith("casia_target/") for k in wavs)
 
 
+def test_worker_processes_write_the_same_bytes(tmp_path: Path) -> None:
+    """Speakers (sessions, subjects) shared out to two worker processes: every file as one
+    process writes it."""
+    def write_all(out: Path, jobs: int) -> dict[str, bytes]:
+        write_casia(out / "CASIA database", files_per_class=1, jobs=jobs)
+        write_modma(out / "modma", n_mdd=2, n_hc=1, duration_scale=0.2, jobs=jobs)
+        write_iemocap(out / "iemocap", sessions=2, utterances_per_speaker=2, dialogs_per_session=1, jobs=jobs)
+        return tree_bytes(out)
+
+    one, two = write_all(tmp_path / "one", 1), write_all(tmp_path / "two", 2)
+    assert sum(k.endswith(".wav") for k in one) == 24 + 3 * 29 + 2 * 2 * 2 + 2  # with the 2 '._' files
+    assert two == one
+
+
 # --------------------------------------------------------------------------- cache
 
 
@@ -347,7 +361,7 @@ def tiny_writers(monkeypatch):
     """Make synthetic_root fast: a tiny CASIA, and count the writer calls."""
     calls = []
 
-    def tiny_casia(root: Path, *, seed: int = 0, progress: bool = False) -> Path:
+    def tiny_casia(root: Path, *, seed: int = 0, progress: bool = False, jobs: int | None = 1) -> Path:
         calls.append(root)
         return write_casia(root, seed=seed, files_per_class=1)
 
@@ -373,7 +387,7 @@ def test_synthetic_root_ignores_a_crashed_temp_and_caches(tmp_path: Path, tiny_w
 
 def test_synthetic_root_builds_casia_target_next_to_casia(tmp_path: Path, monkeypatch,
                                                           tiny_writers) -> None:
-    def tiny_target(root: Path, *, seed: int = 0, progress: bool = False) -> Path:
+    def tiny_target(root: Path, *, seed: int = 0, progress: bool = False, jobs: int | None = 1) -> Path:
         return write_casia_target(root, seed=seed, files_per_class=1, n_speakers=2)
 
     monkeypatch.setitem(synthetic._WRITERS, "casia_target", tiny_target)
@@ -389,7 +403,7 @@ def test_synthetic_root_builds_casia_target_next_to_casia(tmp_path: Path, monkey
 def test_synthetic_root_loser_of_a_race_discards_its_copy(tmp_path: Path, monkeypatch) -> None:
     final = tmp_path / "synthetic" / f"v{GENERATOR_VERSION}-seed0" / "CASIA database"
 
-    def racing_casia(root: Path, *, seed: int = 0, progress: bool = False) -> Path:
+    def racing_casia(root: Path, *, seed: int = 0, progress: bool = False, jobs: int | None = 1) -> Path:
         write_casia(final, seed=seed, files_per_class=1)  # another process finishes first
         return write_casia(root, seed=seed, files_per_class=1)
 
