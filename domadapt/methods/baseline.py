@@ -36,6 +36,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from domadapt.errors import DomadaptError
+from domadapt.features.config import FUNCTIONAL_KINDS
 from domadapt.registries import METHODS
 from domadapt.registry import check_fields, option
 
@@ -43,8 +44,7 @@ if TYPE_CHECKING:
     from domadapt.features.functionals import UtteranceFeatures
 
 MODELS = ("logreg", "linear_svm")
-# domadapt.features.functionals.KINDS, spelled out: that module loads torch (a test keeps them equal)
-FEATURE_KINDS = ("egemaps", "compare", "mfcc_stats")
+FEATURE_KINDS = FUNCTIONAL_KINDS  # domadapt.features.functionals computes them
 # Inverse regularisation strengths tried, weakest last; standardised inputs make them
 # comparable across feature kinds (88 eGeMAPS vs 6373 ComParE dimensions).
 DEFAULT_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
