@@ -70,7 +70,7 @@ def write_model_folder(
     it trained on (corpora, counts, epochs, how the budget was chosen: no file paths).
     """
     features = cfg.features.for_corpus(target)
-    if features.kind in ("ssl", "custom"):
+    if features.kind not in ("mfcc", "logmel"):
         raise DomadaptError(f"features.kind = {features.kind!r}: a model folder holds MFCC / log-mel models only")
     if features.normalize == "corpus":
         raise DomadaptError(

@@ -223,6 +223,19 @@ def check_config(cfg: ExperimentConfig, *, corpora: bool = True) -> None:
         if backbone not in BACKBONES:
             _check_name(BACKBONES, f"{where}: backbone", backbone)
         _prefixed(f"{where}: backbone_options", BACKBONES.check, backbone, options)
+        _check_reads_vectors(cfg, where, spec, backbone)
+
+
+def _check_reads_vectors(cfg: ExperimentConfig, where: str, spec: MethodSpec, backbone: str) -> None:
+    """A functional ``features.kind`` gives one frame per utterance: only a backbone that
+    declares ``reads_vectors`` (``mlp``) can train on it; a baseline row trains no backbone."""
+    if not cfg.features.one_vector_per_utterance or getattr(METHODS.get(spec.name), "trained_by", "engine") != "engine":
+        return
+    if not getattr(BACKBONES.get(backbone), "reads_vectors", False):
+        raise DomadaptError(
+            f"{where}: backbone = {backbone!r} needs frames, but features.kind = {cfg.features.kind!r} gives one "
+            f"vector per utterance ([N, D, 1]); use backbone = \"mlp\" (or a backbone with reads_vectors = True)"
+        )
 
 
 def _check_name(registry: Registry, key: str, name: Any) -> None:

@@ -8,7 +8,10 @@ Kinds: ``mfcc`` and ``logmel`` (computed here, librosa's numbers); ``ssl``, a fr
 self-supervised speech model (wav2vec 2.0 / HuBERT / WavLM) loaded from a local checkpoint
 (``domadapt.features.ssl``); ``custom``, any ``wave [B, S] -> [B, D, T]`` extractor given
 to ``extract_segments(..., extractor=...)`` or registered by name
-(``domadapt.features.extractors``).
+(``domadapt.features.extractors``); ``egemaps``, ``compare`` and ``mfcc_stats``, one vector
+of functionals per whole utterance (``domadapt.features.functionals``, the numbers of the
+``baseline`` rows) as a segment of one frame, ``[N, D, 1]``, for a backbone that reads
+vectors (``mlp``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from typing import Any
 from domadapt.errors import DomadaptError
 from domadapt.registries import FEATURE_EXTRACTORS
 
-KINDS = ("mfcc", "logmel", "ssl", "custom")
+#: kinds that summarise a whole utterance in one vector: no windows, no frames
+FUNCTIONAL_KINDS = ("egemaps", "compare", "mfcc_stats")
+KINDS = ("mfcc", "logmel", "ssl", "custom", *FUNCTIONAL_KINDS)
 BACKENDS = ("torchaudio", "librosa")
 PAD_POLICIES = ("zeros", "repeat", "drop")
 NORMALIZATIONS = ("none", "utterance", "corpus")
@@ -48,7 +53,9 @@ class FeatureConfig:
     matrix: ``T = 1 + segment_samples // hop_length`` frames (``center=True``).
     """
 
-    # "mfcc": the 39 coefficients TIM-Net is built for; "logmel": n_mels log-mel bands (dB).
+    # "mfcc": the 39 coefficients TIM-Net is built for; "logmel": n_mels log-mel bands (dB);
+    # "egemaps" / "compare" / "mfcc_stats": one vector of functionals per utterance (the
+    # window, clip and pad settings do not apply; backbone "mlp").
     kind: str = "mfcc"
     # "torchaudio": batched on the chosen device; "librosa": per-segment reference, slow.
     backend: str = "torchaudio"
@@ -139,10 +146,30 @@ class FeatureConfig:
                 raise DomadaptError(f"features.clip_samples={clip!r}: expected a number of samples >= 1")
             if self.pad != "zeros":
                 raise DomadaptError(f"features.pad={self.pad!r}: a centred clip (clip_samples) pads with zeros")
+        if self.kind in FUNCTIONAL_KINDS:
+            self._check_functional_fields()
         cap = self.max_segments_per_utterance
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise DomadaptError(f"features.max_segments_per_utterance={cap!r}: must be None or >= 1")
         self._check_model_fields()
+
+    def _check_functional_fields(self) -> None:
+        """What one vector per utterance cannot honour, refused rather than ignored."""
+        if self.normalize == "utterance":
+            raise DomadaptError(
+                f"features.normalize='utterance' with kind={self.kind!r}: one vector per utterance has no "
+                "frames to standardise over (use 'none', or 'corpus')"
+            )
+        if self.waveform_normalize:
+            raise DomadaptError(
+                f"features.waveform_normalize=true with kind={self.kind!r}: functionals are computed on the "
+                "audio as recorded (as the baseline rows' are)"
+            )
+
+    @property
+    def one_vector_per_utterance(self) -> bool:
+        """True for the functional kinds: segments ``[N, D, 1]``, one per utterance."""
+        return self.kind in FUNCTIONAL_KINDS
 
     def _check_model_fields(self) -> None:
         """Types of model / checkpoint / layer always; their meaning for kind ssl / custom."""

@@ -504,7 +504,9 @@ def extract_segments(
     T = cfg.frames for MFCC / log-mel; the model's width and frames for ``ssl`` /
     ``custom``; ``[N, L, D, T]`` for ``ssl`` with ``layer = "weighted"``), computed on
     ``device`` ("cpu", "cuda", "auto" or a torch.device). A corpus of precomputed vectors
-    (:class:`~domadapt.corpora.arrays.VectorCorpus`) gives its rows as ``[N, D, 1]``.
+    (:class:`~domadapt.corpora.arrays.VectorCorpus`) gives its rows as ``[N, D, 1]``, and so
+    does a functional kind (``egemaps``, ``compare``, ``mfcc_stats``: one vector per
+    utterance, computed on CPU by ``domadapt.features.functionals``, cached there).
     Unreadable, empty, NaN, silent (peak < 1e-6) and too-short files are skipped with a
     logged reason in ``skipped``; so is a subject left with no usable audio. Raises
     DomadaptError naming the corpus root when no utterance at all is usable.
@@ -520,6 +522,10 @@ def extract_segments(
     if isinstance(corpus, VectorCorpus):  # precomputed vectors: one-frame segments, nothing to extract
         return vector_segments(corpus)
     cfg = (cfg or FeatureConfig()).for_corpus(corpus.name)
+    if cfg.one_vector_per_utterance:
+        from domadapt.features.functionals import functional_segments  # it imports this module
+
+        return functional_segments(corpus, cfg, cache_dir=cache_dir, progress=progress)
     dev = _device(device)
     frontend = _Frontend(cfg, dev, extractor)
     path = None
@@ -552,7 +558,7 @@ def extract_windows(
     ``u.path``); ``cfg`` is used as given (already resolved for a corpus). The inference path
     of a model folder (``domadapt.inference``): the same reading, resampling, windows and
     features as the training data's."""
-    if cfg.kind in ("ssl", "custom"):
+    if cfg.kind not in ("mfcc", "logmel"):
         raise DomadaptError(f"features.kind = {cfg.kind!r}: inference runs the MFCC / log-mel front-ends only")
     dev = _device(device)
     frontend = _Frontend(cfg, dev)

@@ -63,13 +63,14 @@ from domadapt.corpora.arrays import VectorCorpus
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance
 from domadapt.errors import DomadaptError
 from domadapt.features import cache as feature_cache
-from domadapt.features.config import FeatureConfig
-from domadapt.features.frontend import SILENCE_PEAK, compute_features, resample_packed
+from domadapt.features.config import FUNCTIONAL_KINDS, FeatureConfig
+from domadapt.features.frontend import SILENCE_PEAK, compute_features, normalize_features, resample_packed
+from domadapt.features.segments import SegmentSet
 from domadapt.progress import Progress
 
 log = logging.getLogger("domadapt")
 
-KINDS = ("egemaps", "compare", "mfcc_stats")
+KINDS = FUNCTIONAL_KINDS
 # Bump when this module computes different numbers for the same settings and files.
 FUNCTIONALS_VERSION = 1
 _OPENSMILE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
@@ -408,10 +409,45 @@ def utterance_functionals(
     return feats
 
 
+def functional_segments(
+    corpus: Corpus,
+    cfg: FeatureConfig,
+    *,
+    cache_dir: str | Path | None | bool = None,
+    progress: bool = False,
+) -> SegmentSet:
+    """``features.kind`` in ``FUNCTIONAL_KINDS``: the corpus' :func:`utterance_functionals`
+    (the same rows, and cache entry, as a baseline row of that kind) as a SegmentSet of
+    one-frame segments, ``x`` ``[U, D, 1]``, one per usable utterance in corpus order, for a
+    backbone that reads vectors. ``cfg.normalize = "corpus"`` standardises over the corpus;
+    the training folds' standardisation (``features.standardize``) comes later, as for MFCC."""
+    feats = utterance_functionals(corpus, cfg.kind, cfg=cfg, cache_dir=cache_dir, progress=progress)
+    subjects = tuple(sorted(set(feats.subjects)))
+    subject_index = {s: i for i, s in enumerate(subjects)}
+    utterance = torch.arange(len(feats), dtype=torch.long)
+    skipped = list(feats.skipped)
+    for s in sorted({u.subject for u in corpus.utterances} - set(subjects)):  # as extract_segments says it
+        skipped.append(SkippedFile(str(corpus.root), f"subject {s}: no usable audio"))
+        log.warning("%s: subject %s: no usable audio; left out", corpus.name, s)
+    return SegmentSet(
+        x=normalize_features(torch.from_numpy(feats.x).unsqueeze(-1), utterance, cfg.normalize).contiguous(),
+        y=torch.from_numpy(feats.y),
+        subject=torch.tensor([subject_index[s] for s in feats.subjects], dtype=torch.long),
+        utterance=utterance,
+        classes=feats.classes,
+        subjects=subjects,
+        utterance_keys=feats.keys,
+        domain=feats.domain,
+        synthetic=feats.synthetic,
+        skipped=skipped,
+    )
+
+
 __all__ = [
     "FUNCTIONALS_VERSION",
     "KINDS",
     "UtteranceFeatures",
+    "functional_segments",
     "functionals_cache_path",
     "utterance_functionals",
 ]

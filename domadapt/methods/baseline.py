@@ -37,14 +37,14 @@ from sklearn.svm import LinearSVC
 
 from domadapt.errors import DomadaptError
 from domadapt.registries import METHODS
+from domadapt.features.config import FUNCTIONAL_KINDS
 from domadapt.registry import check_fields, option
 
 if TYPE_CHECKING:
     from domadapt.features.functionals import UtteranceFeatures
 
 MODELS = ("logreg", "linear_svm")
-# domadapt.features.functionals.KINDS, spelled out: that module loads torch (a test keeps them equal)
-FEATURE_KINDS = ("egemaps", "compare", "mfcc_stats")
+FEATURE_KINDS = FUNCTIONAL_KINDS  # domadapt.features.functionals computes them
 # Inverse regularisation strengths tried, weakest last; standardised inputs make them
 # comparable across feature kinds (88 eGeMAPS vs 6373 ComParE dimensions).
 DEFAULT_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)

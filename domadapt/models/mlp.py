@@ -1,7 +1,9 @@
 """``mlp``: a multi-layer perceptron for feature-vector domains (``domadapt.corpora.arrays``).
 
-A vector is a segment of one frame, ``[B, D, 1]``; a longer input is averaged over its
-frames first, so the same backbone reads per-frame features (MFCC) as their mean.
+A vector is a segment of one frame, ``[B, D, 1]`` (the arrays corpus, or ``features.kind``
+``egemaps`` / ``compare`` / ``mfcc_stats``: one vector of functionals per utterance); a longer
+input is averaged over its frames first, so the same backbone reads per-frame features (MFCC)
+as their mean.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class MLP(nn.Module):
     """
 
     Options = MLPOptions
+    # reads one vector per example ([B, D, 1]): features.kind "egemaps" & co. are allowed with it
+    # (recipe_loader.check_config refuses a backbone without this for those kinds)
+    reads_vectors = True
 
     def __init__(self, *, in_channels: int, options: MLPOptions | None = None) -> None:
         super().__init__()

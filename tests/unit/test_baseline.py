@@ -210,7 +210,7 @@ def test_the_baseline_row_options_are_declared_once_and_refused_before_data_is_r
     from domadapt.methods.baseline import FEATURE_KINDS, BaselineOptions
     from domadapt.registries import METHODS
 
-    assert FEATURE_KINDS == KINDS  # spelled out in methods/baseline.py: functionals loads torch
+    assert FEATURE_KINDS == KINDS
     assert METHODS.option_specs("baseline")["features"].choices == KINDS
     with pytest.raises(ValueError, match="method 'baseline' option features = 'gemaps': expected one of egemaps"):
         METHODS.check("baseline", {"features": "gemaps"})

@@ -9,6 +9,7 @@ import torch
 
 import domadapt.features.functionals as fn
 from domadapt.corpora.base import Corpus, Utterance
+from domadapt.errors import DomadaptError
 from domadapt.features import FeatureConfig, extract_segments
 from domadapt.features.functionals import UtteranceFeatures, utterance_functionals
 
@@ -218,3 +219,46 @@ def test_nothing_usable_raises_naming_the_root(tmp_path):
                     utterances=[Utterance(path=tmp_path / "bad.wav", label="a", subject="s", domain="t")])
     with pytest.raises(ValueError, match=str(tmp_path)):
         utterance_functionals(corpus, "egemaps", cache_dir=False)
+
+
+def test_a_functional_kind_feeds_one_segment_per_utterance_from_the_baselines_cache(corpus, tmp_path):
+    """features.kind = "egemaps": x [U, 88, 1], one row per usable utterance, equal to the
+    baseline row's functionals of the same files and read from the same cache entry."""
+    cache = tmp_path / "cache"
+    segs = extract_segments(corpus, FeatureConfig(kind="egemaps"), cache_dir=cache)
+    f = utterance_functionals(corpus, "egemaps", cache_dir=False)  # computed afresh
+    assert segs.x.shape == (4, 88, 1) and segs.x.dtype == torch.float32
+    assert segs.utterance.tolist() == [0, 1, 2, 3]
+    assert segs.utterance_keys == f.keys
+    np.testing.assert_array_equal(segs.x[:, :, 0].numpy(), f.x)
+    assert segs.y.tolist() == f.y.tolist()
+    assert [segs.subjects[i] for i in segs.subject.tolist()] == list(f.subjects)
+    # the corrupt file and its subject are listed, as extract_segments lists them for MFCC
+    assert [s.reason for s in segs.skipped][-1] == "subject s9: no usable audio"
+    # one cache entry, the baseline's (functionals/), none among the MFCC segment entries
+    entries = sorted(p.relative_to(cache).parts[0] for p in cache.rglob("*.pt"))
+    assert entries == ["functionals"]
+    assert fn.functionals_cache_path(corpus, "egemaps", FeatureConfig(), cache).is_file()
+
+
+def test_functional_kinds_refuse_what_one_vector_cannot_honour():
+    with pytest.raises(DomadaptError, match="normalize='utterance' with kind='egemaps'"):
+        FeatureConfig(kind="egemaps", normalize="utterance")
+    with pytest.raises(DomadaptError, match="waveform_normalize=true with kind='mfcc_stats'"):
+        FeatureConfig(kind="mfcc_stats", waveform_normalize=True)
+
+
+def test_a_backbone_that_needs_frames_is_refused_with_a_functional_kind():
+    from domadapt.recipe_loader import build_config
+
+    recipe = {"features": {"kind": "egemaps"}, "methods": [{"name": "baseline"}, {"name": "target_only"}]}
+    with pytest.raises(DomadaptError) as err:
+        build_config(recipe, overrides={"model.backbone": "tim"})
+    assert str(err.value) == (
+        "methods[1] (target_only): backbone = 'tim' needs frames, but features.kind = 'egemaps' gives one "
+        'vector per utterance ([N, D, 1]); use backbone = "mlp" (or a backbone with reads_vectors = True)'
+    )
+    cfg = build_config(recipe, overrides={"model.backbone": "mlp"})
+    assert cfg.features.one_vector_per_utterance
+    # a baseline row trains no backbone: alone, it passes with TIM
+    build_config({"features": {"kind": "egemaps"}, "methods": [{"name": "baseline"}]}, overrides={"model.backbone": "tim"})
