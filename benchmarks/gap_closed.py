@@ -65,7 +65,12 @@ def table(run_dir: Path, oracle: str) -> str:
             else:
                 d, lo, hi = (100 * c[k] for k in ("mean_diff", "ci_low", "ci_high"))
                 above = sum(r["metrics"]["uar"] > base_uar[k] for k, r in runs[rid].runs.items())
-                closed = "(100 %)" if rid == oracle else f"{100 * d / gap:+.0f} % [{100 * lo / gap:+.0f}, {100 * hi / gap:+.0f}]"
+                if rid == oracle:
+                    closed = "(100 %)"
+                elif gap <= 0:  # the oracle is no better than the baseline: there is no gap to close
+                    closed = "– (no gap)"
+                else:
+                    closed = f"{100 * d / gap:+.0f} % [{100 * lo / gap:+.0f}, {100 * hi / gap:+.0f}]"
                 cells += [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]", closed, f"{above}/{len(runs[rid].runs)}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
