@@ -60,6 +60,13 @@ class KernelOptions(DistanceLoss.Options):
         )
 
 
+def _min_rows(options: KernelOptions) -> int:
+    """Rows per domain the kernel is defined for. The median bandwidth of N source rows is
+    taken over the N x N distances with their zero diagonal, so it is 0 (and the loss NaN)
+    unless N² − N > N² / 2, i.e. N ≥ 3; a fixed bandwidth needs 2 (a pair)."""
+    return 3 if options.bandwidth is None else 2
+
+
 def _squared_distances(x: Tensor, y: Tensor) -> Tensor:
     # ‖x‖² + ‖y‖² − 2 x·y, clamped: the expansion can dip below 0 by rounding.
     d2 = x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1).unsqueeze(0) - 2.0 * x @ y.T
@@ -123,7 +130,7 @@ class MMDLoss(DistanceLoss):
             :class:`~domadapt.align.base.DistanceLoss` for why.
 
     Shape:
-        - f_s: :math:`(N, D)`, f_t: :math:`(M, D)`, N, M ≥ 2
+        - f_s: :math:`(N, D)`, f_t: :math:`(M, D)`, N, M ≥ 3 (2 with a fixed ``bandwidth``)
         - Output: scalar
 
     Example::
@@ -136,7 +143,7 @@ class MMDLoss(DistanceLoss):
     # DAN (Long et al. 2015) and TLlib's DAN example weigh MK-MMD by 1.
     default_weight = 1.0
 
-    min_batch = 2
+    min_batch = 3  # with the median bandwidth (see _min_rows); set per instance
     _mmd_type = "quadratic"  # pytorch-adapt's mmd_type; the linear subclass overrides it
 
     Options = KernelOptions
@@ -145,6 +152,7 @@ class MMDLoss(DistanceLoss):
         super().__init__(options=options)
         o = self.options
         self.mmd = _PAMMDLoss(kernel_scales=o.scales(), mmd_type=self._mmd_type, bandwidth=o.bandwidth)
+        self.min_batch = _min_rows(o)
 
     def _compute(self, f_s, f_t, **_) -> tuple[Tensor, Stats]:
         f_s, f_t, stats = self._normalized(f_s, f_t)
@@ -172,7 +180,7 @@ class LinearMMDLoss(MMDLoss):
     Args: as :class:`MMDLoss`.
 
     Shape:
-        - f_s: :math:`(N, D)`, f_t: :math:`(M, D)`, min(N, M) ≥ 2
+        - f_s: :math:`(N, D)`, f_t: :math:`(M, D)`, min(N, M) ≥ 3 (2 with a fixed ``bandwidth``)
         - Output: scalar
 
     Example::
@@ -235,7 +243,7 @@ class LMMDLoss(DistanceLoss):
     """
 
     uses = frozenset({"f_s", "f_t", "y_s", "y_t", "logits_t"})
-    min_batch = 2  # the median bandwidth of a 1-row source batch is 0
+    min_batch = 3  # with the median bandwidth (see _min_rows); set per instance
 
     Options = KernelOptions
 
@@ -249,6 +257,7 @@ class LMMDLoss(DistanceLoss):
         # float64 like pytorch-adapt's scales; cast to the features' dtype at use.
         self.register_buffer("scales", self.options.scales())
         self.bandwidth = self.options.bandwidth
+        self.min_batch = _min_rows(self.options)
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, bandwidth={self.bandwidth}, "

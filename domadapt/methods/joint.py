@@ -64,7 +64,8 @@ def joint_stage(method: Method, data: FoldData, *, align: Aligner | None, use_ta
 
 
 def feature_aligner(loss: nn.Module, *, at: str, shared_labels: bool, use_target_labels: bool = True) -> Aligner:
-    """Align general (or specific) features of all source batches against the target batch.
+    """Align general (or specific) features of all source batches against the target batch
+    (no alignment on a step whose batch has fewer rows than the loss's ``min_batch``).
 
     Class context (``y_s``, ``logits_s``) is passed only when source and target share a
     label set; ``y_t`` only when target labels are used for training.
@@ -73,6 +74,11 @@ def feature_aligner(loss: nn.Module, *, at: str, shared_labels: bool, use_target
     def align(outs_s: list[TaskOutput], out_t: TaskOutput, batch: StepBatch) -> tuple[torch.Tensor, dict]:
         f_s = torch.cat([getattr(o, at) for o in outs_s])
         f_t = getattr(out_t, at)
+        if min(len(f_s), len(f_t)) < loss.min_batch:
+            # an epoch's last partial batch too small for the estimator (MMD's median
+            # bandwidth is 0 on 2 rows): this step trains the tasks only; the zero stays in
+            # the graph so that replicas trained together still return one term each
+            return (f_s.sum() + f_t.sum()) * 0.0, {}
         context = {"logits_t": out_t.logits}
         if shared_labels:
             context["y_s"] = torch.cat([sb.y for sb in batch.sources])
