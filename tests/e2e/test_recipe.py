@@ -17,7 +17,13 @@ TINY = ["--quick", "--quiet", "--set", "train.epochs=1", "--set", "train.pretrai
 #: A tiny TIM-Net (dotted keys: a recipe's other backbone options stay). No check here depends
 #: on the network's size; the wheel, GPU-check and Ctrl-C tests train the recipe's own.
 TINY_TIM = {"model.backbone_options.filters": 8, "model.backbone_options.levels": 2}
-TINY_TIM_ARGS = [arg for key, value in TINY_TIM.items() for arg in ("--set", f"{key}={value}")]
+
+
+def _set_args(overrides):
+    return [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
+
+
+TINY_TIM_ARGS = _set_args(TINY_TIM)
 
 
 def _tiny_tim(name):
@@ -47,7 +53,7 @@ def test_every_recipe_runs_on_real_layout_trees(name, tiny_trees, tmp_path, caps
         save_random_checkpoint(checkpoint, builder="wavlm_model")
         extra = ["--set", f'features.checkpoint="{checkpoint}"', "--set", "features.layer=2"]
     tiny_tim = _tiny_tim(name)
-    extra += [arg for key, value in tiny_tim.items() for arg in ("--set", f"{key}={value}")]
+    extra += _set_args(tiny_tim)
     assert recipe_cli.main([name, *TINY, "--out", str(out), *_roots_args(name, tiny_trees), *extra]) == 0
     protocols = recipe_protocols(load_recipe(name))
     if protocols:  # one run per protocol in its folder, one merged table on top
