@@ -14,10 +14,43 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny.py for every test m
 os.environ.setdefault("DOMADAPT_JOBS", "1")
 
 
+def _suite_cache(tmp_path_factory) -> Path:
+    """The feature and synthetic-corpus cache of this test session ($DOMADAPT_CACHE)."""
+    return tmp_path_factory.getbasetemp() / "domadapt-cache"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """No test reads or writes the user's ~/.cache/domadapt."""
-    monkeypatch.setenv("DOMADAPT_CACHE", str(tmp_path_factory.getbasetemp() / "domadapt-cache"))
+    monkeypatch.setenv("DOMADAPT_CACHE", str(_suite_cache(tmp_path_factory)))
+
+
+@pytest.fixture(scope="session")
+def embedded_corpora(tmp_path_factory):
+    """The synthetic CASIA and MODMA that a run without data paths takes from the cache, put
+    there small before any run asks (4 speakers x 3 files per emotion; 10 subjects at full
+    length, so that an utterance spans several windows): at the generator's default sizes
+    they take minutes to write and to extract, and what the tests that run without paths
+    check (the packaged recipe, a wheel, a benchmark script) does not depend on the size.
+    The default sizes are the generator's tests' (tests/unit/corpora/test_synthetic.py)."""
+    from domadapt.corpora.synthetic import (
+        GENERATOR_VERSION, ROOT_NAMES, is_synthetic_root, synthetic_root, write_casia, write_modma,
+    )
+
+    cache = _suite_cache(tmp_path_factory)
+    base = cache / "synthetic" / f"v{GENERATOR_VERSION}-seed0"  # synthetic_root's layout
+    writers = {
+        "casia": lambda root: write_casia(root, files_per_class=3),
+        "modma": lambda root: write_modma(root, n_mdd=5, n_hc=5),  # full-length: windows per utterance
+    }
+    roots = {}
+    for kind, write in writers.items():
+        root = base / ROOT_NAMES[kind]
+        if not is_synthetic_root(root):  # an earlier test without this fixture wrote the default size
+            write(root)
+        assert synthetic_root(kind, cache_dir=cache) == root  # what a run without paths reads
+        roots[kind] = root
+    return roots
 
 
 @pytest.fixture(autouse=True, scope="session")

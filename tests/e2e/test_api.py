@@ -8,7 +8,7 @@ import pytest
 
 from domadapt.api import parse_method
 from domadapt.corpora import load_corpus
-from domadapt.corpora.synthetic import MARKER_NAME, write_casia, write_modma
+from domadapt.corpora.synthetic import write_casia
 from domadapt.errors import DomadaptError
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -23,10 +23,8 @@ def _readme_example() -> str:
 
 
 @pytest.mark.slow  # fits the README example
-def test_readme_example_runs(tmp_path, monkeypatch):
-    casia = write_casia(tmp_path / "CASIA database", files_per_class=3)
-    modma = write_modma(tmp_path / "modma", n_mdd=5, n_hc=5, duration_scale=0.3)
-    (casia / MARKER_NAME).unlink(missing_ok=True)
+def test_readme_example_runs(tiny_trees, tmp_path, monkeypatch):
+    casia, modma = tiny_trees["casia"], tiny_trees["modma"]
     # A custom target in the generic folder layout: <label>/<subject>/<file>.wav
     clinic = tmp_path / "my_clinic"
     for utt in load_corpus("modma", modma).utterances:
@@ -34,9 +32,16 @@ def test_readme_example_runs(tmp_path, monkeypatch):
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(utt.path, dest)
     code = _readme_example()
-    code = code.replace('"/data/CASIA database"', repr(str(casia))).replace('"/data/my_clinic"', repr(str(clinic)))
-    code = code.replace('"runs/casia2clinic"', repr(str(tmp_path / "out")))
-    code = code.replace('{"epochs": 5}', '{"epochs": 1, "batch_size": 16}')  # the only change: time
+    changes = {  # paths, and time: one epoch of a tiny TIM-Net instead of five of the full-size one
+        '"/data/CASIA database"': repr(str(casia)),
+        '"/data/my_clinic"': repr(str(clinic)),
+        '"runs/casia2clinic"': repr(str(tmp_path / "out")),
+        '{"epochs": 5}': '{"epochs": 1, "batch_size": 16}',
+        'backbone="tim",': 'backbone="tim", backbone_options={"filters": 8, "levels": 2},',
+    }
+    for written, here in changes.items():
+        assert code.count(written) == 1, f"the README example no longer has {written}"
+        code = code.replace(written, here)
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)

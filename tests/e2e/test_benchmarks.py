@@ -45,6 +45,7 @@ def test_seeds_benchmark_runs_and_prints_its_ratio_line(run_all, capsys):
 
 
 @pytest.mark.slow  # trains TIM under two protocols
+@pytest.mark.usefixtures("embedded_corpora")
 def test_small_corpus_diagnosis_runs_and_all_last_keeps_the_last_epoch(run_all, capsys):
     diagnose = importlib.import_module("diagnose_small_corpus")
     diagnose.main(["--quick", "--protocols", "recipe,all_last", "--no-probe", "--no-baseline", "--quiet"])
@@ -79,6 +80,7 @@ def test_reference_benchmark_prints_both_toolkits_table(run_all, capsys, referen
 
 
 @pytest.mark.slow  # trains TIM-Net on the embedded corpus
+@pytest.mark.usefixtures("embedded_corpora")
 def test_input_scale_diagnosis_scores_windows_per_utterance(run_all, capsys):
     diagnose = importlib.import_module("diagnose_input_scale")
     diagnose.main(["--quick", "--rows", "mfcc_utt_lr,mfcc_win_lr,tim_win", "--curve", "4",

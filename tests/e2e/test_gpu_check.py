@@ -14,6 +14,7 @@ STEPS = ["CUDA tests", "run_all", "default recipe", "seeds vmapped vs sequential
          "ray import (packing skipped in a dry run)", "bf16 autocast on", "bf16 autocast off"]
 
 
+@pytest.mark.usefixtures("embedded_corpora")  # its recipe runs take no data paths
 def test_the_dry_run_passes_every_step_and_leaves_results_md_alone():
     results = ROOT / "benchmarks" / "RESULTS.md"
     before = results.read_bytes()

@@ -18,7 +18,8 @@ from domadapt.inference import load_model
 
 pytestmark = pytest.mark.slow  # training runs, end to end
 
-TINY = ["--quick", "--quiet", "--set", "train.epochs=3", "--set", "train.pretrain_epochs=2", "--set", "train.batch_size=16"]
+TINY = ["--quick", "--quiet", "--set", "train.epochs=3", "--set", "train.pretrain_epochs=2", "--set", "train.batch_size=16",
+        "--set", "model.backbone_options={filters=8, levels=2}"]  # a tiny TIM-Net: what leaves the run is the same
 
 
 def _roots(trees):

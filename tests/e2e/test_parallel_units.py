@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow  # whole recipes, twice
 
 ARGS = [
     "casia2modma", "--quick", "--quiet", "--methods", "target_only,align:mmd", "--seeds", "2",
-    "--set", "train.epochs=2", "--set", "train.batch_size=16",
+    "--set", "train.epochs=2", "--set", "train.batch_size=16", "--set", "model.backbone_options={filters=8, levels=2}",
 ]
 
 

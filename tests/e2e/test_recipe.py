@@ -14,6 +14,24 @@ from domadapt.corpora.synthetic import MARKER_NAME
 pytestmark = pytest.mark.slow  # whole recipes, end to end (kept in CI)
 
 TINY = ["--quick", "--quiet", "--set", "train.epochs=1", "--set", "train.pretrain_epochs=1", "--set", "train.batch_size=16"]
+#: A tiny TIM-Net (dotted keys: a recipe's other backbone options stay). No check here depends
+#: on the network's size; the wheel, GPU-check and Ctrl-C tests train the recipe's own.
+TINY_TIM = {"model.backbone_options.filters": 8, "model.backbone_options.levels": 2}
+
+
+def _set_args(overrides):
+    return [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
+
+
+TINY_TIM_ARGS = _set_args(TINY_TIM)
+
+
+def _tiny_tim(name):
+    """TINY_TIM for a recipe whose every row trains its TIM-Net (not the moons' MLP, not the
+    ablation's rows with backbones of their own), else no override."""
+    cfg = build_config(load_recipe(name))
+    own_backbones = any("backbone" in m.options or "backbone_options" in m.options for m in cfg.methods)
+    return TINY_TIM if cfg.model.backbone == "tim" and not own_backbones else {}
 
 
 def _roots_args(name, roots):
@@ -34,6 +52,8 @@ def test_every_recipe_runs_on_real_layout_trees(name, tiny_trees, tmp_path, caps
         checkpoint = tmp_path / "tiny.pt"
         save_random_checkpoint(checkpoint, builder="wavlm_model")
         extra = ["--set", f'features.checkpoint="{checkpoint}"', "--set", "features.layer=2"]
+    tiny_tim = _tiny_tim(name)
+    extra += _set_args(tiny_tim)
     assert recipe_cli.main([name, *TINY, "--out", str(out), *_roots_args(name, tiny_trees), *extra]) == 0
     protocols = recipe_protocols(load_recipe(name))
     if protocols:  # one run per protocol in its folder, one merged table on top
@@ -42,15 +62,15 @@ def test_every_recipe_runs_on_real_layout_trees(name, tiny_trees, tmp_path, caps
         assert [r["method"].split("/")[0] for r in merged["rows"]] == [f"{name} [{p}]" for p in protocols for _ in range(n_methods)]
         printed = capsys.readouterr().out
         for protocol in protocols:
-            _check_run(name, tiny_trees, out / recipe_cli._slug(protocol), printed, protocol=protocol)
+            _check_run(name, tiny_trees, out / recipe_cli._slug(protocol), printed, protocol=protocol, overrides=tiny_tim)
         assert "speakers on both sides" in printed.split(f"{name}: {len(protocols)} protocols")[-1]
         return
-    _check_run(name, tiny_trees, out, capsys.readouterr().out)
+    _check_run(name, tiny_trees, out, capsys.readouterr().out, overrides=tiny_tim)
 
 
-def _check_run(name, trees, out, printed, protocol=None):
+def _check_run(name, trees, out, printed, protocol=None, overrides=None):
     results = json.loads((out / "results.json").read_text())
-    cfg = build_config(load_recipe(name), quick=True, protocol=protocol)
+    cfg = build_config(load_recipe(name), quick=True, protocol=protocol, overrides=overrides)
     assert results["recipe"] == cfg.name
     assert results["data"] == "real"
     assert [r["method"] for r in results["rows"]] == [m.label for m in cfg.methods]
@@ -103,7 +123,7 @@ def test_no_paths_means_synthetic_and_says_so(tiny_trees, tmp_path, monkeypatch,
         marked[kind] = copy
     monkeypatch.setattr("domadapt.run.corpora.synthetic_root", lambda kind, **kw: marked[kind])
     out = tmp_path / "out"
-    args = ["casia2modma", *TINY, "--out", str(out), "--methods", "target_only,align:mmd"]
+    args = ["casia2modma", *TINY, *TINY_TIM_ARGS, "--out", str(out), "--methods", "target_only,align:mmd"]
     assert recipe_cli.main(args) == 0
     printed = capsys.readouterr().out
     assert "SYNTHETIC stand-in corpora" in printed.splitlines()[1]
@@ -124,7 +144,7 @@ def test_new_emotion_recipes_run_on_the_synthetic_stand_ins(name, tiny_trees, tm
         marked[kind] = copy
     monkeypatch.setattr("domadapt.run.corpora.synthetic_root", lambda kind, **kw: marked[kind])
     out = tmp_path / "out"
-    assert recipe_cli.main([name, *TINY, "--out", str(out)]) == 0
+    assert recipe_cli.main([name, *TINY, *TINY_TIM_ARGS, "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["data"] == "synthetic"
     printed = capsys.readouterr().out
@@ -141,7 +161,7 @@ def test_new_emotion_recipes_run_on_the_synthetic_stand_ins(name, tiny_trees, tm
 
 def test_resume_reuses_finished_runs_and_refuses_a_changed_config(tiny_trees, tmp_path, capsys):
     out = tmp_path / "out"
-    args = ["casia2modma", *TINY, "--out", str(out), "--methods", "target_only", *_roots_args("casia2modma", tiny_trees)]
+    args = ["casia2modma", *TINY, *TINY_TIM_ARGS, "--out", str(out), "--methods", "target_only", *_roots_args("casia2modma", tiny_trees)]
     assert recipe_cli.main(args) == 0
     first = json.loads((out / "results.json").read_text())
     run_file = next((out / "runs" / "target_only").glob("*.json"))
@@ -184,14 +204,14 @@ def test_same_seed_same_results_twice(tiny_trees, tmp_path):
     rows = []
     for run in ("a", "b"):
         out = tmp_path / run
-        args = ["casia2modma", *TINY, "--out", str(out), "--methods", "target_only,align:dann"]
+        args = ["casia2modma", *TINY, *TINY_TIM_ARGS, "--out", str(out), "--methods", "target_only,align:dann"]
         assert recipe_cli.main(args + _roots_args("casia2modma", tiny_trees)) == 0
         rows.append(json.loads((out / "results.json").read_text())["rows"])
     assert rows[0] == rows[1]
 
 
 def test_leakage_guard_refuses_segment_splits_unless_asked(tiny_trees, tmp_path, capsys):
-    base = ["casia2modma", *TINY, "--methods", "target_only", *_roots_args("casia2modma", tiny_trees)]
+    base = ["casia2modma", *TINY, *TINY_TIM_ARGS, "--methods", "target_only", *_roots_args("casia2modma", tiny_trees)]
     refused = base + ["--out", str(tmp_path / "a"), "--set", 'eval.splitter="utterance_kfold"']
     assert recipe_cli.main(refused) == 2
     assert "allow_subject_overlap" in capsys.readouterr().err
@@ -205,7 +225,7 @@ def test_leakage_guard_refuses_segment_splits_unless_asked(tiny_trees, tmp_path,
 
 def test_seeds_train_vmapped_where_the_method_allows_and_equal_sequential_runs(tiny_trees, tmp_path, capsys):
     no_dropout = ["--set", "model.dropout=0", "--set", "model.backbone_options={dropout=0.0}"]
-    base = ["casia2modma", *TINY, "--seeds", "2", "--folds", "2", *no_dropout, *_roots_args("casia2modma", tiny_trees)]
+    base = ["casia2modma", *TINY, "--seeds", "2", "--folds", "2", *no_dropout, *TINY_TIM_ARGS, *_roots_args("casia2modma", tiny_trees)]
     vm = tmp_path / "vmapped"
     args = base + ["--out", str(vm), "--methods", "target_only,align:dann,multitrain_ae"]
     assert recipe_cli.main([a for a in args if a != "--quiet"]) == 0
@@ -247,7 +267,7 @@ def test_threads_option(tiny_trees, tmp_path, capsys):
 
     threads = torch.get_num_threads()
     try:
-        base = ["casia2modma", *TINY, "--methods", "target_only", "--folds", "2", *_roots_args("casia2modma", tiny_trees)]
+        base = ["casia2modma", *TINY, *TINY_TIM_ARGS, "--methods", "target_only", "--folds", "2", *_roots_args("casia2modma", tiny_trees)]
         with pytest.raises(SystemExit) as exit_:  # a usage error, from the parser
             recipe_cli.main(base + ["--out", str(tmp_path / "a"), "--threads", "0"])
         assert exit_.value.code == 2
@@ -261,7 +281,7 @@ def test_threads_option(tiny_trees, tmp_path, capsys):
 
 def test_baseline_row_is_scored_on_the_deep_rows_test_windows(tiny_trees, tmp_path):
     out = tmp_path / "out"
-    args = ["casia2modma", *TINY, "--out", str(out), *_roots_args("casia2modma", tiny_trees), "--seeds", "2"]
+    args = ["casia2modma", *TINY, *TINY_TIM_ARGS, "--out", str(out), *_roots_args("casia2modma", tiny_trees), "--seeds", "2"]
     assert recipe_cli.main(args + ["--methods", "baseline:egemaps,target_only"]) == 0
     for fold in (0, 1):
         base = json.loads((out / "runs" / "baseline-egemaps" / f"fold{fold}-seed0.json").read_text())
@@ -299,7 +319,7 @@ def _hparams_sessions(tensorboard_dir):
 
 def test_every_run_has_a_row_in_the_hparams_tab(tiny_trees, tmp_path):
     out = tmp_path / "out"
-    args = ["casia2modma", *TINY, "--out", str(out), "--methods", "target_only,align:mmd", "--set", "train.lr=2e-3"]
+    args = ["casia2modma", *TINY, *TINY_TIM_ARGS, "--out", str(out), "--methods", "target_only,align:mmd", "--set", "train.lr=2e-3"]
     assert recipe_cli.main(args + _roots_args("casia2modma", tiny_trees)) == 0
     sessions = _hparams_sessions(out / "tensorboard")
     runs = sorted((out / "runs").rglob("*.json"))

@@ -26,6 +26,7 @@ def _sources(dest: Path) -> Path:
     return dest
 
 
+@pytest.mark.usefixtures("embedded_corpora")  # its runs take no data paths
 def test_the_wheel_runs_a_packaged_recipe_outside_the_checkout(tmp_path):
     src = _sources(tmp_path / "src")
     # the standard (isolated) build: its setuptools and wheel come from the registry, like a user's
@@ -71,7 +72,7 @@ def test_the_wheel_runs_a_packaged_recipe_outside_the_checkout(tmp_path):
     )
     assert final.returncode == 0, final.stderr[-3000:]
     assert sorted(p.name for p in model.glob("model.*")) == ["model.json", "model.safetensors"]
-    # one subject's folder of the synthetic MODMA the run generated (the tests' own cache, conftest.py)
+    # one subject's folder of the synthetic MODMA the runs read (embedded_corpora, conftest.py)
     modma = next(Path(os.environ["DOMADAPT_CACHE"]).glob("synthetic/*/audio_lanzhou_2015"))
     audio = sorted(p for p in modma.iterdir() if p.is_dir())[0]
     predicted = subprocess.run(
