@@ -342,6 +342,7 @@ def test_ctrl_c_keeps_finished_runs_and_prints_the_resume_command(tiny_trees, tm
     import signal
     import subprocess
     import sys
+    import threading
     import time
     from pathlib import Path
 
@@ -353,13 +354,25 @@ def test_ctrl_c_keeps_finished_runs_and_prints_the_resume_command(tiny_trees, tm
     # a shell's background job (CI under nohup, `cmd &`) ignores SIGINT, and a child inherits
     # that: give the run the default action back, as a terminal's Ctrl-C finds it
     proc = subprocess.Popen([sys.executable, "-m", "domadapt.recipe", *argv], cwd=root, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    streams: dict[str, list[str]] = {"out": [], "err": []}
+    readers = [threading.Thread(target=lambda f=f, k=k: streams[k].extend(iter(f.readline, "")), daemon=True)
+               for k, f in (("out", proc.stdout), ("err", proc.stderr))]
+    for reader in readers:
+        reader.start()
+    # interrupt once the driver has said a unit finished (a worker writes its run's JSON
+    # before the driver prints the line, so waiting on the file alone races with the line)
     deadline = time.monotonic() + 240
-    while not list((out / "runs").rglob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
+    while not any("1/6 units" in line for line in list(streams["out"])) and proc.poll() is None \
+            and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    proc.wait(timeout=120)
+    for reader in readers:
+        reader.join(timeout=30)
+    stdout, stderr = "".join(streams["out"]), "".join(streams["err"])
     assert proc.returncode == 130, stderr[-2000:]
     last = stderr.strip().splitlines()[-1]
     assert "Traceback" not in stderr
