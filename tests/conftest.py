@@ -88,7 +88,9 @@ def tiny_trees(tmp_path_factory):
         "savee": _voiced(make_savee_tree(base)),
     }
     roots["arrays"] = roots["arrays_target"] = write_rotated_moons(base / "moons")
-    roots["casia_target_powered"] = roots["casia_target"]  # the same layout, fewer speakers
+    # the powered target's layout with 8 speakers (the real one has 40): 2 folds leave 4
+    # training speakers, enough to carve validation speakers from
+    roots["casia_target_powered"] = write_casia_target(base / "CASIA target powered", files_per_class=1, n_speakers=8)
     for root in roots.values():
         (root / MARKER_NAME).unlink(missing_ok=True)
     return roots
