@@ -1,9 +1,12 @@
 """Causal convolutions, the ``prepare`` projection, time masking and a plain dilated TCN.
 
 The pieces every TIM variant is built from live here (small before large, nanoGPT-style):
-``CausalConv1d`` (left-padded, as Keras ``padding="causal"``), ``build_prepare`` (the 1x1
+``CausalConv1d`` (zero history before the first frame, as Keras ``padding="causal"``) with
+the ``TimeBatchNorm`` and ``ChannelDropout`` that follow it, ``build_prepare`` (the 1x1
 projection of the input features to ``filters`` channels), ``time_mask`` (input masking
-augmentation) and ``check_choice`` (a building block's guard). The ``TCN`` backbone at the
+augmentation) and ``check_choice`` (a building block's guard). Inside a backbone the
+sequences are time-major, ``[B, T, C]``: a backbone takes ``[B, C, T]`` features and
+transposes them once. The ``TCN`` backbone at the
 bottom is the unidirectional, ungated baseline (Bai et al., 2018; "TCN" in docs/lineage.md).
 """
 
@@ -31,20 +34,52 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
 
 
 class CausalConv1d(nn.Conv1d):
-    """Conv1d whose output at time t sees inputs at t, t-d, ..., t-(k-1)d only.
+    """Causal dilated convolution of a time-major sequence: the output at t sees the inputs
+    at t, t-d, ..., t-(k-1)d only, with zeros before the first frame, exactly like Keras
+    ``Conv1D(padding="causal")`` used by the official TIM-Net.
 
-    Left zero-padding of ``(kernel_size - 1) * dilation`` keeps the length, exactly like
-    Keras ``Conv1D(padding="causal")`` used by the official TIM-Net.
+    The parameters are ``nn.Conv1d``'s (weight ``[C_out, C_in, k]``). Written by hand as one
+    matrix product: the k taps are k time-shifted copies of the sequence, concatenated along
+    the channels, times the flattened kernel. On the CPU that is a single GEMM over
+    ``[B*T, k*C_in]``, which bf16 autocast speeds up more than the small dilated convolution it
+    replaces (measured in benchmarks/RESULTS.md, "The TIM step"); a tap shifted by T or
+    more frames reads only the zero history and is skipped.
 
-    Shape: ``[B, C_in, T] -> [B, C_out, T]``.
+    Shape: ``[B, T, C_in] -> [B, T, C_out]`` (time-major, as every TIM and TCN block inside).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, dilation: int = 1) -> None:
         super().__init__(in_channels, out_channels, kernel_size, dilation=dilation, padding=0)
-        self.left_pad = (kernel_size - 1) * dilation
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(F.pad(x, (self.left_pad, 0)))
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        frames = h.shape[-2]
+        k, d = self.kernel_size[0], self.dilation[0]
+        taps, kernels = [], []
+        for j in range(k):
+            shift = (k - 1 - j) * d
+            if shift >= frames:
+                continue
+            taps.append(h if shift == 0 else F.pad(h[..., : frames - shift, :], (0, 0, shift, 0)))
+            kernels.append(self.weight[:, :, j])
+        if len(taps) == 1:
+            return F.linear(taps[0], kernels[0], self.bias)
+        return F.linear(torch.cat(taps, dim=-1), torch.cat(kernels, dim=1), self.bias)
+
+
+class TimeBatchNorm(nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` for a time-major ``[B, T, C]`` sequence: each channel normalised over
+    every frame of the batch, the same statistics as ``nn.BatchNorm1d`` on ``[B, C, T]``."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return super().forward(h.reshape(-1, h.shape[-1])).view_as(h)
+
+
+class ChannelDropout(nn.Dropout1d):
+    """Keras ``SpatialDropout1D`` on a time-major ``[B, T, C]`` sequence: whole channels of each
+    sequence are dropped (``nn.Dropout1d``'s masks, drawn as on ``[B, C, T]``)."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return super().forward(h.transpose(-1, -2)).transpose(-1, -2)
 
 
 def build_prepare(kind: str, in_channels: int, filters: int) -> nn.Module:
@@ -60,7 +95,7 @@ def build_prepare(kind: str, in_channels: int, filters: int) -> nn.Module:
         return nn.Identity()
     layers: list[nn.Module] = [CausalConv1d(in_channels, filters, 1)]
     if kind in ("conv+bn", "conv+bn+relu"):
-        layers.append(nn.BatchNorm1d(filters))
+        layers.append(TimeBatchNorm(filters))
     if kind == "conv+bn+relu":
         layers.append(nn.ReLU())
     return nn.Sequential(*layers)
@@ -87,15 +122,13 @@ def time_mask(x: torch.Tensor, prob: float, training: bool) -> torch.Tensor:
 def conv_bn_relu_drop(
     in_channels: int, out_channels: int, kernel_size: int, *, dilation: int, dropout: float
 ) -> list[nn.Module]:
-    """Causal conv -> BatchNorm -> ReLU -> spatial dropout (whole channels), the TAB unit.
-
-    ``nn.Dropout1d`` on ``[B, C, T]`` drops whole channels: Keras ``SpatialDropout1D``.
-    """
+    """Causal conv -> BatchNorm -> ReLU -> spatial dropout (whole channels), the TAB unit,
+    on time-major ``[B, T, C]`` sequences."""
     return [
         CausalConv1d(in_channels, out_channels, kernel_size, dilation=dilation),
-        nn.BatchNorm1d(out_channels),
+        TimeBatchNorm(out_channels),
         nn.ReLU(),
-        nn.Dropout1d(dropout),
+        ChannelDropout(dropout),
     ]
 
 
@@ -120,6 +153,7 @@ class TemporalBlock(nn.Module):
     """Two causal dilated conv units and an additive residual, ``relu(skip + body(x))``.
 
     The classic TCN block (Bai et al., 2018); a 1x1 conv fits the skip when the widths differ.
+    Shape: ``[B, T, in_channels] -> [B, T, filters]``.
     """
 
     def __init__(
@@ -130,7 +164,7 @@ class TemporalBlock(nn.Module):
             *conv_bn_relu_drop(in_channels, filters, kernel_size, dilation=dilation, dropout=dropout),
             *conv_bn_relu_drop(filters, filters, kernel_size, dilation=dilation, dropout=dropout),
         )
-        self.skip = nn.Identity() if in_channels == filters else nn.Conv1d(in_channels, filters, 1)
+        self.skip = nn.Identity() if in_channels == filters else CausalConv1d(in_channels, filters, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.skip(x) + self.body(x))
@@ -176,4 +210,4 @@ class TCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = time_mask(x, self.options.mask_prob, self.training)
-        return self.blocks(self.prepare(x)).mean(dim=2)
+        return self.blocks(self.prepare(x.transpose(1, 2))).mean(dim=1)
