@@ -23,6 +23,9 @@ Benchmarks (each also runs on its own, see its docstring):
                                          functionals, training) and a TIM step's GFLOP/s / a
                                          matmul's; only with --only breakdown (the default run
                                          from an empty cache; --quick: its --quick sizes)
+  tim_step       bench_tim_step.py       a TIM training step time-major with its default precision
+                                         / channels-first conv in float32 (lower is better), all
+                                         four printed; in the default set (about a minute)
   phases         bench_phases.py         the data preparation (synthetic corpora, eGeMAPS
                                          functionals) in one process / in worker processes
                                          (higher is better); only with --only phases
@@ -66,6 +69,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "reference_da": ("reference_da", "reference_da_gap_left_lower_is_better"),
     "contention": ("bench_contention", "contention_slowdown"),
     "breakdown": ("bench_breakdown", "tim_step_over_matmul_peak"),
+    "tim_step": ("bench_tim_step", "tim_step_default_over_conv_float32_lower_is_better"),
     "phases": ("bench_phases", "preparation_speedup"),
     "selection": ("selection_objectives", "selection_best_label_free_regret_lower_is_better"),
 }
@@ -75,7 +79,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
 #: beside busy processes), ``breakdown`` (the default run from an empty cache), ``phases``
 #: (the default corpora written three times) and ``selection`` (grid sweeps) only on
 #: request, so that ``--quick`` stays under five minutes
-DEFAULT = ["frontend", "training_step", "seeds", "alignment", "recipe"]
+DEFAULT = ["frontend", "training_step", "tim_step", "seeds", "alignment", "recipe"]
 
 
 def _run_child(key: str, quick: bool, device: str, threads: int | None) -> float:

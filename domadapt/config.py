@@ -78,7 +78,9 @@ class TrainConfig:
     step_size: int = option(20, min=1)  # StepLR; the lab's range 20-30 (docs/lineage.md)
     gamma: float = option(0.3, gt=0.0, max=1.0)  # StepLR; the lab's range 0.3-0.4; > 1 would grow the lr
     grad_clip: float = option(5.0, min=0.0)  # max grad norm; 0 disables
-    amp: bool = True  # bf16 autocast on CUDA only; ignored on CPU
+    # bf16 autocast for training and evaluation where the device computes bf16 in hardware
+    # (CUDA; x86 CPUs with AVX512-BF16 or AMX): domadapt.device.autocast. Elsewhere float32.
+    amp: bool = True
     # share of the training subjects held out for model selection (carve_validation needs
     # at least one subject on each side). 0: none held out - every training subject trains
     # and each stage keeps its last epoch; for target corpora of a few dozen subjects, where

@@ -345,25 +345,34 @@ class HeldOut:
             groups_t=np.concatenate([data.target_val.groups, data.target_test.groups]),
         )
 
-    def features(self, replicas: Replicas, point: str, *, rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every replica's features at ``point``: source ``[K, N, D]`` and target ``[K, M, D]``."""
+    def features(self, replicas: Replicas, *, rows: int | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Every replica's features at each point of ``GAP_POINTS``, from one forward pass:
+        point -> (source ``[K, N, D]``, target ``[K, M, D]``)."""
         replicas.eval_mode()
         method = replicas.method
+        widths: dict[str, int] = {}
+
+        def joined(feats: dict[str, torch.Tensor]) -> torch.Tensor:
+            widths.update({point: feats[point].shape[-1] for point in GAP_POINTS})
+            return torch.cat([feats[point] for point in GAP_POINTS], dim=-1)
+
         f_s = torch.cat(
-            [replicas.outputs(lambda x, t=d.task: method.source_features(x, t)[point], d.x[:rows]) for d in self.sources],
+            [replicas.outputs(lambda x, t=d.task: joined(method.source_features(x, t)), d.x[:rows]) for d in self.sources],
             dim=1,
         )
-        f_t = replicas.outputs(lambda x: method.target_features(x)[point], self.target[:rows])
-        return f_s, f_t
+        f_t = replicas.outputs(lambda x: joined(method.target_features(x)), self.target[:rows])
+        sizes = [widths[point] for point in GAP_POINTS]
+        return dict(zip(GAP_POINTS, zip(f_s.split(sizes, dim=-1), f_t.split(sizes, dim=-1))))
 
 
-def measure_gap(replicas: Replicas, held: HeldOut, seed: int) -> list[dict[str, dict[str, float]]]:
+def measure_gap(held: HeldOut, features: dict[str, tuple[torch.Tensor, torch.Tensor]], seed: int) -> list[dict[str, dict[str, float]]]:
     """Per replica and alignment point: the proxy A-distance (subject-grouped) and the
-    standardised MMD between the held-out source and target features."""
-    gaps: list[dict[str, dict[str, float]]] = [{} for _ in range(replicas.k)]
+    standardised MMD between the held-out source and target ``features`` (``held.features``)."""
+    k = features[GAP_POINTS[0]][0].shape[0]
+    gaps: list[dict[str, dict[str, float]]] = [{} for _ in range(k)]
     for point in GAP_POINTS:
-        f_s, f_t = held.features(replicas, point)
-        for i in range(replicas.k):
+        f_s, f_t = features[point]
+        for i in range(k):
             gap = domain_gap(f_s[i].numpy(), f_t[i].numpy(), groups_s=held.groups_s, groups_t=held.groups_t, seed=seed)
             gaps[i][point] = {"a_distance": gap["a_distance"], "mmd": gap["mmd"]}
     return gaps
@@ -373,7 +382,7 @@ def gap_probe(held: HeldOut) -> Callable[[Replicas], list[dict[str, float]]]:
     """The per-epoch probe: standardised MMD of the general features on a fixed small batch."""
 
     def probe(replicas: Replicas) -> list[dict[str, float]]:
-        f_s, f_t = held.features(replicas, "general", rows=PROBE_ROWS)
+        f_s, f_t = held.features(replicas, rows=PROBE_ROWS)["general"]
         return [{"gap/mmd_general": standardized_mmd(f_s[i].numpy(), f_t[i].numpy())} for i in range(replicas.k)]
 
     return probe

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from domadapt.corpora.base import Corpus, SkippedFile, Utterance
-from domadapt.device import resolve_device
+from domadapt.device import BF16, FLOAT32, autocast, resolve_device
 from domadapt.engine.replicas import predict_proba
 from domadapt.errors import DomadaptError
 from domadapt.evaluate import subject_predictions
@@ -97,9 +97,10 @@ class Model:
 
     def window_probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Softmax probabilities ``[N, K]`` (CPU) of standardised window features ``[N, C, T]``,
-        in the batches the evaluation predicts in."""
-
-        return predict_proba(self.method.target_logits, x.to(self.device))
+        in the batches and the precision the run evaluated in."""
+        # a folder written before precisions were recorded was evaluated in float32
+        with autocast(self.device, self.info.get("precision", FLOAT32) == BF16):
+            return predict_proba(self.method.target_logits, x.to(self.device))
 
     # -- recordings ------------------------------------------------------------------
     def predict(self, waveform: Any, sample_rate: int) -> np.ndarray:

@@ -58,6 +58,7 @@ def write_model_folder(
     mean: torch.Tensor | None,
     std: torch.Tensor | None,
     training: dict[str, Any],
+    precision: str,
     git: str | None,
 ) -> Path:
     """Write ``method`` (trained, any device) and what its inputs need into ``path``.
@@ -67,7 +68,9 @@ def write_model_folder(
     feature settings are kept); ``tasks`` the model's heads (``{"target": K, ...}``);
     ``input_shape`` one window's features ``(C, T)``; ``mean``/``std`` the target's
     standardisation (``[1, C, 1]``; None when the run fed raw features); ``training`` what
-    it trained on (corpora, counts, epochs, how the budget was chosen: no file paths).
+    it trained on (corpora, counts, epochs, how the budget was chosen: no file paths);
+    ``precision`` what its forward passes ran in (``Replicas.precision``), which prediction
+    repeats.
     """
     features = cfg.features.for_corpus(target)
     if features.kind not in ("mfcc", "logmel"):
@@ -96,6 +99,7 @@ def write_model_folder(
         },
         "subject_aggregation": SUBJECT_AGGREGATION,
         "window_probability": "mean over the file's windows of each window's softmax probabilities",
+        "precision": precision,
         "features": dataclasses.asdict(features),
         "config": cfg.to_dict(),
         "training": training,

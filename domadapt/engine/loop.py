@@ -10,7 +10,6 @@ exactly where its last finished epoch left it, with the same random state.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from torch import Tensor
 from domadapt.align import AlignmentLoss, build_schedule
 from domadapt.augment import SpecAugment
 from domadapt.config import TrainConfig
+from domadapt.device import autocast
 from domadapt.engine.batches import count_batches, draw_batches
 from domadapt.engine.checkpoint import load_checkpoint, save_checkpoint
 from domadapt.engine.replicas import Replicas
@@ -110,9 +110,10 @@ def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[di
             state = _begin_stage(replicas, stage, cfg, histories, saved if s_idx == start_stage else None)
             for epoch in range(start_epoch if s_idx == start_stage else 0, stage.epochs):
                 terms = train_epoch(replicas, stage, cfg, state.optimizer, epoch, progress=run.progress, lam_of=state.lam_of)
-                val = validate(replicas, stage, unsupervised=cfg.unsupervised_selection)
+                with autocast(replicas.device, cfg.amp):
+                    val = validate(replicas, stage, unsupervised=cfg.unsupervised_selection)
+                    probes = run.epoch_probe(replicas) if run.epoch_probe is not None else [{} for _ in range(replicas.k)]
                 keep_best(replicas, state, val)
-                probes = run.epoch_probe(replicas) if run.epoch_probe is not None else [{} for _ in range(replicas.k)]
                 _log_epoch(state.histories, run.writers, stage.name, epoch, terms, val, probes)
                 if state.scheduler is not None:
                     state.scheduler.step()
@@ -160,7 +161,6 @@ def train_epoch(
     n_batches = count_batches(stage, replicas.data, cfg.batch_size)
     align_losses = [m for m in replicas.method.modules() if isinstance(m, AlignmentLoss)]
     trained = [p for group in opt.param_groups for p in group["params"]] if opt is not None else []
-    amp = cfg.amp and replicas.device.type == "cuda"
     draws = [draw_batches(stage, replicas.data, cfg.batch_size, g, replicas.device) for g in replicas.generators]
     batches: Any = zip(*draws)
     desc = f"{stage.name} {epoch + 1}/{stage.epochs}" + (f" x{replicas.k} seeds" if replicas.k > 1 else "")
@@ -171,8 +171,7 @@ def train_epoch(
         p = (epoch * n_batches + b) / max(1, stage.epochs * n_batches)  # training progress in [0, 1)
         for loss_module in align_losses:  # e.g. DANN's gradient-reversal coefficient
             loss_module.set_progress(p)
-        with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext(), \
-                torch.set_grad_enabled(opt is not None):
+        with autocast(replicas.device, cfg.amp), torch.set_grad_enabled(opt is not None):
             out = replicas.loss_terms(stage, list(per_replica), p)
         lam = lam_of(p)
         loss = out.task if out.align is None else out.task + lam * out.align

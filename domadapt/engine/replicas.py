@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from domadapt.data import DomainData, FoldData
+from domadapt.device import FLOAT32, precision
 from domadapt.engine.batches import IndexBatch
 from domadapt.engine.vmapping import (
     VmapSupport,
@@ -157,6 +158,10 @@ class Replicas(ABC):
 
     def eval_mode(self) -> None:
         self.method.eval()
+
+    def precision(self, amp: bool) -> str:
+        """What the replicas compute in under ``train.amp = amp`` (:func:`domadapt.device.precision`)."""
+        return precision(self.device, amp)
 
     @abstractmethod
     def _rows(self, domain: DomainData, idx: list[Tensor], *, labels: bool = True) -> tuple[Tensor, Tensor | None]:
@@ -317,15 +322,20 @@ class VmappedReplicas(Replicas):
         out = self._call(one, flat, in_dim=0)
         return LossTerms(task=out["task"], align=out.get("align"), stats={k: v.detach() for k, v in out["stats"].items()})
 
+    def precision(self, amp: bool) -> str:
+        return FLOAT32
+
     def _call(self, fn: Callable[[Any], Any], arg: Any, *, in_dim: int | None, state: dict | None = None) -> Any:
-        """``fn(arg)`` for every replica, replica ``i``'s tensors swapped into the base method."""
+        """``fn(arg)`` for every replica, replica ``i``'s tensors swapped into the base method.
+        Always in float32, autocast or not: torch's vmap of a BatchNorm whose weights are
+        batched refuses a bf16 input beside float32 running statistics."""
         state = self._stacked if state is None else state
         prefixed = {f"method.{k}": v for k, v in state.items()}
 
         def call(st, a):
             return functional_call(self._closure, st, (fn, a), strict=False)
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.autocast(self.device.type, enabled=False):
             # pytorch-adapt's MMD calls fill_diagonal_, which vmap runs per replica (correct,
             # and cheap at K replicas) with a performance warning on every call.
             warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented")

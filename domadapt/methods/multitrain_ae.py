@@ -88,9 +88,13 @@ class MultitrainAE(Method):
             bank_s, bank_t = self._banks["source"], self._banks["target"]
             i_s = torch.randint(len(bank_s), (bank_batch,), generator=self._generator).to(bank_s.device)
             i_t = torch.randint(len(bank_t), (bank_batch,), generator=self._generator).to(bank_t.device)
-            z_s, z_t = self.encoder(bank_s[i_s]), self.encoder(bank_t[i_t])
-            mmd, _ = self.mmd.forward_with_stats(z_s, z_t)
-            adv, stats = self.domain_classifier.forward_with_stats(z_s, z_t)
+            # float32 even under bf16 autocast: early in training the banks can hold nearly
+            # constant features, whose rows bf16 rounds together, and the MMD's median
+            # bandwidth of a batch of coinciding rows is 0
+            with torch.autocast(bank_s.device.type, enabled=False):
+                z_s, z_t = self.encoder(bank_s[i_s]), self.encoder(bank_t[i_t])
+                mmd, _ = self.mmd.forward_with_stats(z_s, z_t)
+                adv, stats = self.domain_classifier.forward_with_stats(z_s, z_t)
             return StepOutput(task=task_loss, align=mmd + adv, stats={"mmd": mmd.detach(), **stats})
 
         adapt = Stage(

@@ -19,6 +19,7 @@ import torch
 from domadapt.config import ExperimentConfig, MethodSpec
 from domadapt.corpora.base import Corpus
 from domadapt.data import FoldData
+from domadapt.device import autocast
 from domadapt.diagnostics import HeldOut, gap_probe, measure_gap
 from domadapt.engine import Replicas, Run, build_replicas, fit
 from domadapt.errors import DomadaptError
@@ -89,20 +90,26 @@ class EngineLearner(Learner):
             lambda: make_method(cfg, job.ctx.domains, job.unit.spec), seeds, job.data, job.ctx.device,
             vmap=len(seeds) > 1, compile=cfg.train.compile, support=job.unit.vmap,
         )
+        # the precision fit trains in, for the forward passes outside it
+        evaluating = lambda: autocast(job.ctx.device, cfg.train.amp)  # noqa: E731
         if not job.ctx.score_test:  # a sweep's search: no gap (it reads the test inputs), no test
             run = Run(job.paths.checkpoint, resume=True, progress=job.ctx.progress)
             histories = fit(replicas, cfg.train, run)
-            scores = selection_scores(replicas, job.data, seed=cfg.eval.seed)
+            with evaluating():
+                scores = selection_scores(replicas, job.data, seed=cfg.eval.seed)
             return [Trained(None, history, extra={"objectives": s}) for history, s in zip(histories, scores)]
-        gap = GapWatch.start(job, replicas)
+        with evaluating():
+            gap = GapWatch.start(job, replicas)
         run = Run(job.paths.checkpoint, resume=True, writers=job.writers, progress=job.ctx.progress, epoch_probe=gap.probe)
         histories = fit(replicas, cfg.train, run)
-        probs = predict_test(replicas, job.data)
+        with evaluating():
+            probs = predict_test(replicas, job.data)
+            extras = gap.finish(job, replicas)
         if cfg.eval.save_models:
             save_unit_models(job.ctx, job.unit, replicas, job.fold, job.data, probs)
-        extras = gap.finish(job, replicas)
         how = "eager" if len(seeds) == 1 else f"vmapped ({len(seeds)} seeds in one pass)"
-        return [Trained(probs[i], histories[i], how, extras[i]) for i in range(len(seeds))]
+        computed_in = {"precision": replicas.precision(cfg.train.amp)}
+        return [Trained(probs[i], histories[i], how, {**extras[i], **computed_in}) for i in range(len(seeds))]
 
 
 @dataclass
@@ -122,9 +129,10 @@ class GapWatch:
         if why_not:
             return cls(None, why_not)
         held = HeldOut.of(job.data)
-        watch = cls(held, None, before=measure_gap(replicas, held, job.ctx.cfg.eval.seed))
+        features = held.features(replicas)
+        watch = cls(held, None, before=measure_gap(held, features, job.ctx.cfg.eval.seed))
         if watch._pictured(job):
-            watch.first_features = held.features(replicas, "general")
+            watch.first_features = features["general"]
         return watch
 
     @property
@@ -135,9 +143,10 @@ class GapWatch:
         """Each replica's result keys: the gap before and after, or why it was not measured."""
         if self.held is None:
             return [{"domain_gap_skipped": self.why_not} for _ in range(replicas.k)]
-        after = measure_gap(replicas, self.held, job.ctx.cfg.eval.seed)
+        features = self.held.features(replicas)
+        after = measure_gap(self.held, features, job.ctx.cfg.eval.seed)
         if self.first_features is not None:
-            self._picture(job, replicas, after)
+            self._picture(job, features["general"], after)
         return [{"domain_gap": {"before": b, "after": a}} for b, a in zip(self.before, after)]
 
     @staticmethod
@@ -145,11 +154,11 @@ class GapWatch:
         cfg, unit = job.ctx.cfg, job.unit
         return unit.fold == 0 and cfg.eval.seed in unit.seeds and unit.point == curve_points(cfg)[-1]
 
-    def _picture(self, job: UnitJob, replicas: Replicas, after: list[dict[str, Any]]) -> None:
+    def _picture(self, job: UnitJob, last: tuple[torch.Tensor, torch.Tensor], after: list[dict[str, Any]]) -> None:
         """The first seed's held-out general features before and after training, with their gap."""
         cfg, seed = job.ctx.cfg, job.ctx.cfg.eval.seed
         i = list(job.unit.seeds).index(seed)
-        first, last = self.first_features, self.held.features(replicas, "general")
+        first = self.first_features
         ad = lambda g: f"A-dist {g['general']['a_distance']:.2f}, MMD {g['general']['mmd']:.3f}"  # noqa: E731
         plot_feature_space(
             {f"before training ({ad(self.before[i])})": (first[0][i].numpy(), first[1][i].numpy()),

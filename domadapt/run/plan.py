@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from domadapt.config import ExperimentConfig, MethodSpec
+from domadapt.device import precision
 from domadapt.engine import VmapSupport, vmap_support
 from domadapt.errors import DomadaptError
 from domadapt.executors import Executor, LocalExecutor
@@ -117,7 +118,8 @@ def plan_run(
     folds = split_target(cfg, domains)
     plan = PlannedRun(ctx, folds, [])
     say(
-        f"  {len(cfg.methods)} methods x {len(folds)} folds x {cfg.eval.seeds} seeds on {device}; split: "
+        f"  {len(cfg.methods)} methods x {len(folds)} folds x {cfg.eval.seeds} seeds on {device} "
+        f"({precision(device, cfg.train.amp)}); split: "
         f"{cfg.eval.splitter}{' (SUBJECTS OVERLAP)' if plan.subject_overlap else ', subject-independent'}"
     )
     plan.units = plan_units(cfg, domains, folds, say=say)
@@ -186,7 +188,8 @@ def seed_plan(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec, n_seeds
     support = vmap_support(make_method(cfg, domains, spec))  # losses are probed on a built method
     if not support.ok:
         return None, f"{n_seeds} seeds one after another: {support.why}"
-    return support, f"{n_seeds} seeds in one vmapped pass" + ("" if support.why == "vmapped" else f" ({support.why})")
+    why = "" if support.why == "vmapped" else f"; {support.why}"
+    return support, f"{n_seeds} seeds in one vmapped pass (float32{why})"
 
 
 def _row(cfg: ExperimentConfig, domains: Domains, spec: MethodSpec, runs: list[dict[str, Any]], out_dir: Path) -> dict:
@@ -209,7 +212,10 @@ def _write_config(ctx: RunContext) -> None:
                 f"{path}: --resume with a different configuration (fingerprint {previous} vs "
                 f"{fingerprint}); use a new --out or the same settings"
             )
-    write_json(path, {"fingerprint": fingerprint, "git": git_hash(), "config": ctx.cfg.to_dict()})
+    write_json(path, {
+        "fingerprint": fingerprint, "git": git_hash(), "device": str(ctx.device),
+        "precision": precision(ctx.device, ctx.cfg.train.amp), "config": ctx.cfg.to_dict(),
+    })
 
 
 def _describe(domains: Domains, say) -> None:

@@ -87,7 +87,7 @@ def save_unit_models(ctx: Any, unit: Any, replicas: Any, fold: Any, data: FoldDa
         write_model_folder(
             folder, method, cfg=cfg, spec=spec, target=ctx.domains.target.name, classes=tuple(tseg.classes),
             tasks=_tasks(method), input_shape=tuple(tseg.x.shape[1:]), mean=mean, std=std, training=training,
-            git=git_hash(),
+            precision=replicas.precision(cfg.train.amp), git=git_hash(),
         )
         _write_scored(folder / "scored.csv", keys, [tseg.subjects[g] for g in test.groups], probs[i].numpy(), tseg.classes)
         written.append(folder)
@@ -190,6 +190,7 @@ def train_final(
     tseg = domains.target_segments
     return write_model_folder(
         out, method, cfg=cfg, spec=spec, target=domains.target.name, classes=tuple(tseg.classes),
-        tasks=_tasks(method), input_shape=tuple(tseg.x.shape[1:]), mean=mean, std=std, training=training, git=git_hash(),
+        tasks=_tasks(method), input_shape=tuple(tseg.x.shape[1:]), mean=mean, std=std, training=training,
+        precision=replicas.precision(cfg.train.amp), git=git_hash(),
     )
 

@@ -3,7 +3,9 @@ what is checked is that a folder round-trips, never unpickles, and that a record
 through the same front-end as the training data)."""
 
 import csv
+import json
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ import torch
 import domadapt
 from domadapt.cli import main as cli_main
 from domadapt.recipe_loader import build_config
+from domadapt.device import BF16, FLOAT32, autocast
 from domadapt.errors import DomadaptError
 from domadapt.features.frontend import extract_windows
 from domadapt.inference import expand_inputs, load_model
@@ -49,7 +52,7 @@ def folder(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "m"
     write_model_folder(
         path, method.eval(), cfg=cfg, spec=spec, target="modma", classes=("HC", "MDD"), tasks={"target": 2},
-        input_shape=SHAPE, mean=mean, std=std, training={"target": {"corpus": "modma"}}, git=None,
+        input_shape=SHAPE, mean=mean, std=std, training={"target": {"corpus": "modma"}}, precision=FLOAT32, git=None,
     )
     return path, method, mean, std
 
@@ -68,6 +71,22 @@ def test_a_folder_round_trips_weights_statistics_and_outputs(folder):
         want = torch.softmax(method.eval().target_logits((x - mean) / std), dim=-1)
     torch.testing.assert_close(model.window_probabilities(model.window_inputs(x)), want, rtol=0, atol=1e-7)
     assert domadapt.load_model is load_model
+
+
+def test_a_folder_predicts_in_the_precision_its_run_evaluated_in(folder, tmp_path):
+    """A model its run evaluated under bf16 autocast predicts under it too (where the CPU has
+    bf16; elsewhere both are float32), so a fold model repeats its run's test scores."""
+    path, method, mean, std = folder
+    info = json.loads((path / INFO_FILE).read_text())
+    assert info["precision"] == FLOAT32
+    bf16 = tmp_path / "bf16"
+    shutil.copytree(path, bf16)
+    (bf16 / INFO_FILE).write_text(json.dumps({**info, "precision": BF16}))
+    x = torch.randn(5, *SHAPE, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad(), autocast(torch.device("cpu"), True):
+        want = torch.softmax(method.eval().target_logits((x - mean) / std).float(), dim=-1)
+    model = load_model(bf16, device="cpu")
+    torch.testing.assert_close(model.window_probabilities(model.window_inputs(x)), want, rtol=0, atol=1e-7)
 
 
 class _TouchOnUnpickle:
