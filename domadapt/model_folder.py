@@ -73,7 +73,7 @@ def write_model_folder(
     repeats.
     """
     features = cfg.features.for_corpus(target)
-    if features.kind not in ("mfcc", "logmel"):
+    if not features.spectral:
         raise DomadaptError(f"features.kind = {features.kind!r}: a model folder holds MFCC / log-mel models only")
     if features.normalize == "corpus":
         raise DomadaptError(

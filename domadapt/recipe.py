@@ -359,7 +359,9 @@ def _run_in(args: argparse.Namespace, cfg, device, out: Path, executor) -> int:
         cfg, source_roots=list(args.source_root), target_root=args.target_root, cache_dir=args.cache_dir,
         progress=progress, jobs=executor.preparation_jobs(),
     )
-    domains = extract_domains(cfg, sources, target, device=device, cache_dir=args.cache_dir, progress=progress)
+    domains = extract_domains(
+        cfg, sources, target, device=device, cache_dir=args.cache_dir, progress=progress, jobs=executor.preparation_jobs()
+    )
     if args.final:
         from domadapt.run.trained_models import train_final
 

@@ -25,7 +25,8 @@ from domadapt.registries import FEATURE_EXTRACTORS
 
 #: kinds that summarise a whole utterance in one vector: no windows, no frames
 FUNCTIONAL_KINDS = ("egemaps", "compare", "mfcc_stats")
-KINDS = ("mfcc", "logmel", "ssl", "custom", *FUNCTIONAL_KINDS)
+SPECTRAL_KINDS = ("mfcc", "logmel")  # computed here, window by window, from the waveform
+KINDS = (*SPECTRAL_KINDS, "ssl", "custom", *FUNCTIONAL_KINDS)
 BACKENDS = ("torchaudio", "librosa")
 PAD_POLICIES = ("zeros", "repeat", "drop")
 NORMALIZATIONS = ("none", "utterance", "corpus")
@@ -167,6 +168,12 @@ class FeatureConfig:
             )
 
     @property
+    def spectral(self) -> bool:
+        """True for MFCC / log-mel: the front-end computes them (their shape is known here,
+        inference and model folders can repeat them)."""
+        return self.kind in SPECTRAL_KINDS
+
+    @property
     def one_vector_per_utterance(self) -> bool:
         """True for the functional kinds: segments ``[N, D, 1]``, one per utterance."""
         return self.kind in FUNCTIONAL_KINDS
@@ -267,7 +274,7 @@ class FeatureConfig:
         return 1 + self.segment_samples // self.hop_length
 
     def _computed_here(self, what: str) -> None:
-        if self.kind not in ("mfcc", "logmel"):
+        if not self.spectral:
             raise DomadaptError(
                 f"FeatureConfig.{what}: for kind={self.kind!r} the model decides; read SegmentSet.x.shape"
             )

@@ -497,6 +497,7 @@ def extract_segments(
     cache_dir: str | Path | None | bool = None,
     progress: bool = False,
     extractor: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor] | None = None,
+    jobs: int | None = 1,
 ) -> SegmentSet:
     """Every usable utterance of ``corpus`` as fixed windows of features.
 
@@ -517,7 +518,8 @@ def extract_segments(
     ``deterministic = True`` (see ``domadapt.features.extractors``).
 
     ``cache_dir``: the cache root (``None``: ``$DOMADAPT_CACHE`` or ``~/.cache/domadapt``;
-    ``False``: no cache). See ``domadapt.features.cache``.
+    ``False``: no cache). See ``domadapt.features.cache``. ``jobs``: worker processes of a
+    functional kind (as :func:`~domadapt.features.functionals.utterance_functionals`).
     """
     if isinstance(corpus, VectorCorpus):  # precomputed vectors: one-frame segments, nothing to extract
         return vector_segments(corpus)
@@ -525,7 +527,7 @@ def extract_segments(
     if cfg.one_vector_per_utterance:
         from domadapt.features.functionals import functional_segments  # it imports this module
 
-        return functional_segments(corpus, cfg, cache_dir=cache_dir, progress=progress)
+        return functional_segments(corpus, cfg, cache_dir=cache_dir, progress=progress, jobs=jobs)
     dev = _device(device)
     frontend = _Frontend(cfg, dev, extractor)
     path = None
@@ -558,7 +560,7 @@ def extract_windows(
     ``u.path``); ``cfg`` is used as given (already resolved for a corpus). The inference path
     of a model folder (``domadapt.inference``): the same reading, resampling, windows and
     features as the training data's."""
-    if cfg.kind not in ("mfcc", "logmel"):
+    if not cfg.spectral:
         raise DomadaptError(f"features.kind = {cfg.kind!r}: inference runs the MFCC / log-mel front-ends only")
     dev = _device(device)
     frontend = _Frontend(cfg, dev)

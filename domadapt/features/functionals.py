@@ -459,13 +459,14 @@ def functional_segments(
     *,
     cache_dir: str | Path | None | bool = None,
     progress: bool = False,
+    jobs: int | None = 1,
 ) -> SegmentSet:
     """``features.kind`` in ``FUNCTIONAL_KINDS``: the corpus' :func:`utterance_functionals`
     (the same rows, and cache entry, as a baseline row of that kind) as a SegmentSet of
     one-frame segments, ``x`` ``[U, D, 1]``, one per usable utterance in corpus order, for a
     backbone that reads vectors. ``cfg.normalize = "corpus"`` standardises over the corpus;
     the training folds' standardisation (``features.standardize``) comes later, as for MFCC."""
-    feats = utterance_functionals(corpus, cfg.kind, cfg=cfg, cache_dir=cache_dir, progress=progress)
+    feats = utterance_functionals(corpus, cfg.kind, cfg=cfg, cache_dir=cache_dir, progress=progress, jobs=jobs)
     subjects = tuple(sorted(set(feats.subjects)))
     subject_index = {s: i for i, s in enumerate(subjects)}
     utterance = torch.arange(len(feats), dtype=torch.long)

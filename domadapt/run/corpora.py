@@ -116,13 +116,14 @@ def extract_domains(
     device: torch.device,
     cache_dir: Path | None = None,
     progress: bool = False,
+    jobs: int | None = 1,
 ) -> Domains:
-    """Segments of every corpus, computed on ``device`` and cached on disk."""
+    """Segments of every corpus, computed on ``device`` and cached on disk; ``jobs``: worker
+    processes of a functional kind (``None``: one per core), as the baseline rows' functionals."""
     feats = cfg.features
-    source_segments = [
-        extract_segments(c, feats, device=device, cache_dir=cache_dir, progress=progress) for c in sources
-    ]
-    target_segments = extract_segments(target, feats, device=device, cache_dir=cache_dir, progress=progress)
+    extract = lambda c: extract_segments(c, feats, device=device, cache_dir=cache_dir, progress=progress, jobs=jobs)  # noqa: E731
+    source_segments = [extract(c) for c in sources]
+    target_segments = extract(target)
     return Domains(list(sources), target, source_segments, target_segments)
 
 
