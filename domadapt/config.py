@@ -81,6 +81,10 @@ class TrainConfig:
     # bf16 autocast for training and evaluation where the device computes bf16 in hardware
     # (CUDA; x86 CPUs with AVX512-BF16 or AMX): domadapt.device.autocast. Elsewhere float32.
     amp: bool = True
+    # a source-only stage (pre-training) that starts from the same state, random state, data
+    # and settings as one trained earlier in the run is loaded, not trained again
+    # (domadapt/engine/shared_stages.py); the run's numbers are the same either way
+    share_source_stages: bool = True
     # share of the training subjects held out for model selection (carve_validation needs
     # at least one subject on each side). 0: none held out - every training subject trains
     # and each stage keeps its last epoch; for target corpora of a few dozen subjects, where

@@ -27,6 +27,7 @@ from domadapt.engine.batches import count_batches, draw_batches
 from domadapt.engine.checkpoint import load_checkpoint, save_checkpoint
 from domadapt.engine.replicas import Replicas
 from domadapt.engine.scoring import score_probs
+from domadapt.engine.shared_stages import SharedStages
 from domadapt.errors import DomadaptError
 from domadapt.methods.base import Stage
 from domadapt.progress import progress_bar
@@ -49,8 +50,10 @@ class Run:
     writers: list[Any] | None = None  # one tensorboard SummaryWriter (or None) per replica
     progress: bool = False
     # Per-epoch diagnostics after validation (e.g. the domain gap on a fixed probe batch):
-    # replicas -> one {name: value} per replica, logged as STAGE/NAME.
+    # replicas -> one {name: value} per replica, logged as STAGE/NAME; not in source-only stages.
     epoch_probe: Callable[[Replicas], list[dict[str, float]]] | None = None
+    # where source-only stages trained earlier in the run are kept and found again
+    shared_stages: SharedStages | None = None
 
 
 @dataclass
@@ -110,13 +113,18 @@ def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[di
         log.info("resumed %s at stage %d epoch %d", run.checkpoint, start_stage, start_epoch)
     for s_idx in range(start_stage, len(replicas.stages)):
         stage = replicas.stages[s_idx]
+        fresh = saved is None or s_idx > start_stage
+        key = run.shared_stages.key(replicas, stage, cfg) if run.shared_stages is not None and fresh else None
+        if key is not None and run.shared_stages.load(key, replicas, stage, histories, run.writers):
+            continue
         with replicas.frozen(stage):
             state = _begin_stage(replicas, stage, cfg, histories, saved if s_idx == start_stage else None)
             for epoch in range(start_epoch if s_idx == start_stage else 0, stage.epochs):
                 terms = train_epoch(replicas, stage, cfg, state.optimizer, epoch, progress=run.progress, lam_of=state.lam_of)
+                probed = run.epoch_probe is not None and not stage.source_only
                 with autocast(replicas.device, cfg.amp):
                     val = validate(replicas, stage, unsupervised=cfg.unsupervised_selection)
-                    probes = run.epoch_probe(replicas) if run.epoch_probe is not None else [{} for _ in range(replicas.k)]
+                    probes = run.epoch_probe(replicas) if probed else [{} for _ in range(replicas.k)]
                 keep_best(replicas, state, val)
                 _log_epoch(state.histories, run.writers, stage.name, epoch, terms, val, probes)
                 if state.scheduler is not None:
@@ -124,6 +132,8 @@ def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[di
                 if run.checkpoint is not None:
                     _save(replicas, run.checkpoint, state, stage=s_idx, epoch=epoch + 1)
             _restore_best(replicas, state)
+        if key is not None:
+            run.shared_stages.store(key, replicas, stage, histories)
     replicas.eval_mode()
     return histories
 

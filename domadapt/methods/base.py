@@ -84,6 +84,10 @@ class Stage:
     # recipe's train.align_weight / align_schedule override them when set.
     align_weight: float = 1.0
     align_schedule: Callable[[float], float] | None = None  # None: the DANN warm-up
+    # Reads the source corpora only (pre-training): no diagnostic reads the target fold in
+    # it either, so a run trains it once for all its units that start it from the same
+    # state (domadapt/engine/shared_stages.py).
+    source_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,7 @@ class Method(nn.Module):
             step=step,
             monitor=first,
             predict=self.predictor(first.task),
+            source_only=True,
         )
 
     def target_stage(self, data: FoldData, *, general_lr_mult: float = 1.0, name: str = "target") -> Stage:

@@ -22,6 +22,7 @@ from domadapt.data import FoldData
 from domadapt.device import autocast
 from domadapt.diagnostics import HeldOut, gap_probe, measure_gap
 from domadapt.engine import Replicas, Run, build_replicas, fit
+from domadapt.engine.shared_stages import SharedStages
 from domadapt.errors import DomadaptError
 from domadapt.features.functionals import UtteranceFeatures, utterance_functionals
 from domadapt.methods import METHODS, method_class
@@ -92,15 +93,19 @@ class EngineLearner(Learner):
         )
         # the precision fit trains in, for the forward passes outside it
         evaluating = lambda: autocast(job.ctx.device, cfg.train.amp)  # noqa: E731
+        shared = SharedStages(job.ctx.out_dir / "shared-stages") if cfg.train.share_source_stages else None
         if not job.ctx.score_test:  # a sweep's search: no gap (it reads the test inputs), no test
-            run = Run(job.paths.checkpoint, resume=True, progress=job.ctx.progress)
+            run = Run(job.paths.checkpoint, resume=True, progress=job.ctx.progress, shared_stages=shared)
             histories = fit(replicas, cfg.train, run)
             with evaluating():
                 scores = selection_scores(replicas, job.data, seed=cfg.eval.seed)
             return [Trained(None, history, extra={"objectives": s}) for history, s in zip(histories, scores)]
         with evaluating():
             gap = GapWatch.start(job, replicas)
-        run = Run(job.paths.checkpoint, resume=True, writers=job.writers, progress=job.ctx.progress, epoch_probe=gap.probe)
+        run = Run(
+            job.paths.checkpoint, resume=True, writers=job.writers, progress=job.ctx.progress, epoch_probe=gap.probe,
+            shared_stages=shared,
+        )
         histories = fit(replicas, cfg.train, run)
         with evaluating():
             probs = predict_test(replicas, job.data)

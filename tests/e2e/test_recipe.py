@@ -388,3 +388,23 @@ def test_ctrl_c_keeps_finished_runs_and_prints_the_resume_command(tiny_trees, tm
     assert recipe_cli.main(command[3:]) == 0  # the printed command, as it is, finishes the run
     assert json.loads((out / "results.json").read_text())["rows"][0]["metrics"]["uar"]["runs"].__len__() == 2 * 3
     assert {p: p.stat().st_mtime_ns for p in finished} == stamps  # the kept runs were not recomputed
+
+
+@pytest.mark.slow  # two runs of three pre-training rows
+def test_shared_source_pretraining_changes_no_number(tiny_trees, tmp_path):
+    """pretrain_freeze, pretrain_finetune and ddg start every fold from the same source
+    pre-training: the run trains it once and the others load it, and every run's JSON is
+    the one a run that trains it in every unit writes."""
+    base = ["casia2modma", *TINY, "--folds", "2", "--methods", "pretrain_freeze,pretrain_finetune,ddg", "--jobs", "1",
+            *TINY_TIM_ARGS, *_roots_args("casia2modma", tiny_trees)]
+    assert recipe_cli.main(base + ["--out", str(tmp_path / "shared")]) == 0
+    assert recipe_cli.main(base + ["--out", str(tmp_path / "own"), "--set", "train.share_source_stages=false"]) == 0
+    assert len(list((tmp_path / "shared" / "shared-stages").glob("*.pt"))) == 1  # one seed: one pre-training
+    assert not (tmp_path / "own" / "shared-stages").exists()
+    shared = sorted((tmp_path / "shared" / "runs").rglob("*.json"))
+    assert len(shared) == 6
+    for path in shared:
+        mine = json.loads(path.read_text())
+        theirs = json.loads((tmp_path / "own" / path.relative_to(tmp_path / "shared")).read_text())
+        assert mine["metrics"] == theirs["metrics"] and mine["history"] == theirs["history"], path.name
+        assert mine["domain_gap"] == theirs["domain_gap"], path.name
