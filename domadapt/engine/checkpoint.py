@@ -47,10 +47,22 @@ def set_global_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def random_states(generators: list[torch.Generator]) -> dict[str, Any]:
+    """Every random state a training run draws from: the global ones and each replica's
+    batch generator (``"batches"``)."""
+    return {**global_rng_state(), "batches": [g.get_state() for g in generators]}
+
+
+def set_random_states(state: dict[str, Any], generators: list[torch.Generator]) -> None:
+    """Restore what :func:`random_states` saved."""
+    set_global_rng_state(state)
+    for g, batches in zip(generators, state["batches"]):
+        g.set_state(batches)
+
+
 def save_checkpoint(path: Path, *, seeds: list[int], generators: list[torch.Generator], **fields: Any) -> None:
     """Write one checkpoint: ``fields`` plus the version, the seeds and every random state."""
-    rng = {**global_rng_state(), "batches": [g.get_state() for g in generators]}
-    atomic_save({"version": CHECKPOINT_VERSION, "seeds": list(seeds), "rng": rng, **fields}, path)
+    atomic_save({"version": CHECKPOINT_VERSION, "seeds": list(seeds), "rng": random_states(generators), **fields}, path)
 
 
 def load_checkpoint(
@@ -74,7 +86,5 @@ def load_checkpoint(
         raise DomadaptError(f"{path}: checkpoint version {version}, expected {CHECKPOINT_VERSION}; delete it or use a new --out")
     if list(saved["seeds"]) != list(seeds):
         raise DomadaptError(f"{path}: checkpoint of seeds {saved['seeds']}, this run trains seeds {list(seeds)}")
-    set_global_rng_state(saved["rng"])
-    for g, state in zip(generators, saved["rng"]["batches"]):
-        g.set_state(state)
+    set_random_states(saved["rng"], generators)
     return saved

@@ -107,7 +107,7 @@ def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[di
     if run.resume and run.checkpoint is not None and run.checkpoint.exists():
         saved = load_checkpoint(run.checkpoint, seeds=replicas.seeds, generators=replicas.generators, device=replicas.device)
     if saved is not None:  # None: no checkpoint, or one that could not be read (the unit starts over)
-        _load_state(replicas, saved["state"])
+        replicas.load_state(saved["state"])
         replicas.load_extra_state(saved["extra"])
         histories, start_stage, start_epoch = saved["histories"], saved["stage"], saved["epoch"]
         log.info("resumed %s at stage %d epoch %d", run.checkpoint, start_stage, start_epoch)
@@ -285,12 +285,6 @@ def _restore_best(replicas: Replicas, state: StageState) -> None:
 
 def _expand(mask: Tensor, like: Tensor) -> Tensor:
     return mask.view(-1, *([1] * (like.dim() - 1)))
-
-
-@torch.no_grad()
-def _load_state(replicas: Replicas, saved: dict[str, Tensor]) -> None:
-    for k, v in replicas.state().items():
-        v.copy_(saved[k])
 
 
 def _log_epoch(histories, writers, stage: str, epoch: int, terms: dict[str, list[float]], val: list[dict], probes: list[dict]) -> None:

@@ -103,6 +103,12 @@ class Replicas(ABC):
     def state(self) -> dict[str, Tensor]:
         """Every per-replica tensor with a leading K dimension (views of the live ones)."""
 
+    @torch.no_grad()
+    def load_state(self, saved: dict[str, Tensor]) -> None:
+        """Copy ``saved`` (a :meth:`state` of the same replicas) into the live tensors."""
+        for k, v in self.state().items():
+            v.copy_(saved[k])
+
     @abstractmethod
     def extra_state(self) -> dict[str, Any]:
         """What a checkpoint needs beyond :meth:`state` (a method's feature banks)."""

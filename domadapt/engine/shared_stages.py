@@ -23,11 +23,11 @@ from typing import Any
 import torch
 
 from domadapt.config import TrainConfig
-from domadapt.engine.checkpoint import atomic_save, global_rng_state, set_global_rng_state
+from domadapt.engine.checkpoint import atomic_save, random_states, set_random_states
 from domadapt.engine.replicas import Replicas
 from domadapt.methods.base import Stage
 
-FORMAT = 1
+FORMAT = 2  # part of every key: a file of another layout is never found
 
 
 class SharedStages:
@@ -63,9 +63,10 @@ class SharedStages:
         for name, tensor in sorted(replicas.state().items()):
             add(name)
             add_tensor(tensor)
-        add_tensor(global_rng_state()["torch"])
-        for g in replicas.generators:
-            add_tensor(g.get_state())
+        rng = random_states(replicas.generators)
+        add_tensor(rng["torch"])
+        for batches in rng["batches"]:
+            add_tensor(batches)
         for domain in [*replicas.data.sources, stage.monitor]:
             add(domain.task)
             add_tensor(domain.x)
@@ -82,18 +83,14 @@ class SharedStages:
         if not path.exists():
             return False
         saved = torch.load(path, map_location=replicas.device, weights_only=True)
-        with torch.no_grad():
-            for name, tensor in replicas.state().items():
-                tensor.copy_(saved["state"][name])
+        replicas.load_state(saved["state"])
         for i, stage_history in enumerate(saved["histories"]):
             histories[i].update(stage_history)
             if writers is not None and writers[i] is not None:
                 for name, values in stage_history.items():
                     for epoch, value in enumerate(values):
                         writers[i].add_scalar(name, value, epoch)
-        set_global_rng_state(saved["rng"])
-        for g, state in zip(replicas.generators, saved["generators"]):
-            g.set_state(state)
+        set_random_states(saved["rng"], replicas.generators)
         return True
 
     def store(self, key: str, replicas: Replicas, stage: Stage, histories: list[dict]) -> None:
@@ -104,8 +101,7 @@ class SharedStages:
                 "format": FORMAT,
                 "state": {k: v.detach().cpu() for k, v in replicas.state().items()},
                 "histories": [{k: v for k, v in h.items() if k.startswith(prefix)} for h in histories],
-                "rng": global_rng_state(),
-                "generators": [g.get_state() for g in replicas.generators],
+                "rng": random_states(replicas.generators),
             },
             self.path(key),
         )
