@@ -1,23 +1,26 @@
-"""The TIM step in each precision and layout: why domadapt's TIM runs time-major with bf16.
+"""The TIM step in each precision and layout: why domadapt's TIM runs channel-major with bf16.
 
     python benchmarks/bench_tim_step.py [--quick] [--device auto|cpu|cuda]
 
 One training step (forward, cross-entropy, backward, clipping, Adam) of the recipes' TIM (39
 filters, 8 levels, dropout 0.1) on a joint step's batch (64 source + 64 target windows of
-``[39, 94]``), timed four ways on the same weights and batch:
+``[39, 94]``), timed in three layouts on the same weights and batch:
 
   - ``conv``: the encoder as torch's channels-first layers compute it, ``[B, C, T]``: each
     causal conv a left-padded ``F.conv1d`` (oneDNN's dilated convolution on the CPU),
-    ``F.batch_norm`` and ``F.dropout1d`` over channels (what domadapt ran before);
-  - ``time-major``: domadapt's own modules, ``[B, T, C]``: each causal conv one matrix
-    product over the time-shifted copies (``domadapt.models.tcn.CausalConv1d``);
+    ``F.batch_norm`` and ``F.dropout1d`` over channels (domadapt's first layout);
+  - ``time-major``: ``[B, T, C]``, each causal conv one matrix product of the time-shifted
+    copies ``[B*T, k*C]`` by the kernel, BatchNorm over ``[B*T, C]`` (its second);
+  - ``channel-major``: domadapt's own modules, ``[C, B, T]``: the kernel times the stacked
+    shifted copies ``[k*C, B*T]``, BatchNorm over one contiguous run per channel
+    (``domadapt.models.tcn``);
 
 each in float32 and under ``domadapt.device.autocast`` (bf16 where the device computes it
 in hardware, else float32 again: the line says which), all with the fused Adam the training
-loop builds; and the previous default, conv in float32 with the per-tensor Adam. Medians of
-interleaved repeats, one intra-op thread (what a unit gets by default). The last line is
-``tim_step_default_over_conv_float32_lower_is_better ratio=``: domadapt's default (time-major,
-its autocast, fused Adam) over the previous default.
+loop builds; and domadapt's first default, conv in float32 with the per-tensor Adam.
+Medians of interleaved repeats, one intra-op thread (what a unit gets by default). The last
+line is ``tim_step_default_over_conv_float32_lower_is_better ratio=``: domadapt's default
+(channel-major, its autocast, fused Adam) over that first default.
 """
 
 from __future__ import annotations
@@ -47,32 +50,59 @@ def conv_causal(x: torch.Tensor, conv: torch.nn.Conv1d) -> torch.Tensor:
     return F.conv1d(F.pad(x, (pad, 0)), conv.weight, conv.bias, dilation=conv.dilation)
 
 
-def conv_unit(x: torch.Tensor, body: torch.nn.Sequential) -> torch.Tensor:
-    """conv -> BatchNorm -> ReLU -> spatial dropout, repeated, on ``[B, C, T]``."""
-    for i in range(0, len(body), 4):
-        conv, bn, _, drop = body[i : i + 4]
-        x = F.batch_norm(conv_causal(x, conv), bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.training, bn.momentum, bn.eps)
-        x = F.dropout1d(torch.relu(x), drop.p, drop.training)
-    return x
+def time_major_causal(h: torch.Tensor, conv: torch.nn.Conv1d) -> torch.Tensor:
+    """The causal conv on ``[B, T, C]``: the shifted copies side by side, one ``F.linear``."""
+    frames, (k,), (d,) = h.shape[1], conv.kernel_size, conv.dilation
+    taps = [(h if s == 0 else F.pad(h[:, : frames - s], (0, 0, s, 0)), conv.weight[:, :, j])
+            for j in range(k) for s in [(k - 1 - j) * d] if s < frames]
+    return F.linear(torch.cat([t for t, _ in taps], dim=-1), torch.cat([w for _, w in taps], dim=1), conv.bias)
 
 
-def conv_tim(model: TIM, x: torch.Tensor) -> torch.Tensor:
-    """``model``'s forward (official TIM: 1x1 prepare, gated ``mul`` TABs, weight fusion) channels-first."""
+def _bn(x: torch.Tensor, bn: torch.nn.BatchNorm1d) -> torch.Tensor:
+    return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.training, bn.momentum, bn.eps)
+
+
+def reference_tim(model: TIM, x: torch.Tensor, layout: str) -> torch.Tensor:
+    """``model``'s forward (official TIM: 1x1 prepare, gated ``mul`` TABs, weight fusion) in
+    ``layout`` ``conv`` (``[B, C, T]``) or ``time-major`` (``[B, T, C]``)."""
     enc = model.encoder
-    fwd = conv_causal(x, enc.prepare_forward[0])
-    bwd = conv_causal(torch.flip(x, dims=(2,)), enc.prepare_backward[0])
+    time_dim = 2 if layout == "conv" else 1
+    if layout == "conv":
+        causal = conv_causal
+        norm = _bn
+        drop = lambda h, p: F.dropout1d(h, p.p, p.training)  # noqa: E731
+    else:
+        x = x.transpose(1, 2)
+        causal = time_major_causal
+        norm = lambda h, bn: _bn(h.reshape(-1, h.shape[-1]), bn).view_as(h)  # noqa: E731
+        drop = lambda h, p: F.dropout1d(h.transpose(1, 2), p.p, p.training).transpose(1, 2)  # noqa: E731
+
+    def unit(h: torch.Tensor, body: torch.nn.Sequential) -> torch.Tensor:
+        for i in range(0, len(body), 4):  # conv -> BatchNorm -> ReLU -> spatial dropout
+            conv, bn, _, dropout = body[i : i + 4]
+            h = drop(torch.relu(norm(causal(h, conv), bn)), dropout)
+        return h
+
+    fwd = causal(x, enc.prepare_forward[0])
+    bwd = causal(torch.flip(x, dims=(time_dim,)), enc.prepare_backward[0])
     levels = []
     for block_f, block_b in zip(enc.forward_blocks, enc.backward_blocks):
-        fwd = fwd * torch.sigmoid(conv_unit(fwd, block_f.body))
-        bwd = bwd * torch.sigmoid(conv_unit(bwd, block_b.body))
-        levels.append(fwd.mean(dim=2) + bwd.mean(dim=2))
+        fwd = fwd * torch.sigmoid(unit(fwd, block_f.body))
+        bwd = bwd * torch.sigmoid(unit(bwd, block_b.body))
+        levels.append(fwd.mean(dim=time_dim) + bwd.mean(dim=time_dim))
     return model.fusion(torch.stack(levels, dim=1))
+
+
+LAYOUTS = ("conv", "time-major", "channel-major")
+
+
+def general(model, x: torch.Tensor, layout: str) -> torch.Tensor:
+    return model.general(x) if layout == "channel-major" else reference_tim(model.general, x, layout)
 
 
 def step(model, opt, x, y, *, layout: str, amp: bool, dev: torch.device) -> None:
     with autocast(dev, amp):
-        general = conv_tim(model.general, x) if layout == "conv" else model.general(x)
-        logits = model.from_general(general, TARGET_TASK).logits
+        logits = model.from_general(general(model, x, layout), TARGET_TASK).logits
         loss = F.cross_entropy(logits.float(), y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -89,15 +119,16 @@ def run(quick: bool = False, device: str = "auto") -> float:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(BATCH, 39, FRAMES, generator=g).to(dev)
     y = torch.randint(0, 2, (BATCH,), generator=g).to(dev)
-    with torch.no_grad():  # the two layouts compute the same function
+    with torch.no_grad():  # the three layouts compute the same function
         model.eval()
-        diff = (conv_tim(model.general, x) - model.general(x)).abs().max().item()
+        ours = general(model, x, "channel-major")
+        diff = max((general(model, x, layout) - ours).abs().max().item() for layout in LAYOUTS[:2])
         model.train()
     print(describe(dev))
-    print(f"conv vs time-major forward, float32, eval mode: max abs difference {diff:.1e}")
+    print(f"conv, time-major and channel-major forwards, float32, eval mode: max abs difference {diff:.1e}")
     variants = {
         (layout, amp): (lambda layout=layout, amp=amp: step(model, opt, x, y, layout=layout, amp=amp, dev=dev))
-        for layout in ("conv", "time-major")
+        for layout in LAYOUTS
         for amp in (False, True)
     }
     timed = {f"{k[0]} {k[1]}": fn for k, fn in variants.items()}
@@ -107,12 +138,13 @@ def run(quick: bool = False, device: str = "auto") -> float:
     print(f"TIM step, batch {BATCH} of [39, {FRAMES}], forward + backward + fused Adam, ms (median):")
     for (layout, amp), _ in variants.items():
         label = autocast_name if amp else "float32"
-        print(f"  {layout:<10} {label:<13} {times[f'{layout} {amp}'] * 1e3:7.1f}")
-    print(f"previous default (conv, float32, per-tensor Adam): {times['previous'] * 1e3:.1f} ms")
-    conv_amp, tm_amp = times["conv True"], times["time-major True"]
-    print(f"time-major over conv under {autocast_name}: ratio={tm_amp / conv_amp:.3f}")
-    print(f"time-major over conv in float32: ratio={times['time-major False'] / times['conv False']:.3f}")
-    ratio = tm_amp / times["previous"]
+        print(f"  {layout:<13} {label:<13} {times[f'{layout} {amp}'] * 1e3:7.1f}")
+    print(f"first default (conv, float32, per-tensor Adam): {times['previous'] * 1e3:.1f} ms")
+    for amp, label in ((True, f"under {autocast_name}"), (False, "in float32")):
+        cm = times[f"channel-major {amp}"]
+        print(f"channel-major over conv {label}: ratio={cm / times[f'conv {amp}']:.3f}; "
+              f"over time-major: ratio={cm / times[f'time-major {amp}']:.3f}")
+    ratio = times["channel-major True"] / times["previous"]
     print(f"{NAME} ratio={ratio:.3f}")
     return ratio
 

@@ -23,7 +23,7 @@ Benchmarks (each also runs on its own, see its docstring):
                                          functionals, training) and a TIM step's GFLOP/s / a
                                          matmul's; only with --only breakdown (the default run
                                          from an empty cache; --quick: its --quick sizes)
-  tim_step       bench_tim_step.py       a TIM training step time-major with its default precision
+  tim_step       bench_tim_step.py       a TIM training step channel-major with its default precision
                                          / channels-first conv in float32 (lower is better), all
                                          four printed; in the default set (about a minute)
   phases         bench_phases.py         the data preparation (synthetic corpora, eGeMAPS

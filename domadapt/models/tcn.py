@@ -2,12 +2,14 @@
 
 The pieces every TIM variant is built from live here (small before large, nanoGPT-style):
 ``CausalConv1d`` (zero history before the first frame, as Keras ``padding="causal"``) with
-the ``TimeBatchNorm`` and ``ChannelDropout`` that follow it, ``build_prepare`` (the 1x1
+the ``SequenceBatchNorm`` and ``ChannelDropout`` that follow it, ``build_prepare`` (the 1x1
 projection of the input features to ``filters`` channels), ``time_mask`` (input masking
 augmentation) and ``check_choice`` (a building block's guard). Inside a backbone the
-sequences are time-major, ``[B, T, C]``: a backbone takes ``[B, C, T]`` features and
-transposes them once. The ``TCN`` backbone at the
-bottom is the unidirectional, ungated baseline (Bai et al., 2018; "TCN" in docs/lineage.md).
+sequences are channel-major, ``[C, B, T]``: a backbone takes ``[B, C, T]`` features and
+permutes them once, so that each causal conv is one matrix product with the long B*T side
+as its columns and each BatchNorm reads every channel as one contiguous run (measured in
+benchmarks/RESULTS.md, "The TIM step"). The ``TCN`` backbone at the bottom is the
+unidirectional, ungated baseline (Bai et al., 2018; "TCN" in docs/lineage.md).
 """
 
 from __future__ import annotations
@@ -33,53 +35,80 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
         raise DomadaptError(f"backbone option {name}={value!r}: expected one of {', '.join(choices)}")
 
 
+def channel_major(x: torch.Tensor) -> torch.Tensor:
+    """``[B, C, T]`` features as the ``[C, B, T]`` sequence the blocks read (a copy)."""
+    return x.permute(1, 0, 2).contiguous()
+
+
+def pool_time(h: torch.Tensor) -> torch.Tensor:
+    """The mean over time of a ``[C, B, T]`` sequence, ``[B, C]``.
+
+    Summed as a product with ones: its gradient, the outer product with ones, comes back
+    channel-major like ``h``, where ``mean``'s would follow the ``[B, C]`` layout of the
+    gradient arriving from the head and leave every elementwise op of the backward pass
+    mixing two layouts (2-4x slower each on the CPU: benchmarks/RESULTS.md, "The default run
+    under 8 minutes")."""
+    return (h @ h.new_ones(h.shape[-1])).t() / h.shape[-1]
+
+
 class CausalConv1d(nn.Conv1d):
-    """Causal dilated convolution of a time-major sequence: the output at t sees the inputs
-    at t, t-d, ..., t-(k-1)d only, with zeros before the first frame, exactly like Keras
-    ``Conv1D(padding="causal")`` used by the official TIM-Net.
+    """Causal dilated convolution of a channel-major sequence: the output at t sees the
+    inputs at t, t-d, ..., t-(k-1)d only, with zeros before the first frame, exactly like
+    Keras ``Conv1D(padding="causal")`` used by the official TIM-Net.
 
     The parameters are ``nn.Conv1d``'s (weight ``[C_out, C_in, k]``). Written by hand as one
-    matrix product: the k taps are k time-shifted copies of the sequence, concatenated along
-    the channels, times the flattened kernel. On the CPU that is a single GEMM over
-    ``[B*T, k*C_in]``, which bf16 autocast speeds up more than the small dilated convolution it
-    replaces (measured in benchmarks/RESULTS.md, "The TIM step"); a tap shifted by T or
-    more frames reads only the zero history and is skipped.
+    matrix product: the k taps are k time-shifted copies of the sequence stacked along the
+    channels, ``[k*C_in, B*T]``, and the flattened kernel times them is the output. On the
+    CPU that single GEMM is faster than the small dilated convolution it replaces, in
+    float32 and more so under bf16 autocast (benchmarks/RESULTS.md, "The TIM step"); a tap
+    shifted by T or more frames reads only the zero history and is skipped.
 
-    Shape: ``[B, T, C_in] -> [B, T, C_out]`` (time-major, as every TIM and TCN block inside).
+    Shape: ``[C_in, B, T] -> [C_out, B, T]`` (channel-major, as every TIM and TCN block inside).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, dilation: int = 1) -> None:
         super().__init__(in_channels, out_channels, kernel_size, dilation=dilation, padding=0)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        frames = h.shape[-2]
+        frames = h.shape[-1]
         k, d = self.kernel_size[0], self.dilation[0]
         taps, kernels = [], []
         for j in range(k):
             shift = (k - 1 - j) * d
             if shift >= frames:
                 continue
-            taps.append(h if shift == 0 else F.pad(h[..., : frames - shift, :], (0, 0, shift, 0)))
+            taps.append(h if shift == 0 else F.pad(h[..., : frames - shift], (shift, 0)))
             kernels.append(self.weight[:, :, j])
-        if len(taps) == 1:
-            return F.linear(taps[0], kernels[0], self.bias)
-        return F.linear(torch.cat(taps, dim=-1), torch.cat(kernels, dim=1), self.bias)
+        x = taps[0] if len(taps) == 1 else torch.cat(taps, dim=0)
+        w = kernels[0] if len(kernels) == 1 else torch.cat(kernels, dim=1)
+        x = x.reshape(x.shape[0], -1)
+        out = torch.mm(w, x) if self.bias is None else torch.addmm(self.bias[:, None], w, x)
+        return out.view(-1, *h.shape[1:])
 
 
-class TimeBatchNorm(nn.BatchNorm1d):
-    """``nn.BatchNorm1d`` for a time-major ``[B, T, C]`` sequence: each channel normalised over
-    every frame of the batch, the same statistics as ``nn.BatchNorm1d`` on ``[B, C, T]``."""
+class SequenceBatchNorm(nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` for a channel-major ``[C, B, T]`` sequence: each channel normalised
+    over every frame of the batch, the same statistics as ``nn.BatchNorm1d`` on ``[B, C, T]``
+    (read here as one sequence of B*T frames, ``[1, C, B*T]``)."""
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return super().forward(h.reshape(-1, h.shape[-1])).view_as(h)
+        return super().forward(h.reshape(1, h.shape[0], -1)).view_as(h)
 
 
 class ChannelDropout(nn.Dropout1d):
-    """Keras ``SpatialDropout1D`` on a time-major ``[B, T, C]`` sequence: whole channels of each
-    sequence are dropped (``nn.Dropout1d``'s masks, drawn as on ``[B, C, T]``)."""
+    """Keras ``SpatialDropout1D`` on a channel-major ``[C, B, T]`` sequence: whole channels of
+    each sequence are dropped (``nn.Dropout1d``'s masks, drawn as on ``[B, C, T]``).
+
+    The ``[B, C, 1]`` mask is spread to the sequence's full size before multiplying: on the
+    CPU a bf16 multiply that broadcasts is several times slower than an elementwise one
+    (benchmarks/RESULTS.md, "The default run under 8 minutes")."""
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return super().forward(h.transpose(-1, -2)).transpose(-1, -2)
+        if not self.training or self.p == 0.0:
+            return h
+        # ones_like: the masks are per replica under vmap, like h
+        mask = super().forward(torch.ones_like(h[..., :1]).transpose(0, 1))  # [B, C, 1]: 0 or 1/(1-p)
+        return h * mask.transpose(0, 1).expand_as(h).contiguous()
 
 
 def build_prepare(kind: str, in_channels: int, filters: int) -> nn.Module:
@@ -95,7 +124,7 @@ def build_prepare(kind: str, in_channels: int, filters: int) -> nn.Module:
         return nn.Identity()
     layers: list[nn.Module] = [CausalConv1d(in_channels, filters, 1)]
     if kind in ("conv+bn", "conv+bn+relu"):
-        layers.append(TimeBatchNorm(filters))
+        layers.append(SequenceBatchNorm(filters))
     if kind == "conv+bn+relu":
         layers.append(nn.ReLU())
     return nn.Sequential(*layers)
@@ -123,10 +152,10 @@ def conv_bn_relu_drop(
     in_channels: int, out_channels: int, kernel_size: int, *, dilation: int, dropout: float
 ) -> list[nn.Module]:
     """Causal conv -> BatchNorm -> ReLU -> spatial dropout (whole channels), the TAB unit,
-    on time-major ``[B, T, C]`` sequences."""
+    on channel-major ``[C, B, T]`` sequences."""
     return [
         CausalConv1d(in_channels, out_channels, kernel_size, dilation=dilation),
-        TimeBatchNorm(out_channels),
+        SequenceBatchNorm(out_channels),
         nn.ReLU(),
         ChannelDropout(dropout),
     ]
@@ -153,7 +182,7 @@ class TemporalBlock(nn.Module):
     """Two causal dilated conv units and an additive residual, ``relu(skip + body(x))``.
 
     The classic TCN block (Bai et al., 2018); a 1x1 conv fits the skip when the widths differ.
-    Shape: ``[B, T, in_channels] -> [B, T, filters]``.
+    Shape: ``[in_channels, B, T] -> [filters, B, T]`` (channel-major).
     """
 
     def __init__(
@@ -210,4 +239,4 @@ class TCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = time_mask(x, self.options.mask_prob, self.training)
-        return self.blocks(self.prepare(x.transpose(1, 2))).mean(dim=1)
+        return pool_time(self.blocks(self.prepare(channel_major(x))))

@@ -46,8 +46,10 @@ from domadapt.models.tcn import (
     PREPARE_CHOICES,
     CausalConv1d,
     build_prepare,
+    channel_major,
     check_choice,
     conv_bn_relu_drop,
+    pool_time,
     prepare_channels,
     time_mask,
 )
@@ -180,7 +182,7 @@ class TemporalAwareBlock(nn.Module):
     ``skip`` is the identity, or a 1x1 conv when ``in_channels != filters`` (as the official
     Keras block does).
 
-    Shape: ``[B, T, in_channels] -> [B, T, filters]`` (time-major).
+    Shape: ``[in_channels, B, T] -> [filters, B, T]`` (channel-major).
     """
 
     def __init__(
@@ -218,7 +220,7 @@ class TemporalAwareBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.body(x)
         if self.attention is not None:  # attention blocks read [B, C, T]
-            h = h + self.attention(h.transpose(1, 2)).transpose(1, 2)
+            h = h + self.attention(h.transpose(0, 1)).transpose(0, 1)
         gate = torch.sigmoid(h)
         skip = self.skip(x)
         return skip * gate if self.residual == "mul" else skip + gate
@@ -284,17 +286,17 @@ class BiTIMEncoder(nn.Module):
         self.num_layer = tuple(num_layer)
 
     def forward(self, x: torch.Tensor) -> LevelOutputs:
-        x = time_mask(x, self.mask_prob, self.training).transpose(1, 2)  # time-major [B, T, C]
+        x = channel_major(time_mask(x, self.mask_prob, self.training))
         fwd = self.prepare_forward(x)
         # The reversed stream is never flipped back: every level is averaged over time, so
         # the alignment of the two streams does not change anything downstream.
-        bwd = self.prepare_backward(torch.flip(x, dims=(1,)))
-        prep_f, prep_b = fwd.mean(dim=1), bwd.mean(dim=1)
+        bwd = self.prepare_backward(torch.flip(x, dims=(2,)))
+        prep_f, prep_b = pool_time(fwd), pool_time(bwd)
         pooled_f, pooled_b = [], []
         for block_f, block_b in zip(self.forward_blocks, self.backward_blocks):
             fwd, bwd = block_f(fwd), block_b(bwd)
-            pooled_f.append(fwd.mean(dim=1))
-            pooled_b.append(bwd.mean(dim=1))
+            pooled_f.append(pool_time(fwd))
+            pooled_b.append(pool_time(bwd))
         return LevelOutputs(
             forward=torch.stack(pooled_f, dim=1),
             backward=torch.stack(pooled_b, dim=1),

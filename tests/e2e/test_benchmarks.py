@@ -97,12 +97,12 @@ def test_input_scale_diagnosis_scores_windows_per_utterance(run_all, capsys):
     assert rows[("all", "mfcc_win_lr")][0] != "–" and rows[("all", "mfcc_win_lr")][3] == "–"
 
 
-@pytest.mark.slow  # 24 TIM steps
-def test_tim_step_benchmark_times_the_same_function_in_both_layouts(run_all, capsys):
+@pytest.mark.slow  # 35 TIM steps
+def test_tim_step_benchmark_times_the_same_function_in_every_layout(run_all, capsys):
     bench = importlib.import_module("bench_tim_step")
     ratio = bench.run(quick=True, device="cpu")
     out = capsys.readouterr().out
-    diff = re.search(r"conv vs time-major forward, float32, eval mode: max abs difference (\S+)", out)
-    assert diff is not None and float(diff[1]) < 1e-5  # the reference conv path is the same TIM
-    assert len(re.findall(r"^  (conv|time-major) +(float32|bf16 autocast) +\d+\.\d$", out, re.M)) == 4
+    diff = re.search(r"conv, time-major and channel-major forwards, float32, eval mode: max abs difference (\S+)", out)
+    assert diff is not None and float(diff[1]) < 1e-5  # the reference paths compute the same TIM
+    assert len(re.findall(r"^  (conv|time-major|channel-major) +(float32|bf16 autocast) +\d+\.\d$", out, re.M)) == 6
     assert out.splitlines()[-1] == f"{bench.NAME} ratio={ratio:.3f}"

@@ -16,7 +16,7 @@ from domadapt.errors import DomadaptError
 from domadapt.methods import build_method
 from domadapt.methods.self_training import pseudo_label_loss, pseudo_label_stats
 from domadapt.models import build_backbone
-from domadapt.models.tcn import TimeBatchNorm
+from domadapt.models.tcn import SequenceBatchNorm
 from domadapt.models.transfer import TransferModel
 
 NEW_LOSSES = ["mcc", "bnm", "homm", "jmmd", "cdan", "cdan_e", "mdd"]
@@ -153,8 +153,8 @@ def test_adabn_changes_batchnorm_statistics_only_and_to_the_targets():
         replica.method.eval()
         replica.method.target_logits(fold.target_train.x)
     handle.remove()
-    assert isinstance(first, TimeBatchNorm)  # TIM's: its input is time-major [B, T, C]
-    torch.testing.assert_close(first.running_mean, seen[0].mean(dim=(0, 1)), rtol=1e-4, atol=1e-5)
+    assert isinstance(first, SequenceBatchNorm)  # TIM's: its input is channel-major [C, B, T]
+    torch.testing.assert_close(first.running_mean, seen[0].mean(dim=(1, 2)), rtol=1e-4, atol=1e-5)
     # the averaging momentum lives only inside each step: the layers keep their own
     assert [m.momentum for m in replica.method.modules() if isinstance(m, torch.nn.BatchNorm1d)] == momenta
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from domadapt.models import build_backbone
 from domadapt.models.attention import AFTLocal, AFTSimple
-from domadapt.models.tcn import CausalConv1d, ChannelDropout, TimeBatchNorm, time_mask
+from domadapt.models.tcn import CausalConv1d, ChannelDropout, SequenceBatchNorm, time_mask
 from domadapt.models.tim import (
     TIM,
     LevelFusion,
@@ -49,7 +49,7 @@ def test_official_layer_order_and_dilations():
     for blocks in (model.encoder.forward_blocks, model.encoder.backward_blocks):
         assert [b.body[0].dilation[0] for b in blocks] == [1, 2, 4, 8, 16, 32, 64, 128]
         kinds = [type(m) for m in blocks[0].body]
-        assert kinds == [CausalConv1d, TimeBatchNorm, nn.ReLU, ChannelDropout] * 2
+        assert kinds == [CausalConv1d, SequenceBatchNorm, nn.ReLU, ChannelDropout] * 2
         assert blocks[0].attention is None and isinstance(blocks[0].skip, nn.Identity)
     assert isinstance(model.encoder.prepare_forward[0], CausalConv1d)
     assert model.encoder.prepare_forward[0].kernel_size == (1,)
@@ -58,11 +58,11 @@ def test_official_layer_order_and_dilations():
 def test_tab_is_causal():
     torch.manual_seed(0)
     tab = TemporalAwareBlock(4, 4, 2, dilation=4, dropout=0.0, residual="mul", tab="standard").eval()
-    x = torch.randn(2, 30, 4)  # time-major [B, T, C]
+    x = torch.randn(4, 2, 30)  # channel-major [C, B, T]
     y = x.clone()
-    y[:, 20:] += torch.randn(2, 10, 4)
-    torch.testing.assert_close(tab(x)[:, :20], tab(y)[:, :20])
-    assert not torch.allclose(tab(x)[:, 20:], tab(y)[:, 20:])
+    y[..., 20:] += torch.randn(4, 2, 10)
+    torch.testing.assert_close(tab(x)[..., :20], tab(y)[..., :20])
+    assert not torch.allclose(tab(x)[..., 20:], tab(y)[..., 20:])
 
 
 def test_mul_and_add_residuals_gate_the_same_body():
@@ -70,7 +70,7 @@ def test_mul_and_add_residuals_gate_the_same_body():
     mul = TemporalAwareBlock(4, 4, 2, dilation=2, dropout=0.0, residual="mul", tab="standard").eval()
     add = TemporalAwareBlock(4, 4, 2, dilation=2, dropout=0.0, residual="add", tab="standard").eval()
     add.load_state_dict(mul.state_dict())
-    x = torch.randn(3, 16, 4)  # time-major [B, T, C]
+    x = torch.randn(4, 3, 16)  # channel-major [C, B, T]
     gate = torch.sigmoid(mul.body(x))
     torch.testing.assert_close(mul(x), x * gate)
     torch.testing.assert_close(add(x), x + gate)

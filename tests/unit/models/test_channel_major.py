@@ -1,4 +1,4 @@
-"""The time-major building blocks compute what torch's own layers compute on ``[B, C, T]``:
+"""The channel-major building blocks compute what torch's own layers compute on ``[B, C, T]``:
 the causal conv as Keras' left-padded ``Conv1D``, the BatchNorm's statistics and running
 buffers, the spatial dropout's masks."""
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from domadapt.models.tcn import CausalConv1d, ChannelDropout, TimeBatchNorm
+from domadapt.models.tcn import CausalConv1d, ChannelDropout, SequenceBatchNorm, channel_major, pool_time
 
 
 def reference_causal_conv(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
@@ -25,11 +25,11 @@ def test_causal_conv_equals_the_left_padded_convolution(kernel_size, dilation):
     conv = CausalConv1d(5, 7, kernel_size, dilation=dilation)
     x = torch.randn(3, 5, 12)
     expected = reference_causal_conv(x, conv)
-    got = conv(x.transpose(1, 2)).transpose(1, 2)
+    got = conv(channel_major(x)).permute(1, 0, 2)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
     # and its gradients with respect to the input and the weights
     x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
-    conv(x1.transpose(1, 2)).square().sum().backward()
+    conv(channel_major(x1)).square().sum().backward()
     g_weight = conv.weight.grad.clone()
     conv.weight.grad = None
     reference_causal_conv(x2, conv).square().sum().backward()
@@ -40,24 +40,24 @@ def test_causal_conv_equals_the_left_padded_convolution(kernel_size, dilation):
 def test_causal_conv_never_reads_the_future():
     torch.manual_seed(0)
     conv = CausalConv1d(4, 4, 2, dilation=3)
-    x = torch.randn(2, 20, 4)
+    x = torch.randn(4, 2, 20)  # channel-major [C, B, T]
     y = x.clone()
-    y[:, 15:] += 1.0
-    torch.testing.assert_close(conv(x)[:, :15], conv(y)[:, :15])
-    assert not torch.allclose(conv(x)[:, 15:], conv(y)[:, 15:])
+    y[..., 15:] += 1.0
+    torch.testing.assert_close(conv(x)[..., :15], conv(y)[..., :15])
+    assert not torch.allclose(conv(x)[..., 15:], conv(y)[..., 15:])
 
 
-def test_time_batchnorm_equals_batchnorm1d_on_channels_first():
+def test_sequence_batchnorm_equals_batchnorm1d_on_channels_first():
     torch.manual_seed(0)
-    ours, theirs = TimeBatchNorm(6), nn.BatchNorm1d(6)
+    ours, theirs = SequenceBatchNorm(6), nn.BatchNorm1d(6)
     for _ in range(3):  # training: batch statistics, and the running buffers they update
         x = torch.randn(4, 6, 10) * 3 + 1
-        torch.testing.assert_close(ours(x.transpose(1, 2)).transpose(1, 2), theirs(x))
+        torch.testing.assert_close(ours(channel_major(x)).permute(1, 0, 2), theirs(x))
     torch.testing.assert_close(ours.running_mean, theirs.running_mean)
     torch.testing.assert_close(ours.running_var, theirs.running_var)
     ours.eval(), theirs.eval()
     x = torch.randn(4, 6, 10)
-    torch.testing.assert_close(ours(x.transpose(1, 2)).transpose(1, 2), theirs(x))
+    torch.testing.assert_close(ours(channel_major(x)).permute(1, 0, 2), theirs(x))
 
 
 def test_channel_dropout_drops_the_channels_dropout1d_drops():
@@ -65,8 +65,13 @@ def test_channel_dropout_drops_the_channels_dropout1d_drops():
     torch.manual_seed(1)
     theirs = nn.Dropout1d(0.5)(x)
     torch.manual_seed(1)
-    ours = ChannelDropout(0.5)(x.transpose(1, 2)).transpose(1, 2)
+    ours = ChannelDropout(0.5)(channel_major(x)).permute(1, 0, 2)
     torch.testing.assert_close(ours, theirs)
     dropped = (ours == 0).all(dim=2)  # whole channels of each sequence, and only whole ones
     assert dropped.any() and not dropped.all()
     assert ((ours == 0).any(dim=2) == dropped).all()
+
+
+def test_pool_time_is_the_mean_over_frames_per_sequence():
+    x = torch.randn(3, 5, 7)  # [B, C, T]
+    torch.testing.assert_close(pool_time(channel_major(x)), x.mean(dim=2))
