@@ -21,6 +21,7 @@ import os
 import pickle
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -242,11 +243,22 @@ def _start_worker(payload: bytes, imports: tuple[str, ...], threads: int) -> Non
     OpenMP threads copies a runtime that may hold a lock no thread will release). It starts
     with Ctrl-C ignored, a disposition that survives exec: the driver alone handles it and
     stops the workers, so a terminal's Ctrl-C, which reaches every process of the group,
-    prints no traceback per worker."""
+    prints no traceback per worker. A driver killed outright (SIGKILL, or ``kill``'s
+    SIGTERM, which it does not handle) cannot stop them: each worker watches its parent
+    and ends itself when it is gone (:func:`_exit_with_parent`)."""
     global _SHARED
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="domadapt-parent-watch", daemon=True).start()
     import_modules(imports)
     torch.set_num_threads(threads)
     _SHARED = pickle.loads(payload)
+
+
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """End this worker once ``parent`` has ended (this process is then handed to another
+    parent); polled, because only Linux can ask the kernel for a signal instead."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def _call_in_worker(fn: Callable[[Any, Any], Any], item: Any) -> Any:

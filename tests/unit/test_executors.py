@@ -2,7 +2,11 @@
 option checks (no Ray instance needed)."""
 
 import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -56,6 +60,44 @@ def test_a_unit_error_in_a_worker_reaches_the_driver_and_stops_the_other_workers
         list(build_executor("local", jobs=2).map(_sleep_or_fail, tmp_path, ["sleep", "fail"]))
     with pytest.raises(ProcessLookupError):  # stopped and reaped, not left to sleep its ten minutes
         os.kill(int((tmp_path / "sleeper.pid").read_text()), 0)
+
+
+def _sleep_long(folder, item):
+    (folder / f"worker{item}.pid").write_text(str(os.getpid()))
+    time.sleep(600)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie left unreaped by the container's init is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_workers_end_when_their_driver_is_killed(tmp_path):
+    driver = subprocess.Popen(
+        [sys.executable, "-c",
+         "import pathlib, sys; from domadapt.executors import build_executor; from tests.unit.test_executors import _sleep_long; "
+         "list(build_executor('local', jobs=2).map(_sleep_long, pathlib.Path(sys.argv[1]), [0, 1]))", str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    files = [tmp_path / "worker0.pid", tmp_path / "worker1.pid"]
+    deadline = time.monotonic() + 120
+    while not all(f.exists() and f.read_text() for f in files):
+        assert time.monotonic() < deadline and driver.poll() is None, "the workers never started"
+        time.sleep(0.1)
+    workers = [int(f.read_text()) for f in files]
+    driver.send_signal(signal.SIGTERM)  # what kill and pkill send: the driver dies without cleaning up
+    driver.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in workers if _running(pid)]
+    for pid in left:  # not left asleep for ten minutes by a failing run of this test
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "a worker outlived its driver"
 
 
 def test_default_jobs_are_the_cores_the_memory_affords(monkeypatch):
