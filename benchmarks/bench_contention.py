@@ -1,6 +1,6 @@
 """A run alone and beside two busy processes: how much a loaded machine costs it.
 
-    python benchmarks/bench_contention.py [--quick] [--device cpu]
+    python benchmarks/bench_contention.py [--quick] [--device cpu] [--settings NAME ...]
 
 The run is ``python -m domadapt.recipe casia2modma --methods joint --folds 2`` (two
 full-size units; ``--quick``: the recipe's ``--quick`` sizes) in a subprocess, on a warm
@@ -70,10 +70,13 @@ def beside_busy(args: list[str], env: dict[str, str], out: Path, busy: int) -> f
             p.wait()
 
 
-def run(quick: bool = False, device: str = "cpu") -> float:
+def run(quick: bool = False, device: str = "cpu", settings: list[str] | None = None) -> float:
+    """``settings``: the ones to time (default: all; with ``quick`` the old and new defaults)."""
     extra = ["--device", device, *(["--quick"] if quick else [])]
     busy = min(2, os.cpu_count() or 1)
-    names = ["old_default", "new_default"] if quick else list(SETTINGS)
+    names = settings or (["old_default", "new_default"] if quick else list(SETTINGS))
+    if "new_default" not in names:
+        raise SystemExit(f"--settings {' '.join(names)}: new_default, the one {NAME} reports, must be among them")
     ratios = {}
     with tempfile.TemporaryDirectory() as tmp:
         timed_run(extra, _env({}), Path(tmp) / "warm")  # fills the cache: features, synthetic corpora
@@ -93,5 +96,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the recipe's --quick sizes; old vs new default only")
     parser.add_argument("--device", default="cpu", help="auto | cpu | cuda")
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), help="time only these (default: all)")
     a = parser.parse_args()
-    run(a.quick, a.device)
+    run(a.quick, a.device, a.settings)
