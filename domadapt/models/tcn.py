@@ -46,8 +46,8 @@ def pool_time(h: torch.Tensor) -> torch.Tensor:
     Summed as a product with ones: its gradient, the outer product with ones, comes back
     channel-major like ``h``, where ``mean``'s would follow the ``[B, C]`` layout of the
     gradient arriving from the head and leave every elementwise op of the backward pass
-    mixing two layouts (2-4x slower each on the CPU: benchmarks/RESULTS.md, "The default run
-    under 8 minutes")."""
+    mixing two layouts (2-4x slower each on the CPU: benchmarks/RESULTS.md, "The default run:
+    channel-major TIM, on two hosts")."""
     return (h @ h.new_ones(h.shape[-1])).t() / h.shape[-1]
 
 
@@ -101,7 +101,7 @@ class ChannelDropout(nn.Dropout1d):
 
     The ``[B, C, 1]`` mask is spread to the sequence's full size before multiplying: on the
     CPU a bf16 multiply that broadcasts is several times slower than an elementwise one
-    (benchmarks/RESULTS.md, "The default run under 8 minutes")."""
+    (benchmarks/RESULTS.md, "The default run: channel-major TIM, on two hosts")."""
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
