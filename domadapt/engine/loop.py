@@ -119,9 +119,9 @@ def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[di
             continue
         with replicas.frozen(stage):
             state = _begin_stage(replicas, stage, cfg, histories, saved if s_idx == start_stage else None)
+            probed = run.epoch_probe is not None and not stage.source_only
             for epoch in range(start_epoch if s_idx == start_stage else 0, stage.epochs):
                 terms = train_epoch(replicas, stage, cfg, state.optimizer, epoch, progress=run.progress, lam_of=state.lam_of)
-                probed = run.epoch_probe is not None and not stage.source_only
                 with autocast(replicas.device, cfg.amp):
                     val = validate(replicas, stage, unsupervised=cfg.unsupervised_selection)
                     probes = run.epoch_probe(replicas) if probed else [{} for _ in range(replicas.k)]
