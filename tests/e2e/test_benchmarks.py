@@ -3,6 +3,8 @@ end to end at toy size (its timings are not checked: speed claims live in benchm
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import importlib
 import math
 import re
@@ -106,3 +108,52 @@ def test_tim_step_benchmark_times_the_same_function_in_every_layout(run_all, cap
     assert diff is not None and float(diff[1]) < 1e-5  # the reference paths compute the same TIM
     assert len(re.findall(r"^  (conv|time-major|channel-major) +(float32|bf16 autocast) +\d+\.\d$", out, re.M)) == 6
     assert out.splitlines()[-1] == f"{bench.NAME} ratio={ratio:.3f}"
+
+
+def test_tim_step_profile_times_the_block_it_replaces(run_all):
+    """profile_tim_step's compiled variant is only a fair comparison if, uncompiled, its
+    block computes what TemporalAwareBlock does: the same outputs, gradients, dropout masks
+    and BatchNorm running statistics."""
+    import torch
+
+    from domadapt.models.tim import TemporalAwareBlock
+
+    prof = importlib.import_module("profile_tim_step")
+    forward = prof.compiled_block_forward(compiler=lambda fn, **_: fn)
+    block = TemporalAwareBlock(6, 6, 2, dilation=2, dropout=0.3, residual="mul", tab="standard").train()
+    twin = copy.deepcopy(block)
+    x = torch.randn(6, 5, 11)
+
+    def run(module, use, seed=0):
+        torch.manual_seed(seed)
+        xi = x.clone().requires_grad_()
+        with prof.block_forward(use) if use is not None else contextlib.nullcontext():
+            out = module(xi)
+        out.pow(2).sum().backward()
+        return out, xi.grad
+
+    out, grad = run(block, None)
+    out_v, grad_v = run(twin, forward)
+    torch.testing.assert_close(out_v, out)
+    torch.testing.assert_close(grad_v, grad)
+    # the masks are random (another seed gives another output), so the match above was theirs too
+    assert not torch.allclose(run(copy.deepcopy(block), forward, seed=1)[0], out)
+    for name, tensor in block.state_dict().items():
+        torch.testing.assert_close(twin.state_dict()[name], tensor, msg=name)
+    for (name, p), q in zip(block.named_parameters(), twin.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, msg=name)
+
+
+def test_busy_cores_reads_the_machine_counters_and_passes_the_exit_status_on(run_all, capsys):
+    busy = importlib.import_module("busy_cores")
+    # /proc/stat's first line: user nice system idle iowait irq softirq steal guest guest_nice
+    before = busy.read_counters("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4 5\n")
+    after = busy.read_counters("cpu  250 0 100 900 50 0 0 0 0 0\ncpu0 1 2 3 4 5\n")
+    assert before == (1000, 850) and after == (1300, 950)
+    # 300 jiffies passed, 100 of them idle: two thirds of 2 cores were busy
+    assert busy.busy_cores(before, after, cores=2) == pytest.approx(4 / 3)
+    status = busy.main(["--every", "0.05", "--", sys.executable, "-c", "print('one'); print('two'); raise SystemExit(3)"])
+    out = capsys.readouterr().out.splitlines()
+    assert status == 3
+    assert [re.sub(r"^\[ *\d+\.\d s \| \d\.\d\d\] ", "", line) for line in out[:2]] == ["one", "two"]
+    assert re.fullmatch(r"wall \d+\.\d s, \d\.\d\d of \d+ cores busy on average, \d+\.\d idle core-seconds \(exit status 3\)", out[2])
