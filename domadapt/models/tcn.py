@@ -2,7 +2,8 @@
 
 The pieces every TIM variant is built from live here (small before large, nanoGPT-style):
 ``CausalConv1d`` (zero history before the first frame, as Keras ``padding="causal"``) with
-the ``SequenceBatchNorm`` and ``ChannelDropout`` that follow it, ``build_prepare`` (the 1x1
+the ``SequenceBatchNorm`` and ``ChannelDropout`` that follow it, ``ConvUnits`` (such units in
+series, each dropout folded into its BatchNorm by ``norm_relu_dropout``), ``build_prepare`` (the 1x1
 projection of the input features to ``filters`` channels), ``time_mask`` (input masking
 augmentation) and ``check_choice`` (a building block's guard). Inside a backbone the
 sequences are channel-major, ``[C, B, T]``: a backbone takes ``[B, C, T]`` features and
@@ -89,10 +90,24 @@ class CausalConv1d(nn.Conv1d):
 class SequenceBatchNorm(nn.BatchNorm1d):
     """``nn.BatchNorm1d`` for a channel-major ``[C, B, T]`` sequence: each channel normalised
     over every frame of the batch, the same statistics as ``nn.BatchNorm1d`` on ``[B, C, T]``
-    (read here as one sequence of B*T frames, ``[1, C, B*T]``)."""
+    (read here as one sequence of B*T frames, ``[1, C, B*T]``).
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return super().forward(h.reshape(1, h.shape[0], -1)).view_as(h)
+    ``scale`` (training only) multiplies the affine weight and bias, so the output is
+    ``scale`` times nn.BatchNorm1d's at the cost of two products of ``[C]`` vectors; the
+    running statistics are updated exactly as nn.BatchNorm1d's (:func:`norm_relu_dropout`).
+    """
+
+    def forward(self, h: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        x = h.reshape(1, h.shape[0], -1)
+        if scale == 1.0:
+            return super().forward(x).view_as(h)
+        if not (self.training and self.affine and self.track_running_stats):
+            raise DomadaptError("SequenceBatchNorm: a scale needs training mode, an affine and running statistics")
+        self.num_batches_tracked.add_(1)  # as nn.BatchNorm1d's training forward
+        factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight * scale, self.bias * scale, True, factor, self.eps
+        ).view_as(h)
 
 
 class ChannelDropout(nn.Dropout1d):
@@ -103,12 +118,16 @@ class ChannelDropout(nn.Dropout1d):
     CPU a bf16 multiply that broadcasts is several times slower than an elementwise one
     (benchmarks/RESULTS.md, "The default run: channel-major TIM, on two hosts")."""
 
+    def mask(self, h: torch.Tensor) -> torch.Tensor:
+        """This step's mask of ``h`` (training, p > 0), ``[C, B, 1]``: 0 for a dropped channel
+        of a sequence, 1/(1-p) for a kept one (nn.Dropout1d's draw on ``[B, C, 1]``)."""
+        # ones_like: the masks are per replica under vmap, like h
+        return super().forward(torch.ones_like(h[..., :1]).transpose(0, 1)).transpose(0, 1)
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return h
-        # ones_like: the masks are per replica under vmap, like h
-        mask = super().forward(torch.ones_like(h[..., :1]).transpose(0, 1))  # [B, C, 1]: 0 or 1/(1-p)
-        return h * mask.transpose(0, 1).expand_as(h).contiguous()
+        return h * self.mask(h).expand_as(h).contiguous()
 
 
 def build_prepare(kind: str, in_channels: int, filters: int) -> nn.Module:
@@ -161,6 +180,52 @@ def conv_bn_relu_drop(
     ]
 
 
+def norm_relu_dropout(norm: SequenceBatchNorm, dropout: ChannelDropout, y: torch.Tensor) -> torch.Tensor:
+    """``dropout(relu(norm(y)))`` of a conv output ``y`` ``[C, B, T]``, without multiplying by a
+    full-size mask.
+
+    The mask is 0 or 1/(1-p) per channel of a sequence, so ``relu(z) * mask`` equals
+    ``relu(z * mask)``: the kept channels' 1/(1-p) goes into BatchNorm's affine, and the
+    dropped channels are zeroed in place before the ReLU, outside autograd, because the
+    ReLU's backward already gives them no gradient (its output there is 0). The same values
+    and gradients without the dropout's full-size multiplies, forward and backward, and its
+    mask spread to full size (benchmarks/RESULTS.md, "Spatial dropout folded into BatchNorm").
+    """
+    if not (dropout.training and dropout.p > 0.0 and norm.training and norm.affine and norm.track_running_stats):
+        return dropout(F.relu(norm(y)))
+    dropped = dropout.mask(y) == 0  # drawn before the BatchNorm, which draws nothing: the same masks
+    z = norm(y, scale=1.0 / (1.0 - dropout.p))
+    with torch.no_grad():
+        z.masked_fill_(dropped, 0.0)
+    return F.relu(z)
+
+
+class ConvUnits(nn.Sequential):
+    """Units of :func:`conv_bn_relu_drop` in series, each computed by :func:`norm_relu_dropout`.
+
+    A ``Sequential`` of the units' modules, four by four, so the parameters keep their names
+    (``body.0.weight`` the first conv's, ``body.1.weight`` its BatchNorm's, ...).
+    Shape: ``[in_channels, B, T] -> [out_channels, B, T]`` (channel-major).
+    """
+
+    def __init__(self, *layers: nn.Module) -> None:
+        unit = (CausalConv1d, SequenceBatchNorm, nn.ReLU, ChannelDropout)
+        if len(layers) % 4 or any(not isinstance(m, unit[i % 4]) for i, m in enumerate(layers)):
+            raise DomadaptError(f"ConvUnits: expected ({', '.join(t.__name__ for t in unit)}) units, got "
+                                f"{[type(m).__name__ for m in layers]}")
+        super().__init__(*layers)
+
+    def __getitem__(self, idx):  # a slice need not hold whole units: a plain Sequential of its modules
+        return nn.Sequential(*list(self)[idx]) if isinstance(idx, slice) else super().__getitem__(idx)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        layers = list(self)
+        for i in range(0, len(layers), 4):
+            conv, norm, _, dropout = layers[i : i + 4]
+            h = norm_relu_dropout(norm, dropout, conv(h))
+        return h
+
+
 @dataclass(frozen=True, kw_only=True)
 class TCNOptions:
     """Options of the plain dilated TCN (``tcn``)."""
@@ -189,7 +254,7 @@ class TemporalBlock(nn.Module):
         self, in_channels: int, filters: int, kernel_size: int, *, dilation: int, dropout: float
     ) -> None:
         super().__init__()
-        self.body = nn.Sequential(
+        self.body = ConvUnits(
             *conv_bn_relu_drop(in_channels, filters, kernel_size, dilation=dilation, dropout=dropout),
             *conv_bn_relu_drop(filters, filters, kernel_size, dilation=dilation, dropout=dropout),
         )

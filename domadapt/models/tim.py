@@ -45,6 +45,7 @@ from domadapt.models.attention import ATTENTION_CHOICES, build_attention
 from domadapt.models.tcn import (
     PREPARE_CHOICES,
     CausalConv1d,
+    ConvUnits,
     build_prepare,
     channel_major,
     check_choice,
@@ -212,7 +213,7 @@ class TemporalAwareBlock(nn.Module):
                 *conv_bn_relu_drop(width, width, kernel_size, dilation=dilation, dropout=dropout),
                 *conv_bn_relu_drop(width, filters, 1, dilation=1, dropout=dropout),
             ]
-        self.body = nn.Sequential(*layers)
+        self.body = ConvUnits(*layers)
         self.attention = attention
         self.skip = nn.Identity() if in_channels == filters else CausalConv1d(in_channels, filters, 1)
         self.residual = residual

@@ -1,6 +1,7 @@
 """The channel-major building blocks compute what torch's own layers compute on ``[B, C, T]``:
 the causal conv as Keras' left-padded ``Conv1D``, the BatchNorm's statistics and running
-buffers, the spatial dropout's masks."""
+buffers, the spatial dropout's masks, and a conv unit with its dropout folded into the
+BatchNorm what the unit's modules compute one after another."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from domadapt.models.tcn import CausalConv1d, ChannelDropout, SequenceBatchNorm, channel_major, pool_time
+from domadapt.errors import DomadaptError
+from domadapt.models.tcn import (
+    CausalConv1d,
+    ChannelDropout,
+    ConvUnits,
+    SequenceBatchNorm,
+    channel_major,
+    conv_bn_relu_drop,
+    norm_relu_dropout,
+    pool_time,
+)
 
 
 def reference_causal_conv(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
@@ -75,3 +86,54 @@ def test_channel_dropout_drops_the_channels_dropout1d_drops():
 def test_pool_time_is_the_mean_over_frames_per_sequence():
     x = torch.randn(3, 5, 7)  # [B, C, T]
     torch.testing.assert_close(pool_time(channel_major(x)), x.mean(dim=2))
+
+
+@pytest.mark.parametrize("p,training", [(0.3, True), (0.0, True), (0.3, False)])
+def test_dropout_folded_into_batchnorm_equals_the_modules_in_series(p, training):
+    """norm_relu_dropout: the values, input and parameter gradients, running statistics and
+    random draws of BatchNorm -> ReLU -> ChannelDropout applied one after another."""
+    torch.manual_seed(0)
+    norm, dropout = SequenceBatchNorm(6).train(training), ChannelDropout(p).train(training)
+    twin_norm, twin_dropout = SequenceBatchNorm(6).train(training), ChannelDropout(p).train(training)
+    twin_norm.load_state_dict(norm.state_dict())
+    with torch.no_grad():  # an affine of its own, so a wrong scale of either term shows
+        for n in (norm, twin_norm):
+            n.weight.copy_(torch.linspace(0.5, 2.0, 6))
+            n.bias.copy_(torch.linspace(-0.3, 0.4, 6))
+    y = torch.randn(6, 5, 9) * 2 + 0.5  # a conv output [C, B, T]
+    y1, y2 = y.clone().requires_grad_(), y.clone().requires_grad_()
+    weights = torch.randn(6, 5, 9)
+    torch.manual_seed(1)
+    expected = twin_dropout(F.relu(twin_norm(y1)))
+    torch.manual_seed(1)
+    got = norm_relu_dropout(norm, dropout, y2)
+    torch.testing.assert_close(got, expected)
+    (expected * weights).sum().backward()
+    (got * weights).sum().backward()
+    torch.testing.assert_close(y2.grad, y1.grad)
+    torch.testing.assert_close(norm.weight.grad, twin_norm.weight.grad)
+    torch.testing.assert_close(norm.bias.grad, twin_norm.bias.grad)
+    for name, buffer in twin_norm.named_buffers():
+        torch.testing.assert_close(getattr(norm, name), buffer, msg=name)
+    if p and training:  # channels of some sequences were dropped, and the same ones
+        dropped = (got == 0).all(dim=2)
+        assert dropped.any() and not dropped.all()
+        assert torch.equal(dropped, (expected == 0).all(dim=2))
+
+
+def test_conv_units_run_the_folded_units_and_keep_the_sequential_names():
+    torch.manual_seed(0)
+    layers = [*conv_bn_relu_drop(4, 6, 2, dilation=2, dropout=0.2), *conv_bn_relu_drop(6, 6, 2, dilation=2, dropout=0.2)]
+    units, series = ConvUnits(*layers), nn.Sequential(*layers)  # the same modules
+    assert list(units.state_dict()) == list(series.state_dict())
+    assert "1.running_mean" in units.state_dict() and "4.weight" in units.state_dict()
+    x = torch.randn(4, 3, 16)
+    torch.manual_seed(5)
+    expected = series(x)
+    for m in series:  # the first call moved the running statistics: take them back
+        if isinstance(m, SequenceBatchNorm):
+            m.reset_running_stats()
+    torch.manual_seed(5)
+    torch.testing.assert_close(units(x), expected)
+    with pytest.raises(DomadaptError, match="ConvUnits: expected"):
+        ConvUnits(*layers[:3])
