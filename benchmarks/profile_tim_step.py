@@ -14,6 +14,9 @@ backward, clipping and fused Adam under ``domadapt.device.autocast``, one thread
 - the step at 2, 8, 32 and 128 windows and the least-squares line through them: the time a
   step costs whatever its batch, and the time per window;
 - the step with every spatial dropout off (p = 0): what the dropouts cost;
+- the step with each conv unit's modules run one after another (``nn.Sequential``'s forward:
+  the dropout a full-size multiply) against domadapt's ``ConvUnits`` (the dropout folded into
+  the BatchNorm, ``domadapt.models.tcn.norm_relu_dropout``);
 - with ``--compile``: the step with each conv unit's BatchNorm -> ReLU -> dropout and each
   block's gate compiled by ``torch.compile`` (dynamic shapes, a fresh inductor cache), the
   lighter use of the compiler than ``train.compile``'s whole encoder (``bench_compile.py``):
@@ -48,7 +51,7 @@ from bench_tim_step import BATCH, step
 from bench_training_step import FRAMES, describe, median_seconds, synchronizer, tim_model
 
 from domadapt.device import native_bf16, precision, resolve_device
-from domadapt.models.tcn import ChannelDropout
+from domadapt.models.tcn import ChannelDropout, ConvUnits
 from domadapt.models.tim import TemporalAwareBlock
 
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::addmv", "aten::addmv_", "aten::bmm")
@@ -188,6 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     t = median_seconds({"dropout 0.1": train, "dropout 0": lambda: train(m=no_dropout, o=opt_nd)}, repeats, sync)
     print(f"spatial dropouts: step {t['dropout 0.1'] * 1e3:.1f} ms, with p = 0 {t['dropout 0'] * 1e3:.1f} ms "
           f"(the dropouts cost {(t['dropout 0.1'] - t['dropout 0']) * 1e3:.1f} ms)")
+
+    def in_series() -> None:
+        eager, ConvUnits.forward = ConvUnits.forward, torch.nn.Sequential.forward
+        try:
+            train()
+        finally:
+            ConvUnits.forward = eager
+
+    t = median_seconds({"folded": train, "in series": in_series}, repeats, sync)
+    print(f"conv units, the dropout folded into the BatchNorm: step {t['folded'] * 1e3:.1f} ms; the same modules "
+          f"one after another: {t['in series'] * 1e3:.1f} ms ({t['folded'] / t['in series']:.3f}x)")
 
     if args.compile:
         forward = compiled_block_forward()
