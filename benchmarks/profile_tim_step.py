@@ -41,7 +41,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers
@@ -116,14 +115,11 @@ def compiled_block_forward(compiler=torch.compile):
     def forward(self: TemporalAwareBlock, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.attention is not None or self.residual != "mul":
             return eager(self, x)
-        h = x
-        for i in range(0, len(self.body), 4):
-            conv, bn, _, dropout = self.body[i : i + 4]
+        h, layers = x, list(self.body)
+        for i in range(0, len(layers), 4):
+            conv, bn, _, dropout = layers[i : i + 4]
             y = conv(h)
-            mask = None
-            if dropout.p > 0:  # nn.Dropout1d's draw on [B, C, 1], as ChannelDropout's
-                ones = torch.ones(y.shape[1], y.shape[0], 1, device=y.device)
-                mask = F.dropout1d(ones, dropout.p, True).transpose(0, 1).to(y.dtype)
+            mask = dropout.mask(y) if dropout.p > 0 else None
             h, mean, var = unit(y, bn.weight, bn.bias, mask, bn.eps)
             with torch.no_grad():
                 n = y[0].numel()
@@ -136,13 +132,13 @@ def compiled_block_forward(compiler=torch.compile):
 
 
 @contextlib.contextmanager
-def block_forward(forward) -> Iterator[None]:
-    """TemporalAwareBlock.forward is ``forward`` while open."""
-    eager, TemporalAwareBlock.forward = TemporalAwareBlock.forward, forward
+def swapped_forward(cls: type, forward) -> Iterator[None]:
+    """``cls.forward`` is ``forward`` while open."""
+    eager, cls.forward = cls.forward, forward
     try:
         yield
     finally:
-        TemporalAwareBlock.forward = eager
+        cls.forward = eager
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,11 +189,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(the dropouts cost {(t['dropout 0.1'] - t['dropout 0']) * 1e3:.1f} ms)")
 
     def in_series() -> None:
-        eager, ConvUnits.forward = ConvUnits.forward, torch.nn.Sequential.forward
-        try:
+        with swapped_forward(ConvUnits, torch.nn.Sequential.forward):
             train()
-        finally:
-            ConvUnits.forward = eager
 
     t = median_seconds({"folded": train, "in series": in_series}, repeats, sync)
     print(f"conv units, the dropout folded into the BatchNorm: step {t['folded'] * 1e3:.1f} ms; the same modules "
@@ -207,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         forward = compiled_block_forward()
 
         def compiled() -> None:
-            with block_forward(forward):
+            with swapped_forward(TemporalAwareBlock, forward):
                 train()
 
         start = time.perf_counter()

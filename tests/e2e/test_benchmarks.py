@@ -127,7 +127,7 @@ def test_tim_step_profile_times_the_block_it_replaces(run_all):
     def run(module, use, seed=0):
         torch.manual_seed(seed)
         xi = x.clone().requires_grad_()
-        with prof.block_forward(use) if use is not None else contextlib.nullcontext():
+        with prof.swapped_forward(TemporalAwareBlock, use) if use is not None else contextlib.nullcontext():
             out = module(xi)
         out.pow(2).sum().backward()
         return out, xi.grad
