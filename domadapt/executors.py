@@ -22,14 +22,14 @@ import pickle
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from domadapt.errors import DomadaptError
-from domadapt.registries import EXECUTORS
+from domadapt.registries import BACKBONES, CORPORA, EXECUTORS, LEARNERS, LOSSES, METHODS, SCHEDULES, SPLITTERS, VALIDATORS
 from domadapt.plugins import import_modules
 from domadapt.registry import check_fields, option
 
@@ -70,7 +70,14 @@ class Executor:
         utterance functionals; :func:`preparation_executor`): 1, this process."""
         return 1
 
-    def map(self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def map(
+        self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any], *, kinds: Sequence[Hashable] | None = None
+    ) -> Iterator[tuple[int, Any]]:
+        """``(index, fn(shared, item))`` for every item, as the results come in.
+
+        ``kinds`` (one per item) says which items take about as long (a unit's row): an
+        executor running several at once may use it to start the longest first
+        (:class:`LocalExecutor` does). In this process the items run in order."""
         for i, item in enumerate(items):
             yield i, fn(shared, item)
 
@@ -83,7 +90,9 @@ class LocalExecutor(Executor):
     Small models scale poorly over intra-op threads, so by default every core runs its own
     unit with one thread (docs/performance.md). A unit's numbers come from its seeds and its
     thread count (the order of a sum split over threads), never from the process that
-    trains it: with the same ``threads`` every ``jobs`` gives the same results.
+    trains it: with the same ``threads`` every ``jobs`` gives the same results. The workers
+    start the items of the longest kind first (:class:`LongestFirst`) and fork from a fork
+    server that has imported domadapt once (:func:`worker_context`).
 
     Options:
         jobs: worker processes; None = one per usable core, fewer when the memory available
@@ -106,12 +115,12 @@ class LocalExecutor(Executor):
         def __post_init__(self) -> None:
             check_fields(self, where="executor option")
 
-    def __init__(self, *, options: Options | None = None, start_method: str = "spawn") -> None:
+    def __init__(self, *, options: Options | None = None, start_method: str = "forkserver") -> None:
         o = options if options is not None else self.Options()
         self.jobs = o.jobs
         self.threads = o.threads
         self.imports = o.imports
-        self.start_method = start_method  # how the workers start (see _start_worker)
+        self.start_method = start_method  # how the workers start (worker_context)
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     @property
@@ -127,7 +136,9 @@ class LocalExecutor(Executor):
             self.jobs = 1
         return driver
 
-    def map(self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def map(
+        self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any], *, kinds: Sequence[Hashable] | None = None
+    ) -> Iterator[tuple[int, Any]]:
         payload = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL) if self.jobs != 1 else b""
         jobs = min(self.jobs or affordable_jobs(len(payload)), len(items))
         self.concurrency = max(1, jobs)
@@ -140,14 +151,28 @@ class LocalExecutor(Executor):
                 torch.set_num_threads(before)  # the caller's own work (feature extraction) keeps its threads
             return
         self._pool = pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=jobs, mp_context=multiprocessing.get_context(self.start_method),
+            max_workers=jobs, mp_context=worker_context(self.start_method),
             initializer=_start_worker, initargs=(payload, self.imports, self.threads or 1),
         )
-        with _ctrl_c_ignored():  # inherited by the workers, which 'spawn' starts on the first submit
-            futures = {pool.submit(_call_in_worker, fn, item): i for i, item in enumerate(items)}
+        queue = LongestFirst(kinds if kinds is not None else range(len(items)))
+        running: dict[concurrent.futures.Future, tuple[int, float]] = {}
+
+        def start() -> None:
+            i = queue.pop()
+            running[pool.submit(_call_in_worker, fn, items[i])] = i, time.monotonic()
+
         try:
-            for future in concurrent.futures.as_completed(futures):
-                yield futures[future], future.result()
+            with _ctrl_c_ignored():  # inherited by a spawned worker from its start (see _start_worker)
+                for _ in range(jobs):  # a worker each, started by its first item; later items reuse them
+                    start()
+            while running:
+                done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in done:
+                    i, began = running.pop(future)
+                    queue.took(i, time.monotonic() - began)
+                    if queue:  # the freed worker goes on before the caller handles the result
+                        start()
+                    yield i, future.result()
         finally:
             self.close()  # a unit's error, Ctrl-C or the last result: no worker outlives the map
 
@@ -166,8 +191,63 @@ class LocalExecutor(Executor):
             process.join()
 
 
-#: what the data preparation's workers need, imported once by the fork server they start from
-_PREPARATION_MODULES = ["domadapt.corpora.synthetic.layouts", "domadapt.features.functionals"]
+class LongestFirst:
+    """The order :class:`LocalExecutor` starts items in, when several run at once: an item
+    of a kind not timed yet first, in the given order (its time is learnt), then one of the
+    kind that took longest. Units of one row take about as long, fold after fold; started
+    longest first, the run ends on short units instead of one long unit alone on the last
+    busy core (the classic longest-processing-time rule; benchmarks/RESULTS.md, "Longest
+    units first")."""
+
+    def __init__(self, kinds: Sequence[Hashable]) -> None:
+        self.kinds = list(kinds)
+        self.pending = list(range(len(self.kinds)))
+        self.seconds: dict[Hashable, float] = {}
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def pop(self) -> int:
+        """The next item to start."""
+        i = min(self.pending, key=lambda i: (self.kinds[i] in self.seconds, -self.seconds.get(self.kinds[i], 0.0), i))
+        self.pending.remove(i)
+        return i
+
+    def took(self, i: int, seconds: float) -> None:
+        """Item ``i`` took ``seconds``: its kind's time from now on."""
+        self.seconds[self.kinds[i]] = seconds
+
+
+#: what a worker needs, imported once by the fork server the workers start from: the data
+#: preparation's steps and a unit (the registries' built-ins, which a unit's configuration names)
+WORKER_MODULES = [
+    "domadapt.corpora.synthetic.layouts", "domadapt.features.functionals", "domadapt.run.unit",
+    *(registry.builtins for registry in (CORPORA, BACKBONES, LOSSES, SCHEDULES, METHODS, LEARNERS, SPLITTERS, VALIDATORS)),
+]
+
+
+def worker_context(start_method: str = "forkserver") -> multiprocessing.context.BaseContext:
+    """The multiprocessing context workers start in: ``forkserver`` where there is one (not
+    on Windows: there ``spawn``). The fork server is a fresh interpreter that imports
+    :data:`WORKER_MODULES` once and never starts OpenMP threads, so forking it is safe (see
+    :func:`_start_worker`) and a worker starts at once, where ``spawn`` imports torch and
+    domadapt again in every new worker (seconds each)."""
+    if start_method != "forkserver" or "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_MODULES)  # only before the server starts: the first caller's list
+    return context
+
+
+def start_worker_server() -> None:
+    """Start the fork server now, so that it imports :data:`WORKER_MODULES` on an idle core
+    while this process loads its configuration and data (a no-op where there is none, and
+    when it runs already)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        worker_context()
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def preparation_executor(jobs: int | None) -> LocalExecutor:
@@ -175,15 +255,10 @@ def preparation_executor(jobs: int | None) -> LocalExecutor:
     synthetic corpus, utterance functionals): ``jobs`` worker processes (None: one per core
     as memory allows; 1: this process), one torch thread each.
 
-    Its workers fork from a fork server: a fresh interpreter that has imported what they
-    need and never started OpenMP threads, so forking it is safe (see
-    :func:`_start_worker`), and the preparation's several short steps do not import torch
-    again in new workers each time, as 'spawn' would. Where there is no fork server (Windows), 'spawn'.
+    Its workers fork from the fork server (:func:`worker_context`), so the preparation's
+    several short steps do not import torch again in new workers each time.
     """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return LocalExecutor(options=LocalExecutor.Options(jobs=jobs, threads=1))
-    multiprocessing.get_context("forkserver").set_forkserver_preload(_PREPARATION_MODULES)
-    return LocalExecutor(options=LocalExecutor.Options(jobs=jobs, threads=1), start_method="forkserver")
+    return LocalExecutor(options=LocalExecutor.Options(jobs=jobs, threads=1))
 
 
 def usable_cores() -> int:
@@ -239,18 +314,37 @@ _SHARED: Any = None
 
 
 def _start_worker(payload: bytes, imports: tuple[str, ...], threads: int) -> None:
-    """A worker: a fresh interpreter ('spawn': forking a process whose torch has started its
-    OpenMP threads copies a runtime that may hold a lock no thread will release). It starts
-    with Ctrl-C ignored, a disposition that survives exec: the driver alone handles it and
-    stops the workers, so a terminal's Ctrl-C, which reaches every process of the group,
-    prints no traceback per worker. A driver killed outright (SIGKILL, or ``kill``'s
-    SIGTERM, which it does not handle) cannot stop them: each worker watches its parent
-    and ends itself when it is gone (:func:`_exit_with_parent`)."""
+    """A worker: forked from the fork server or, without one, a fresh interpreter (never a
+    fork of the driver: forking a process whose torch has started its OpenMP threads copies
+    a runtime that may hold a lock no thread will release). It ignores Ctrl-C: the driver
+    alone handles it and stops the workers, so a terminal's Ctrl-C, which reaches every
+    process of the group, prints no traceback per worker. A driver killed outright
+    (SIGKILL, or ``kill``'s SIGTERM, which it does not handle) cannot stop them: each worker
+    watches its parent (the fork server, which ends with the driver) and ends itself when
+    it is gone (:func:`_exit_with_parent`)."""
     global _SHARED
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _release_fork_server()
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="domadapt-parent-watch", daemon=True).start()
     import_modules(imports)
     torch.set_num_threads(threads)
     _SHARED = pickle.loads(payload)
+
+
+def _release_fork_server() -> None:
+    """Close this worker's copy of the write end of the fork server's "alive" pipe. Every
+    process the server forks gets one, and the server ends only once all are closed: held
+    by a worker, it would keep the server, the parent the worker watches, alive after the
+    driver died. (Nothing else in a worker uses it; a spawned worker has none.)"""
+    try:
+        from multiprocessing import forkserver
+    except ImportError:  # no fork server on this platform
+        return
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(fd, int):
+        os.close(fd)
+        server._forkserver_alive_fd = None
 
 
 def _exit_with_parent(parent: int, every: float = 0.5) -> None:
@@ -338,8 +432,10 @@ class RayExecutor(Executor):
             ray.shutdown()
             self._started = False
 
-    def map(self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        ray = self._ray()
+    def map(
+        self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any], *, kinds: Sequence[Hashable] | None = None
+    ) -> Iterator[tuple[int, Any]]:
+        ray = self._ray()  # every item is submitted at once: Ray's scheduler orders them, kinds unused
         task = ray.remote(_call).options(
             num_cpus=self.cpus_per_run,
             num_gpus=self.gpus_per_run or 0,

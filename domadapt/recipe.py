@@ -268,6 +268,10 @@ def interrupted(out: Path | None, argv: list[str], *, prog: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.executor == "local" and (args.jobs if args.jobs is not None else default_jobs()) != 1:
+        from domadapt.executors import start_worker_server
+
+        start_worker_server()  # its imports on another core while this process checks the recipe
     import_modules(args.imports)
     overrides = parse_overrides(args.overrides)
     if args.seeds is not None:

@@ -142,7 +142,9 @@ def run_units(executor: Executor, plan: PlannedRun, *, say=print) -> list[list[d
         say_above = clock.above(say)
         # units at once would interleave their per-epoch bars: then only the unit lines show
         shared = dataclasses.replace(ctx, progress=False) if executor.parallel else ctx
-        for j, results in executor.map(execute_unit, shared, jobs):
+        # units of a row (at a curve point) take about as long: in workers, the longest start first
+        kinds = [(unit.row, unit.point) for unit in plan.units]
+        for j, results in executor.map(execute_unit, shared, jobs, kinds=kinds):
             unit = plan.units[j]
             if executor.remote:  # the driver keeps its own copy: results need no disk shared with the workers
                 for result in results:

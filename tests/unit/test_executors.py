@@ -13,7 +13,7 @@ import torch
 
 from domadapt import executors
 from domadapt.errors import DomadaptError
-from domadapt.executors import LocalExecutor, RayExecutor, affordable_jobs, build_executor
+from domadapt.executors import LocalExecutor, LongestFirst, RayExecutor, affordable_jobs, build_executor
 
 
 def test_local_maps_in_order_in_this_process_and_an_unknown_executor_lists_the_known_ones():
@@ -44,6 +44,18 @@ def test_two_jobs_map_every_item_in_workers_with_one_passive_thread_each():
     assert {i: r[0] for i, r in out.items()} == {0: 11, 1: 12, 2: 13, 3: 14}
     assert os.getpid() not in {r[1] for r in out.values()}
     assert {(r[2], r[3]) for r in out.values()} == {(1, "PASSIVE")}
+
+
+def test_longest_first_starts_an_untimed_kind_first_in_order_then_the_longest_timed():
+    queue = LongestFirst(["a", "b", "c", "a", "b", "c", "a"])
+    assert [queue.pop(), queue.pop()] == [0, 1]  # nothing timed yet: in order
+    queue.took(0, 5.0)
+    queue.took(1, 20.0)
+    assert queue.pop() == 2  # kind c is not timed yet
+    queue.took(2, 1.0)
+    assert [queue.pop() for _ in range(len(queue))] == [4, 3, 6, 5]  # b (20 s), a, a (5 s), c (1 s)
+    out = dict(build_executor("local", jobs=2).map(_add, 10, [1, 2, 3, 4, 5], kinds=["x", "y", "x", "y", "x"]))
+    assert {i: r[0] for i, r in out.items()} == {0: 11, 1: 12, 2: 13, 3: 14, 4: 15}
 
 
 def _sleep_or_fail(folder, item):
