@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -47,6 +48,9 @@ class Run:
 
     checkpoint: Path | None = None
     resume: bool = False
+    # seconds between checkpoints (train.checkpoint_every): an epoch's end saves once this
+    # long has passed since the fit started or last saved; 0 = every epoch
+    checkpoint_every: float = 0.0
     writers: list[Any] | None = None  # one tensorboard SummaryWriter (or None) per replica
     progress: bool = False
     # Per-epoch diagnostics after validation (e.g. the domain gap on a fixed probe batch):
@@ -111,6 +115,7 @@ def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[di
         replicas.load_extra_state(saved["extra"])
         histories, start_stage, start_epoch = saved["histories"], saved["stage"], saved["epoch"]
         log.info("resumed %s at stage %d epoch %d", run.checkpoint, start_stage, start_epoch)
+    saved_at = time.monotonic()
     for s_idx in range(start_stage, len(replicas.stages)):
         stage = replicas.stages[s_idx]
         fresh = saved is None or s_idx > start_stage
@@ -129,8 +134,9 @@ def fit(replicas: Replicas, cfg: TrainConfig, run: Run | None = None) -> list[di
                 _log_epoch(state.histories, run.writers, stage.name, epoch, terms, val, probes)
                 if state.scheduler is not None:
                     state.scheduler.step()
-                if run.checkpoint is not None:
+                if run.checkpoint is not None and time.monotonic() - saved_at >= run.checkpoint_every:
                     _save(replicas, run.checkpoint, state, stage=s_idx, epoch=epoch + 1)
+                    saved_at = time.monotonic()
             _restore_best(replicas, state)
         if key is not None:
             run.shared_stages.store(key, replicas, stage, histories)

@@ -95,7 +95,10 @@ class EngineLearner(Learner):
         evaluating = lambda: autocast(job.ctx.device, cfg.train.amp)  # noqa: E731
         shared = SharedStages(job.ctx.out_dir / "shared-stages") if cfg.train.share_source_stages else None
         if not job.ctx.score_test:  # a sweep's search: no gap (it reads the test inputs), no test
-            run = Run(job.paths.checkpoint, resume=True, progress=job.ctx.progress, shared_stages=shared)
+            run = Run(
+                job.paths.checkpoint, resume=True, checkpoint_every=cfg.train.checkpoint_every, progress=job.ctx.progress,
+                shared_stages=shared,
+            )
             histories = fit(replicas, cfg.train, run)
             with evaluating():
                 scores = selection_scores(replicas, job.data, seed=cfg.eval.seed)
@@ -103,8 +106,8 @@ class EngineLearner(Learner):
         with evaluating():
             gap = GapWatch.start(job, replicas)
         run = Run(
-            job.paths.checkpoint, resume=True, writers=job.writers, progress=job.ctx.progress, epoch_probe=gap.probe,
-            shared_stages=shared,
+            job.paths.checkpoint, resume=True, checkpoint_every=cfg.train.checkpoint_every, writers=job.writers,
+            progress=job.ctx.progress, epoch_probe=gap.probe, shared_stages=shared,
         )
         histories = fit(replicas, cfg.train, run)
         with evaluating():

@@ -100,6 +100,26 @@ def test_resume_refuses_a_checkpoint_of_other_seeds(tmp_path):
         train(fold, spec("target_only"), cfg, [0, 2], run=Run(checkpoint=checkpoint, resume=True))
 
 
+def test_checkpoints_are_written_once_checkpoint_every_seconds_have_passed(tmp_path, monkeypatch):
+    """0: after every epoch; otherwise at the first epoch end that long after the fit's
+    start or last save (here a clock that advances 10 s per read: every other epoch at 15 s)."""
+    import types
+
+    import domadapt.engine.loop as loop
+
+    saves: list[tuple[int, int]] = []
+    real_save = loop.save_checkpoint
+    monkeypatch.setattr(loop, "save_checkpoint", lambda path, **kw: (saves.append((kw["stage"], kw["epoch"])), real_save(path, **kw)))
+    fold, cfg = tiny_fold(), tiny_train(epochs=4, pretrain_epochs=2)
+    train(fold, spec("pretrain_finetune"), cfg, [0], run=Run(checkpoint=tmp_path / "every.pt"))
+    assert saves == [(0, 1), (0, 2), (1, 1), (1, 2), (1, 3), (1, 4)]
+    saves.clear()
+    clock = iter(range(0, 10_000, 10))
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(monotonic=lambda: float(next(clock))))
+    train(fold, spec("pretrain_finetune"), cfg, [0], run=Run(checkpoint=tmp_path / "timed.pt", checkpoint_every=15))
+    assert saves == [(0, 2), (1, 2), (1, 4)]
+
+
 class _TouchOnUnpickle:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
