@@ -17,6 +17,9 @@ backward, clipping and fused Adam under ``domadapt.device.autocast``, one thread
 - the step with each conv unit's modules run one after another (``nn.Sequential``'s forward:
   the dropout a full-size multiply) against domadapt's ``ConvUnits`` (the dropout folded into
   the BatchNorm, ``domadapt.models.tcn.norm_relu_dropout``);
+- a forward pass outside training (eval mode, no gradient, as validation and prediction)
+  over 768 windows in batches of 512, 256, 192 (``domadapt.engine.replicas.PREDICT_BATCH``)
+  and 128: the time per window and the largest difference from the 512-row batches' logits;
 - with ``--compile``: the step with each conv unit's BatchNorm -> ReLU -> dropout and each
   block's gate compiled by ``torch.compile`` (dynamic shapes, a fresh inductor cache), the
   lighter use of the compiler than ``train.compile``'s whole encoder (``bench_compile.py``):
@@ -49,7 +52,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 from bench_tim_step import BATCH, step
 from bench_training_step import FRAMES, describe, median_seconds, synchronizer, tim_model
 
-from domadapt.device import native_bf16, precision, resolve_device
+from domadapt.data import TARGET_TASK
+from domadapt.device import autocast, native_bf16, precision, resolve_device
+from domadapt.engine.replicas import PREDICT_BATCH
 from domadapt.models.tcn import ChannelDropout, ConvUnits
 from domadapt.models.tim import TemporalAwareBlock
 
@@ -141,6 +146,26 @@ def swapped_forward(cls: type, forward) -> Iterator[None]:
         cls.forward = eager
 
 
+def predict_batches(model, dev: torch.device, repeats: int, sync) -> None:
+    """Eval-mode logits of 768 windows in batches of several sizes: ms per window, and the
+    largest difference from the 512-row batches' (0: the batch size changes no number)."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(768, 39, FRAMES, generator=g).to(dev)
+    model.eval()
+
+    def logits(rows: int) -> torch.Tensor:
+        with torch.no_grad(), autocast(dev, True):
+            return torch.cat([model(x[i : i + rows], TARGET_TASK).logits.float() for i in range(0, len(x), rows)])
+
+    sizes = (512, 256, PREDICT_BATCH, 128)
+    reference = logits(512)
+    diff = max((logits(n) - reference).abs().max().item() for n in sizes)
+    t = median_seconds({n: (lambda n=n: logits(n)) for n in sizes}, repeats, sync)
+    model.train()
+    print("eval-mode forward of 768 windows, by batch: " + ", ".join(f"{n} rows {t[n] / len(x) * 1e3:.3f} ms a window" for n in sizes)
+          + f" (largest difference from the 512-row logits: {diff:.1e})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
@@ -195,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     t = median_seconds({"folded": train, "in series": in_series}, repeats, sync)
     print(f"conv units, the dropout folded into the BatchNorm: step {t['folded'] * 1e3:.1f} ms; the same modules "
           f"one after another: {t['in series'] * 1e3:.1f} ms ({t['folded'] / t['in series']:.3f}x)")
+
+    predict_batches(model, dev, repeats, sync)
 
     if args.compile:
         forward = compiled_block_forward()

@@ -43,7 +43,10 @@ from domadapt.engine.vmapping import (
 from domadapt.errors import DomadaptError
 from domadapt.methods.base import Method, SourceBatch, Stage, StepBatch
 
-PREDICT_BATCH = 512
+#: rows per forward pass outside training (validation, the domain gap, prediction): on the
+#: CPU a TIM-Net activation of this many windows stays in a core's cache, where one of 512
+#: does not (benchmarks/profile_tim_step.py; benchmarks/RESULTS.md, "Longest units first")
+PREDICT_BATCH = 192
 
 
 @torch.no_grad()
