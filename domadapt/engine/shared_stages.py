@@ -20,6 +20,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from domadapt.config import TrainConfig
@@ -28,6 +29,30 @@ from domadapt.engine.replicas import Replicas
 from domadapt.methods.base import Stage
 
 FORMAT = 2  # part of every key: a file of another layout is never found
+
+
+def digest(*parts: Any) -> str:
+    """A hash of ``parts``: a tensor or array by its dtype, shape and bytes, bytes as they
+    are, anything else by its ``repr``."""
+    h = hashlib.sha256()
+
+    def add(part: Any) -> None:
+        h.update(part if isinstance(part, bytes) else repr(part).encode())
+        h.update(b"\0")
+
+    for part in parts:
+        if isinstance(part, torch.Tensor):
+            t = part.detach().cpu().contiguous()
+            add(str(t.dtype))
+            add(tuple(t.shape))
+            add(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(part, np.ndarray):
+            add(str(part.dtype))
+            add(part.shape)
+            add(np.ascontiguousarray(part).tobytes())
+        else:
+            add(part)
+    return h.hexdigest()[:32]
 
 
 class SharedStages:
@@ -41,37 +66,20 @@ class SharedStages:
         with state outside its parameters, or a stage that reads more than the source)."""
         if not stage.source_only or stage.on_epoch_start is not None or replicas.extra_state():
             return None
-        h = hashlib.sha256()
-
-        def add(*parts: Any) -> None:
-            for part in parts:
-                h.update(part if isinstance(part, bytes) else repr(part).encode())
-                h.update(b"\0")
-
-        def add_tensor(t: torch.Tensor) -> None:
-            t = t.detach().cpu().contiguous()
-            add(str(t.dtype), tuple(t.shape), t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-
         method = type(replicas.method)
         # what the base class's pre-training step calls: a subclass overriding one is another step
         code = [getattr(method, name).__qualname__ for name in ("source_ce", "cross_entropy", "predictor")]
-        add(FORMAT, stage.name, stage.epochs, stage.draw, stage.select, stage.step.__qualname__, code)
-        add(dataclasses.asdict(cfg), str(replicas.device), replicas.precision(cfg.amp), list(replicas.seeds))
         names = {id(p): n for n, p in replicas.method.named_parameters()}
-        add([(sorted(names.get(id(p), "?") for p in params), mult) for params, mult in stage.param_groups])
-        add([sorted(n for n, _ in module.named_parameters()) for module in stage.frozen])
-        for name, tensor in sorted(replicas.state().items()):
-            add(name)
-            add_tensor(tensor)
         rng = random_states(replicas.generators)
-        add_tensor(rng["torch"])
-        for batches in rng["batches"]:
-            add_tensor(batches)
-        for domain in [*replicas.data.sources, stage.monitor]:
-            add(domain.task)
-            add_tensor(domain.x)
-            add_tensor(domain.y)
-        return h.hexdigest()[:32]
+        return digest(
+            FORMAT, stage.name, stage.epochs, stage.draw, stage.select, stage.step.__qualname__, code,
+            dataclasses.asdict(cfg), str(replicas.device), replicas.precision(cfg.amp), list(replicas.seeds),
+            [(sorted(names.get(id(p), "?") for p in params), mult) for params, mult in stage.param_groups],
+            [sorted(n for n, _ in module.named_parameters()) for module in stage.frozen],
+            *[part for name, tensor in sorted(replicas.state().items()) for part in (name, tensor)],
+            rng["torch"], *rng["batches"],
+            *[part for domain in [*replicas.data.sources, stage.monitor] for part in (domain.task, domain.x, domain.y)],
+        )
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.pt"

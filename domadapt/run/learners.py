@@ -20,9 +20,10 @@ from domadapt.config import ExperimentConfig, MethodSpec
 from domadapt.corpora.base import Corpus
 from domadapt.data import FoldData
 from domadapt.device import autocast
-from domadapt.diagnostics import HeldOut, gap_probe, measure_gap
+from domadapt.diagnostics import GAP_POINTS, HeldOut, gap_probe, measure_gap
 from domadapt.engine import Replicas, Run, build_replicas, fit
-from domadapt.engine.shared_stages import SharedStages
+from domadapt.engine.checkpoint import atomic_save
+from domadapt.engine.shared_stages import SharedStages, digest
 from domadapt.errors import DomadaptError
 from domadapt.features.functionals import UtteranceFeatures, utterance_functionals
 from domadapt.methods import METHODS, method_class
@@ -137,11 +138,32 @@ class GapWatch:
         if why_not:
             return cls(None, why_not)
         held = HeldOut.of(job.data)
-        features = held.features(replicas)
-        watch = cls(held, None, before=measure_gap(held, features, job.ctx.cfg.eval.seed))
+        # most rows of a fold start from the same model (the seed's initialisation): the first
+        # to measure its gap keeps it for the others (a unit starting meanwhile measures it too)
+        path = job.ctx.out_dir / "shared-gaps" / f"{cls._starting_point(job, replicas, held)}.pt"
+        if path.exists():
+            saved = torch.load(path, weights_only=True)
+        else:
+            features = held.features(replicas)
+            saved = {"before": measure_gap(held, features, job.ctx.cfg.eval.seed), "general": features["general"]}
+            atomic_save(saved, path)
+        watch = cls(held, None, before=saved["before"])
         if watch._pictured(job):
-            watch.first_features = features["general"]
+            watch.first_features = saved["general"]
         return watch
+
+    @staticmethod
+    def _starting_point(job: UnitJob, replicas: Replicas, held: HeldOut) -> str:
+        """A hash of what the gap before training depends on: every tensor of the replicas,
+        the method's code that reads the features, the held-out rows, the precision and the
+        gap's seed."""
+        method, cfg = replicas.method, job.ctx.cfg
+        code = [getattr(type(method), name).__qualname__ for name in ("target_features", "source_features")]
+        return digest(
+            code, type(method.model).__qualname__, GAP_POINTS, cfg.eval.seed, str(replicas.device), replicas.precision(cfg.train.amp),
+            *[part for name, tensor in sorted(replicas.state().items()) for part in (name, tensor)],
+            *[part for d in held.sources for part in (d.task, d.x)], held.target, held.groups_s, held.groups_t,
+        )
 
     @property
     def probe(self):

@@ -408,3 +408,22 @@ def test_shared_source_pretraining_changes_no_number(tiny_trees, tmp_path):
         theirs = json.loads((tmp_path / "own" / path.relative_to(tmp_path / "shared")).read_text())
         assert mine["metrics"] == theirs["metrics"] and mine["history"] == theirs["history"], path.name
         assert mine["domain_gap"] == theirs["domain_gap"], path.name
+
+
+@pytest.mark.slow  # three runs of two rows
+def test_rows_of_a_fold_share_the_gap_before_training_of_their_starting_model(tiny_trees, tmp_path):
+    """target_only and joint start from the same model (same seed, same modules): the first
+    unit of a fold measures the gap before training and the other loads it; DANN's
+    discriminator makes another starting point. Each row's gaps are those it measures alone."""
+    base = ["casia2modma", *TINY, "--folds", "2", "--jobs", "1", *TINY_TIM_ARGS, *_roots_args("casia2modma", tiny_trees)]
+    both = tmp_path / "both"
+    assert recipe_cli.main(base + ["--methods", "target_only,joint,align:dann", "--out", str(both)]) == 0
+    assert len(list((both / "shared-gaps").glob("*.pt"))) == 2 * 2  # per fold: one shared, DANN's own
+    for row in ("joint", "align-dann"):
+        alone = tmp_path / row
+        assert recipe_cli.main(base + ["--methods", row.replace("align-", "align:"), "--out", str(alone)]) == 0
+        for fold in (0, 1):
+            read = lambda d, r: json.loads((d / "runs" / r / f"fold{fold}-seed0.json").read_text())["domain_gap"]  # noqa: E731
+            assert read(both, row) == read(alone, row)
+            if row == "joint":
+                assert read(both, "target_only")["before"] == read(both, "joint")["before"]
