@@ -1,6 +1,7 @@
 """One checkpoint format for one replica and for K vmapped replicas.
 
-Written atomically (temp file + rename) at the end of every epoch; it holds everything an
+Written atomically (temp file + rename) at the end of an epoch (every epoch, or once
+``Run.checkpoint_every`` seconds have passed); it holds everything an
 exact resume needs: the replicas' stacked state, the optimiser and scheduler of the current
 stage, the per-replica best scores and best states, the histories, the method's extra state
 (eager only) and every random state (torch's global one and each replica's batch generator).
