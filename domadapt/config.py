@@ -109,8 +109,8 @@ class TrainConfig:
     # Seconds between a unit's checkpoints: an epoch's end writes one only once this long has
     # passed since the unit started or last wrote one; 0 = after every epoch. A killed run
     # resumes each unit from its last checkpoint, so it trains again at most this long per
-    # running unit; a unit shorter than this writes none (each costs a save of every state
-    # tensor: benchmarks/RESULTS.md, "Longest units first").
+    # running unit; a unit shorter than this writes none (a checkpoint saves every state
+    # tensor, the optimiser's and the best epoch's: a cost each epoch for a seconds-long unit).
     checkpoint_every: float = option(60.0, min=0.0)
     # SpecAugment-style masking of labelled training batches on the device (domadapt.augment):
     # widest frequency mask (feature channels), widest time mask (frames), masks of each kind
