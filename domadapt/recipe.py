@@ -188,6 +188,11 @@ def default_jobs() -> int | None:
     return int(value)
 
 
+def local_jobs(args: argparse.Namespace) -> int | None:
+    """The local executor's worker processes: ``--jobs``, else :func:`default_jobs`."""
+    return args.jobs if args.jobs is not None else default_jobs()
+
+
 def build_executor_from(args: argparse.Namespace):
     """The executor the command line asks for (Ray is imported only when it starts)."""
     from domadapt.executors import build_executor
@@ -196,8 +201,7 @@ def build_executor_from(args: argparse.Namespace):
         if args.ray_address or args.gpus_per_run is not None:
             raise DomadaptError("--ray-address/--gpus-per-run need --executor ray")
         # one thread per unit unless asked: the same numbers whatever --jobs (docs/performance.md)
-        jobs = args.jobs if args.jobs is not None else default_jobs()
-        return build_executor("local", jobs=jobs, threads=args.threads or 1, imports=tuple(args.imports))
+        return build_executor("local", jobs=local_jobs(args), threads=args.threads or 1, imports=tuple(args.imports))
     if args.jobs is not None:
         raise DomadaptError("--jobs needs --executor local (Ray's units per machine follow --cpus-per-run)")
     return build_executor(
@@ -268,7 +272,7 @@ def interrupted(out: Path | None, argv: list[str], *, prog: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.executor == "local" and (args.jobs if args.jobs is not None else default_jobs()) != 1:
+    if args.executor == "local" and local_jobs(args) != 1:
         from domadapt.executors import start_worker_server
 
         start_worker_server()  # its imports on another core while this process checks the recipe
