@@ -157,3 +157,34 @@ def test_busy_cores_reads_the_machine_counters_and_passes_the_exit_status_on(run
     assert status == 3
     assert [re.sub(r"^\[ *\d+\.\d s \| \d\.\d\d\] ", "", line) for line in out[:2]] == ["one", "two"]
     assert re.fullmatch(r"wall \d+\.\d s, \d\.\d\d of \d+ cores busy on average, \d+\.\d idle core-seconds \(exit status 3\)", out[2])
+
+
+def fake_checkout(root: Path, seconds: float) -> Path:
+    """A folder whose ``python -m domadapt.recipe`` sleeps ``seconds`` and writes, into its
+    ``--out``, the file it ran from."""
+    (root / "domadapt").mkdir(parents=True)
+    (root / "domadapt" / "__init__.py").write_text("")
+    (root / "domadapt" / "recipe.py").write_text(
+        "import sys, time\nfrom pathlib import Path\n"
+        f"time.sleep({seconds})\n"
+        "out = Path(sys.argv[sys.argv.index('--out') + 1]); out.mkdir(parents=True)\n"
+        "(out / 'ran').write_text(__file__)\n"
+    )
+    return root
+
+
+def test_ab_runs_times_each_checkouts_own_code_in_turns(run_all, capsys, tmp_path, monkeypatch):
+    ab = importlib.import_module("ab_runs")
+    a, b = fake_checkout(tmp_path / "a", 0.05), fake_checkout(tmp_path / "b", 0.6)
+    monkeypatch.setenv("PYTHONPATH", str(a))  # a stale path must not make B run A's code
+    monkeypatch.setattr(ab.tempfile, "mkdtemp", lambda prefix="": str(tmp_path / prefix.strip("-")))
+    assert ab.main([str(a), str(b), "--repeats", "2", "--args", "anything"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out[:4]] == ["pair 1 A", "pair 1 B", "pair 2 B", "pair 2 A"]  # ABBA
+    runs = tmp_path / "domadapt-ab-out"
+    assert (runs / "B1" / "ran").read_text() == str(b / "domadapt" / "recipe.py")
+    assert (runs / "A0" / "ran").read_text() == str(a / "domadapt" / "recipe.py")
+    ratio = float(out[-1].removeprefix(f"{ab.NAME} ratio="))
+    assert ratio > 3  # B sleeps 12x longer than A; interpreter start-up shrinks the ratio, not below 3
+    with pytest.raises(SystemExit, match="expected a domadapt checkout"):
+        ab.main([str(tmp_path), str(b)])
