@@ -8,9 +8,11 @@ much as the code. Here the two checkouts run the same smaller command A, B, B, A
 (an ABBA order, so a steady drift falls on both alike), each from inside its own checkout
 (``python -m`` puts the working directory first on ``sys.path``, ahead of ``PYTHONPATH``)
 with this interpreter, one shared feature cache filled by an untimed run of each first, and
-a fresh ``--out`` per run. Prints every run's wall time, then per pair B / A and their
-geometric mean with a t interval (95 %) over the pairs' log ratios; the last line is
-``ab_wall_b_over_a_lower_is_better ratio=<geometric mean>``.
+a fresh ``--out`` per run (both removed at the end unless ``--keep``). Prints every run's
+wall time, then per pair B / A and their geometric mean with a t interval (95 %) over the
+pairs' log ratios; the last line is ``ab_wall_b_over_a_lower_is_better ratio=<geometric
+mean>``. An even ``--repeats`` balances a steady drift; the same commit against itself
+(benchmarks/RESULTS.md) shows what the tool resolves.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import math
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("b", type=Path, help="checkout B")
     parser.add_argument("--repeats", type=int, default=4, help="pairs of timed runs (default 4)")
     parser.add_argument("--args", default=DEFAULT_ARGS, help=f"the recipe command's arguments (default {DEFAULT_ARGS!r})")
+    parser.add_argument("--keep", action="store_true", help="keep the runs' output folders and the cache")
     opts = parser.parse_args(argv)
+    if opts.repeats < 1:
+        raise SystemExit(f"ab_runs: --repeats {opts.repeats}: expected at least 1 pair")
     checkouts = {"A": opts.a.resolve(), "B": opts.b.resolve()}
     for name, path in checkouts.items():
         if not (path / "domadapt" / "recipe.py").is_file():
@@ -72,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"B {checkouts['B']}: " + ", ".join(f"{s:.1f}" for s in walls["B"]) + " s")
     print("B / A per pair: " + ", ".join(f"{r:.3f}" for r in np.exp(logs))
           + f"; geometric mean {math.exp(mean):.3f} [{math.exp(mean - half):.3f}, {math.exp(mean + half):.3f}]")
+    if opts.keep:
+        print(f"kept: the runs in {outs}, the cache in {cache}")
+    else:  # the cache holds the synthetic corpora: hundreds of MB a call
+        shutil.rmtree(outs, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
     print(f"{NAME} ratio={math.exp(mean):.3f}")
     return 0
 

@@ -178,7 +178,7 @@ def test_ab_runs_times_each_checkouts_own_code_in_turns(run_all, capsys, tmp_pat
     a, b = fake_checkout(tmp_path / "a", 0.05), fake_checkout(tmp_path / "b", 0.6)
     monkeypatch.setenv("PYTHONPATH", str(a))  # a stale path must not make B run A's code
     monkeypatch.setattr(ab.tempfile, "mkdtemp", lambda prefix="": str(tmp_path / prefix.strip("-")))
-    assert ab.main([str(a), str(b), "--repeats", "2", "--args", "anything"]) == 0
+    assert ab.main([str(a), str(b), "--repeats", "2", "--args", "anything", "--keep"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in out[:4]] == ["pair 1 A", "pair 1 B", "pair 2 B", "pair 2 A"]  # ABBA
     runs = tmp_path / "domadapt-ab-out"
