@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pair {i + 1} {name}: {seconds:.1f} s", flush=True)
     logs = np.log(np.array(walls["B"]) / np.array(walls["A"]))
     mean = float(logs.mean())
-    half = float(stats.t.ppf(0.975, len(logs) - 1) * logs.std(ddof=1) / math.sqrt(len(logs))) if len(logs) > 1 else math.nan
+    lo, hi = stats.t.interval(0.95, len(logs) - 1, loc=mean, scale=stats.sem(logs)) if len(logs) > 1 else (math.nan, math.nan)
     print(f"A {checkouts['A']}: " + ", ".join(f"{s:.1f}" for s in walls["A"]) + " s")
     print(f"B {checkouts['B']}: " + ", ".join(f"{s:.1f}" for s in walls["B"]) + " s")
     print("B / A per pair: " + ", ".join(f"{r:.3f}" for r in np.exp(logs))
-          + f"; geometric mean {math.exp(mean):.3f} [{math.exp(mean - half):.3f}, {math.exp(mean + half):.3f}]")
+          + f"; geometric mean {math.exp(mean):.3f} [{math.exp(lo):.3f}, {math.exp(hi):.3f}]")
     if opts.keep:
         print(f"kept: the runs in {outs}, the cache in {cache}")
     else:  # the cache holds the synthetic corpora: hundreds of MB a call
