@@ -18,9 +18,13 @@ filters, 8 levels, dropout 0.1) on a joint step's batch (64 source + 64 target w
 each in float32 and under ``domadapt.device.autocast`` (bf16 where the device computes it
 in hardware, else float32 again: the line says which), all with the fused Adam the training
 loop builds; and domadapt's first default, conv in float32 with the per-tensor Adam.
-Medians of interleaved repeats, one intra-op thread (what a unit gets by default). The last
-line is ``tim_step_default_over_conv_float32_lower_is_better ratio=``: domadapt's default
-(channel-major, its autocast, fused Adam) over that first default.
+Then TIM's two streams (the forward and the time-reversed sequence) in one pass, as domadapt
+runs them, against one after the other (``BiTIMEncoder.pair_streams = False``), channel-major
+under the autocast: on the recipes' TIM and batch, and on ``casia2modma_small``'s smaller TIM
+(16 filters, 4 levels, 2 s windows of 62 frames, 64 windows a step), where each operator's
+fixed cost weighs more. Medians of interleaved repeats, one intra-op thread (what a unit gets
+by default). The last line is ``tim_step_default_over_conv_float32_lower_is_better ratio=``:
+domadapt's default (channel-major, its autocast, fused Adam) over that first default.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, uninstalled
@@ -144,9 +149,58 @@ def run(quick: bool = False, device: str = "auto") -> float:
         cm = times[f"channel-major {amp}"]
         print(f"channel-major over conv {label}: ratio={cm / times[f'conv {amp}']:.3f}; "
               f"over time-major: ratio={cm / times[f'time-major {amp}']:.3f}")
+    for label, size in (("the recipes' TIM", dict(batch=BATCH)), ("casia2modma_small's TIM", SMALL)):
+        (paired, n_paired), (in_turn, n_in_turn) = streams(dev, 5 if quick else 15, **size)
+        print(f"{label}, batch {size['batch']}: streams in one pass {paired * 1e3:.1f} ms ({n_paired}), "
+              f"one after the other {in_turn * 1e3:.1f} ms ({n_in_turn}): ratio={paired / in_turn:.3f}")
     ratio = times["channel-major True"] / times["previous"]
     print(f"{NAME} ratio={ratio:.3f}")
     return ratio
+
+
+SMALL = dict(batch=64, filters=16, levels=4, frames=62)  # casia2modma_small's TIM and windows
+
+
+class OperatorCount(TorchDispatchMode):
+    """Counts the aten operators dispatched while it is on (forward and backward alike), and
+    those whose first output has ``large`` elements or more (an activation's, not a weight's)."""
+
+    def __init__(self, large: int) -> None:
+        super().__init__()
+        self.large, self.n, self.n_large = large, 0, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        first = out[0] if isinstance(out, (tuple, list)) and out else out
+        self.n += 1
+        self.n_large += isinstance(first, torch.Tensor) and first.numel() >= self.large
+        return out
+
+
+def streams(
+    dev: torch.device, repeats: int, *, batch: int, filters: int = 39, levels: int = 8, frames: int = FRAMES
+) -> tuple[tuple[float, str], tuple[float, str]]:
+    """The autocast channel-major step with TIM's two streams in one pass and one after the
+    other, the same model and batch: each one's median seconds and its operators a step."""
+    model = tim_model(0, filters=filters, levels=levels).to(dev).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(batch, 39, frames, generator=g).to(dev)
+    y = torch.randint(0, 2, (batch,), generator=g).to(dev)
+    encoder = model.general.encoder
+
+    def step_with(pair_streams: bool) -> None:
+        encoder.pair_streams = pair_streams
+        step(model, opt, x, y, layout="channel-major", amp=True, dev=dev)
+
+    counts = {}
+    for pair_streams in (True, False):
+        with OperatorCount(large=batch * frames) as count:  # an activation [C, B, T] has B*T per channel
+            step_with(pair_streams)
+        counts[pair_streams] = f"{count.n} aten operators, {count.n_large} of them on activations"
+    times = median_seconds({"paired": lambda: step_with(True), "in turn": lambda: step_with(False)}, repeats, synchronizer(dev))
+    encoder.pair_streams = True
+    return (times["paired"], counts[True]), (times["in turn"], counts[False])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 The pieces every TIM variant is built from live here (small before large, nanoGPT-style):
 ``CausalConv1d`` (zero history before the first frame, as Keras ``padding="causal"``) with
 the ``SequenceBatchNorm`` and ``ChannelDropout`` that follow it, ``ConvUnits`` (such units in
-series, each dropout folded into its BatchNorm by ``norm_relu_dropout``), ``build_prepare`` (the 1x1
+series, each dropout folded into its BatchNorm by ``norm_relu_dropout``; two such bodies of one
+shape, a bidirectional TIM's two streams, in one pass by ``paired_conv_units``), ``build_prepare`` (the 1x1
 projection of the input features to ``filters`` channels), ``time_mask`` (input masking
 augmentation) and ``check_choice`` (a building block's guard). Inside a backbone the
 sequences are channel-major, ``[C, B, T]``: a backbone takes ``[B, C, T]`` features and
@@ -15,6 +16,7 @@ unidirectional, ungated baseline (Bai et al., 2018; "TCN" in docs/lineage.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -42,14 +44,15 @@ def channel_major(x: torch.Tensor) -> torch.Tensor:
 
 
 def pool_time(h: torch.Tensor) -> torch.Tensor:
-    """The mean over time of a ``[C, B, T]`` sequence, ``[B, C]``.
+    """The mean over time of a ``[C, B, T]`` sequence, ``[B, C]`` (of a pair ``[2, C, B, T]``,
+    ``[2, B, C]``).
 
     Summed as a product with ones: its gradient, the outer product with ones, comes back
     channel-major like ``h``, where ``mean``'s would follow the ``[B, C]`` layout of the
     gradient arriving from the head and leave every elementwise op of the backward pass
     mixing two layouts (2-4x slower each on the CPU: benchmarks/RESULTS.md, "The default run:
     channel-major TIM, on two hosts")."""
-    return (h @ h.new_ones(h.shape[-1])).t() / h.shape[-1]
+    return (h @ h.new_ones(h.shape[-1])).transpose(-1, -2) / h.shape[-1]
 
 
 class CausalConv1d(nn.Conv1d):
@@ -71,20 +74,35 @@ class CausalConv1d(nn.Conv1d):
         super().__init__(in_channels, out_channels, kernel_size, dilation=dilation, padding=0)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        frames = h.shape[-1]
-        k, d = self.kernel_size[0], self.dilation[0]
-        taps, kernels = [], []
-        for j in range(k):
-            shift = (k - 1 - j) * d
-            if shift >= frames:
-                continue
-            taps.append(h if shift == 0 else F.pad(h[..., : frames - shift], (shift, 0)))
-            kernels.append(self.weight[:, :, j])
-        x = taps[0] if len(taps) == 1 else torch.cat(taps, dim=0)
-        w = kernels[0] if len(kernels) == 1 else torch.cat(kernels, dim=1)
-        x = x.reshape(x.shape[0], -1)
-        out = torch.mm(w, x) if self.bias is None else torch.addmm(self.bias[:, None], w, x)
-        return out.view(-1, *h.shape[1:])
+        return causal_conv((self,), h)
+
+
+def causal_conv(convs: Sequence[CausalConv1d], h: torch.Tensor) -> torch.Tensor:
+    """``convs[0](h)`` for one conv, ``[C_in, B, T] -> [C_out, B, T]``; for a pair of convs of
+    one shape (a bidirectional TIM's two streams), each on its own sequence of ``h``
+    ``[2, C_in, B, T] -> [2, C_out, B, T]`` in one batched product, the same values as the
+    two convs one after the other (:func:`paired_conv_units`)."""
+    first = convs[0]
+    frames = h.shape[-1]
+    k, d = first.kernel_size[0], first.dilation[0]
+    taps, kernels = [], [[] for _ in convs]
+    for j in range(k):
+        shift = (k - 1 - j) * d
+        if shift >= frames:
+            continue
+        taps.append(h if shift == 0 else F.pad(h[..., : frames - shift], (shift, 0)))
+        for conv, kernel in zip(convs, kernels):
+            kernel.append(conv.weight[:, :, j])
+    x = taps[0] if len(taps) == 1 else torch.cat(taps, dim=-3)
+    x = x.reshape(*x.shape[:-2], -1)
+    w = [kernel[0] if len(kernel) == 1 else torch.cat(kernel, dim=1) for kernel in kernels]
+    if len(convs) == 1:
+        out = torch.mm(w[0], x) if first.bias is None else torch.addmm(first.bias[:, None], w[0], x)
+    elif first.bias is None:
+        out = torch.bmm(torch.stack(w), x)
+    else:
+        out = torch.baddbmm(torch.stack([conv.bias for conv in convs])[:, :, None], torch.stack(w), x)
+    return out.view(*out.shape[:-1], *h.shape[-2:])
 
 
 class SequenceBatchNorm(nn.BatchNorm1d):
@@ -108,6 +126,32 @@ class SequenceBatchNorm(nn.BatchNorm1d):
         return F.batch_norm(
             x, self.running_mean, self.running_var, self.weight * scale, self.bias * scale, True, factor, self.eps
         ).view_as(h)
+
+
+def paired_batch_norm(norms: Sequence[SequenceBatchNorm], h: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """Two :class:`SequenceBatchNorm` of one width, each on its own sequence of ``h``
+    ``[2, C, B, T]``, as one ``F.batch_norm`` over their ``2C`` channels side by side (every
+    channel's statistics are its own): the values, gradients and running statistics of the
+    two one after the other. Needs affine norms with running statistics and a momentum
+    (:func:`pairable`); ``scale`` as :meth:`SequenceBatchNorm.forward`'s."""
+    first = norms[0]
+    training = first.training
+    cat = lambda name: torch.cat([getattr(norm, name) for norm in norms])  # noqa: E731
+    mean, var = cat("running_mean"), cat("running_var")
+    weight, bias = cat("weight"), cat("bias")
+    if scale != 1.0:
+        weight, bias = weight * scale, bias * scale
+    if training:
+        for norm in norms:
+            norm.num_batches_tracked.add_(1)  # as nn.BatchNorm1d's training forward
+    x = h.reshape(1, -1, h.shape[-2] * h.shape[-1])
+    out = F.batch_norm(x, mean, var, weight, bias, training, first.momentum, first.eps)
+    if training:  # the batch's statistics went into the joined copies: back into each norm's own
+        with torch.no_grad():
+            for norm, m, v in zip(norms, mean.chunk(len(norms)), var.chunk(len(norms))):
+                norm.running_mean.copy_(m)
+                norm.running_var.copy_(v)
+    return out.view_as(h)
 
 
 class ChannelDropout(nn.Dropout1d):
@@ -180,6 +224,12 @@ def conv_bn_relu_drop(
     ]
 
 
+def _folded(norm: SequenceBatchNorm, dropout: ChannelDropout) -> bool:
+    """Whether :func:`norm_relu_dropout` folds the unit's dropout into its BatchNorm: a
+    dropout that drops, a BatchNorm in training with an affine and running statistics."""
+    return dropout.training and dropout.p > 0.0 and norm.training and norm.affine and norm.track_running_stats
+
+
 def norm_relu_dropout(norm: SequenceBatchNorm, dropout: ChannelDropout, y: torch.Tensor) -> torch.Tensor:
     """``dropout(relu(norm(y)))`` of a conv output ``y`` ``[C, B, T]``, without multiplying by a
     full-size mask.
@@ -191,7 +241,7 @@ def norm_relu_dropout(norm: SequenceBatchNorm, dropout: ChannelDropout, y: torch
     and gradients without the dropout's full-size multiplies, forward and backward, and its
     mask spread to full size (benchmarks/RESULTS.md, "Spatial dropout folded into BatchNorm").
     """
-    if not (dropout.training and dropout.p > 0.0 and norm.training and norm.affine and norm.track_running_stats):
+    if not _folded(norm, dropout):
         return dropout(F.relu(norm(y)))
     dropped = dropout.mask(y) == 0  # drawn before the BatchNorm, which draws nothing: the same masks
     z = norm(y, scale=1.0 / (1.0 - dropout.p))
@@ -218,12 +268,73 @@ class ConvUnits(nn.Sequential):
     def __getitem__(self, idx):  # a slice need not hold whole units: a plain Sequential of its modules
         return nn.Sequential(*list(self)[idx]) if isinstance(idx, slice) else super().__getitem__(idx)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
+    def units(self) -> list[tuple[CausalConv1d, SequenceBatchNorm, nn.ReLU, ChannelDropout]]:
         layers = list(self)
-        for i in range(0, len(layers), 4):
-            conv, norm, _, dropout = layers[i : i + 4]
+        return [tuple(layers[i : i + 4]) for i in range(0, len(layers), 4)]  # type: ignore[misc]
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        for conv, norm, _, dropout in self.units():
             h = norm_relu_dropout(norm, dropout, conv(h))
         return h
+
+
+def hooked(*modules: nn.Module) -> bool:
+    """Whether a forward or backward hook waits on any of ``modules`` (their own or every
+    module's): a pass that does not call them would skip it."""
+    own = any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks for m in modules)
+    return own or nn.modules.module._has_any_global_hook()
+
+
+def pairable(bodies: Sequence[ConvUnits]) -> bool:
+    """Whether :func:`paired_conv_units` computes ``bodies`` now: two bodies of one shape whose
+    BatchNorms are affine with running statistics and a momentum, each unit's dropout either
+    folded into its BatchNorm or doing nothing (evaluation, p = 0), the same in both, and no
+    module of theirs :func:`hooked` (the paired pass calls none of them)."""
+    if len(bodies) != 2:
+        return False
+    first, second = (body.units() for body in bodies)
+    if len(first) != len(second) or hooked(*bodies, *(m for unit in first + second for m in unit)):
+        return False
+    for (conv, norm, _, dropout), (conv2, norm2, _, dropout2) in zip(first, second):
+        if conv.weight.shape != conv2.weight.shape or conv.dilation != conv2.dilation or (conv.bias is None) != (conv2.bias is None):
+            return False
+        for n in (norm, norm2):
+            if not (n.affine and n.track_running_stats and n.momentum is not None):
+                return False
+        if (norm.training, norm.momentum, norm.eps, dropout.p) != (norm2.training, norm2.momentum, norm2.eps, dropout2.p):
+            return False
+        active = dropout.training and dropout.p > 0.0
+        if active != (dropout2.training and dropout2.p > 0.0) or (active and not _folded(norm, dropout)):
+            return False
+    return True
+
+
+def paired_conv_units(bodies: Sequence[ConvUnits], h: torch.Tensor) -> torch.Tensor:
+    """``bodies[0](h[0])`` and ``bodies[1](h[1])`` stacked, ``[2, C, B, T]``, for two
+    :func:`pairable` bodies: each unit's two convs one batched product, their BatchNorms one
+    (:func:`causal_conv`, :func:`paired_batch_norm`), so each operator on the activations runs
+    once on both streams instead of once per stream; a few more small ones join the two
+    streams' weights (benchmarks/RESULTS.md, "The two directions of TIM in one pass"). The same
+    values, gradients, running statistics and dropout draws as the bodies one after the other:
+    the masks are drawn first, in the order the bodies would draw them."""
+    units = [body.units() for body in bodies]
+    batch = h[0][:1, :, :1]  # [1, B, 1], per replica under vmap like h
+    dropped = [
+        [dropout.mask(batch.expand(conv.out_channels, -1, -1)) == 0 if _folded(norm, dropout) else None
+         for conv, norm, _, dropout in body_units]
+        for body_units in units
+    ]
+    for j, layers in enumerate(zip(*units)):
+        convs, norms = [unit[0] for unit in layers], [unit[1] for unit in layers]
+        y = causal_conv(convs, h)
+        if dropped[0][j] is None:  # the dropout does nothing: evaluation, or p = 0
+            h = F.relu(paired_batch_norm(norms, y))
+            continue
+        z = paired_batch_norm(norms, y, scale=1.0 / (1.0 - layers[0][3].p))
+        with torch.no_grad():  # as norm_relu_dropout: the ReLU gives the dropped channels no gradient
+            z.masked_fill_(torch.stack([drops[j] for drops in dropped]), 0.0)
+        h = F.relu(z)
+    return h
 
 
 @dataclass(frozen=True, kw_only=True)

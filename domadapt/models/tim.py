@@ -47,9 +47,13 @@ from domadapt.models.tcn import (
     CausalConv1d,
     ConvUnits,
     build_prepare,
+    causal_conv,
     channel_major,
     check_choice,
     conv_bn_relu_drop,
+    hooked,
+    pairable,
+    paired_conv_units,
     pool_time,
     prepare_channels,
     time_mask,
@@ -222,8 +226,26 @@ class TemporalAwareBlock(nn.Module):
         h = self.body(x)
         if self.attention is not None:  # attention blocks read [B, C, T]
             h = h + self.attention(h.transpose(0, 1)).transpose(0, 1)
+        return self._gated(self.skip(x), h)
+
+    def pairs_with(self, other: "TemporalAwareBlock") -> bool:
+        """Whether :meth:`paired` computes this block and ``other`` now (no attention, no hook
+        on either block or skip; bodies :func:`~domadapt.models.tcn.pairable`)."""
+        return (
+            self.attention is None and other.attention is None and self.residual == other.residual
+            and type(self.skip) is type(other.skip) and not hooked(self, other, self.skip, other.skip)
+            and pairable((self.body, other.body))
+        )
+
+    def paired(self, other: "TemporalAwareBlock", x: torch.Tensor) -> torch.Tensor:
+        """This block on ``x[0]`` and ``other`` on ``x[1]``, ``[2, C, B, T]``, in one pass
+        (:func:`~domadapt.models.tcn.paired_conv_units`); both :meth:`pairs_with`."""
+        h = paired_conv_units((self.body, other.body), x)
+        skip = x if isinstance(self.skip, nn.Identity) else causal_conv((self.skip, other.skip), x)
+        return self._gated(skip, h)
+
+    def _gated(self, skip: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         gate = torch.sigmoid(h)
-        skip = self.skip(x)
         return skip * gate if self.residual == "mul" else skip + gate
 
 
@@ -285,6 +307,10 @@ class BiTIMEncoder(nn.Module):
                     )
                 width = tab.filters
         self.num_layer = tuple(num_layer)
+        # both streams in one pass where every block pair allows it (TemporalAwareBlock.paired):
+        # the same numbers as one stream after the other (False), each operator on the
+        # activations run once for both
+        self.pair_streams = True
 
     def forward(self, x: torch.Tensor) -> LevelOutputs:
         x = channel_major(time_mask(x, self.mask_prob, self.training))
@@ -293,8 +319,16 @@ class BiTIMEncoder(nn.Module):
         # the alignment of the two streams does not change anything downstream.
         bwd = self.prepare_backward(torch.flip(x, dims=(2,)))
         prep_f, prep_b = pool_time(fwd), pool_time(bwd)
+        blocks = list(zip(self.forward_blocks, self.backward_blocks))
+        if self.pair_streams and blocks and all(block_f.pairs_with(block_b) for block_f, block_b in blocks):
+            h, pooled = torch.stack([fwd, bwd]), []
+            for block_f, block_b in blocks:
+                h = block_f.paired(block_b, h)
+                pooled.append(pool_time(h))
+            levels = torch.stack(pooled, dim=2)  # [2, B, L, C]
+            return LevelOutputs(forward=levels[0], backward=levels[1], prepare_forward=prep_f, prepare_backward=prep_b)
         pooled_f, pooled_b = [], []
-        for block_f, block_b in zip(self.forward_blocks, self.backward_blocks):
+        for block_f, block_b in blocks:
             fwd, bwd = block_f(fwd), block_b(bwd)
             pooled_f.append(pool_time(fwd))
             pooled_b.append(pool_time(bwd))

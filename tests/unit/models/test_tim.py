@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -170,6 +172,103 @@ def test_tim_switches(options):
     out = model.train()(torch.randn(4, 6, 20))
     assert out.shape == (4, 8)
     out.pow(2).sum().backward()
+
+
+def paired_blocks(model: TIM) -> list[bool]:
+    enc = model.encoder
+    return [f.pairs_with(b) for f, b in zip(enc.forward_blocks, enc.backward_blocks)]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        dict(dropout=0.0),
+        dict(tab="bottleneck"),
+        dict(prepare="none"),  # in_channels 6 != filters 8: the first TAB's skip is a 1x1 conv, paired too
+        dict(prepare="conv+bn+relu", residual="add", mask_prob=0.2),
+    ],
+)
+@pytest.mark.parametrize("training", [True, False])
+def test_both_streams_in_one_pass_equal_the_streams_one_after_the_other(options, training):
+    """The paired pass (TemporalAwareBlock.paired): the same output, parameter and input
+    gradients, running statistics and dropout draws as the two streams one after the other."""
+    torch.manual_seed(0)
+    model = build_backbone("tim", in_channels=6, filters=8, levels=3, dropout=options.pop("dropout", 0.3), **options)
+    with torch.no_grad():  # running statistics of their own, so that evaluation reads them
+        for m in model.modules():
+            if isinstance(m, SequenceBatchNorm):
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2.0)
+    model.train(training)
+    twin = copy.deepcopy(model)
+    twin.encoder.pair_streams = False
+    assert all(paired_blocks(model))
+    x = torch.randn(5, 6, 23) * 2
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    weights = torch.randn(5, 8)
+    torch.manual_seed(1)
+    got = model(x1)
+    (got * weights).sum().backward()
+    torch.manual_seed(1)
+    expected = twin(x2)
+    (expected * weights).sum().backward()
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-5, atol=1e-6)
+    twin_params = dict(twin.named_parameters())
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, twin_params[name].grad, rtol=1e-5, atol=1e-6, msg=name)
+    twin_buffers = dict(twin.named_buffers())
+    for name, buffer in model.named_buffers():
+        torch.testing.assert_close(buffer, twin_buffers[name], rtol=1e-5, atol=1e-6, msg=name)
+    if training and model.encoder.forward_blocks[0].body[3].p > 0:  # the draws mattered: another seed differs
+        torch.manual_seed(2)
+        assert not torch.allclose(model(x), got)
+
+
+def test_attention_blocks_run_their_streams_one_after_the_other():
+    model = build_backbone("at_tim", in_channels=6, filters=8, levels=2, d_model=16, n_head=2)
+    assert not any(paired_blocks(model))
+    plain = build_backbone("tim", in_channels=6, filters=8, levels=2)
+    plain.encoder.backward_blocks[1].body[1].momentum = None  # a cumulative average: not paired, the rest is
+    assert paired_blocks(plain) == [True, False]
+
+
+def test_a_hook_on_a_block_s_module_is_called_the_streams_then_run_one_after_the_other():
+    model = build_backbone("tim", in_channels=6, filters=8, levels=2)
+    norm = model.encoder.backward_blocks[1].body[1]
+    seen = []
+    handle = norm.register_forward_hook(lambda m, i, o: seen.append(i[0].shape))
+    assert paired_blocks(model) == [True, False]
+    model(torch.randn(3, 6, 11))
+    assert seen == [(8, 3, 11)]
+    handle.remove()
+    assert all(paired_blocks(model))
+
+
+def test_paired_streams_under_vmap_draw_and_keep_each_replicas_own():
+    """Two replicas stacked (torch.func, as domadapt's vmapped seeds): the paired pass gives
+    each replica the output and running statistics of the streams one after the other."""
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(build_backbone("tim", in_channels=6, filters=8, levels=3, dropout=0.3).train())
+    base = copy.deepcopy(models[0]).to("meta")
+    x = torch.randn(2, 4, 6, 17)
+
+    def run(pair_streams: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        base.encoder.pair_streams = pair_streams
+        params, buffers = torch.func.stack_module_state(models)
+        call = lambda p, b, x: torch.func.functional_call(base, (p, b), (x,))  # noqa: E731
+        torch.manual_seed(3)
+        return torch.func.vmap(call, randomness="different")(params, buffers, x), buffers
+
+    got, got_buffers = run(True)
+    expected, expected_buffers = run(False)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    for name, buffer in expected_buffers.items():
+        torch.testing.assert_close(got_buffers[name], buffer, rtol=1e-5, atol=1e-6, msg=name)
+    assert not torch.equal(got_buffers["encoder.forward_blocks.0.body.1.running_mean"], models[0].encoder.forward_blocks[0].body[1].running_mean)
 
 
 @pytest.mark.parametrize("attention", ["mha", "aft_local", "aft_simple"])
