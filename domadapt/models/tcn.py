@@ -80,8 +80,8 @@ class CausalConv1d(nn.Conv1d):
 def causal_conv(convs: Sequence[CausalConv1d], h: torch.Tensor) -> torch.Tensor:
     """``convs[0](h)`` for one conv, ``[C_in, B, T] -> [C_out, B, T]``; for a pair of convs of
     one shape (a bidirectional TIM's two streams), each on its own sequence of ``h``
-    ``[2, C_in, B, T] -> [2, C_out, B, T]`` in one batched product, the same values as the
-    two convs one after the other (:func:`paired_conv_units`)."""
+    ``[2, C_in, B, T] -> [2, C_out, B, T]`` in one batched product: the two convs' values,
+    up to the rounding of a batched GEMM's sums (:func:`paired_conv_units`)."""
     first = convs[0]
     frames = h.shape[-1]
     k, d = first.kernel_size[0], first.dilation[0]
@@ -314,9 +314,11 @@ def paired_conv_units(bodies: Sequence[ConvUnits], h: torch.Tensor) -> torch.Ten
     :func:`pairable` bodies: each unit's two convs one batched product, their BatchNorms one
     (:func:`causal_conv`, :func:`paired_batch_norm`), so each operator on the activations runs
     once on both streams instead of once per stream; a few more small ones join the two
-    streams' weights (benchmarks/RESULTS.md, "The two directions of TIM in one pass"). The same
-    values, gradients, running statistics and dropout draws as the bodies one after the other:
-    the masks are drawn first, in the order the bodies would draw them."""
+    streams' weights (benchmarks/RESULTS.md, "The two directions of TIM in one pass"). The
+    values, gradients, running statistics and dropout draws of the bodies one after the other
+    (the masks are drawn first, in the order the bodies would draw them), up to the rounding of
+    the batched products: under bf16 autocast bit for bit at most batch sizes, not all (a
+    weight gradient's long sum may be split otherwise)."""
     units = [body.units() for body in bodies]
     batch = h[0][:1, :, :1]  # [1, B, 1], per replica under vmap like h
     dropped = [

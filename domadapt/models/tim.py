@@ -308,8 +308,8 @@ class BiTIMEncoder(nn.Module):
                 width = tab.filters
         self.num_layer = tuple(num_layer)
         # both streams in one pass where every block pair allows it (TemporalAwareBlock.paired):
-        # the same numbers as one stream after the other (False), each operator on the
-        # activations run once for both
+        # one stream after the other (False) up to rounding, each operator on the activations
+        # run once for both
         self.pair_streams = True
 
     def forward(self, x: torch.Tensor) -> LevelOutputs:
