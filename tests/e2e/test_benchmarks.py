@@ -107,6 +107,11 @@ def test_tim_step_benchmark_times_the_same_function_in_every_layout(run_all, cap
     diff = re.search(r"conv, time-major and channel-major forwards, float32, eval mode: max abs difference (\S+)", out)
     assert diff is not None and float(diff[1]) < 1e-5  # the reference paths compute the same TIM
     assert len(re.findall(r"^  (conv|time-major|channel-major) +(float32|bf16 autocast) +\d+\.\d$", out, re.M)) == 6
+    streams = re.findall(r"streams in one pass \S+ ms \((\d+) aten operators, (\d+) of them on activations\), "
+                         r"one after the other \S+ ms \((\d+) aten operators, (\d+) of them on activations\): ratio=", out)
+    assert len(streams) == 2  # the recipes' TIM and the small one
+    for total, on_activations, total_in_turn, on_activations_in_turn in streams:  # the pairing really ran
+        assert int(on_activations) < 0.6 * int(on_activations_in_turn) and int(total) < int(total_in_turn)
     assert out.splitlines()[-1] == f"{bench.NAME} ratio={ratio:.3f}"
 
 
